@@ -1,0 +1,63 @@
+package scanner
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/afero"
+)
+
+// ErrNotSessionDir reports a session path that names something other than a
+// real directory, such as a symbolic link, or that passes through one.
+var ErrNotSessionDir = errors.New("scanner: not a real directory")
+
+// Check confirms that rel ("workspace_<id>/session_<id>") is, right now, a
+// real directory under root reached through a real workspace directory,
+// without following a symbolic link. The error wraps fs.ErrNotExist when
+// nothing is there and ErrNotSessionDir when something else is.
+func Check(fsys afero.Fs, root, rel string) error {
+	_, err := lstatSession(fsys, root, rel)
+	return err
+}
+
+// lstatSession looks at the workspace directory and then the session
+// directory of rel, so that a workspace replaced by a link is never passed
+// through.
+func lstatSession(fsys afero.Fs, root, rel string) (os.FileInfo, error) {
+	ws, _, ok := ParseSessionPath(rel)
+	if !ok {
+		return nil, fmt.Errorf("check %q: %w", rel, ErrNotSessionDir)
+	}
+	wsRel := WorkspaceName(ws)
+	fi, err := lstat(fsys, filepath.Join(root, wsRel))
+	if err != nil {
+		return nil, fmt.Errorf("check %s: %w", wsRel, err)
+	}
+	if reason := notDir(fi); reason != "" {
+		return nil, fmt.Errorf("check %s: %w: workspace is a %s", rel, ErrNotSessionDir, reason)
+	}
+	fi, err = lstat(fsys, filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return nil, fmt.Errorf("check %s: %w", rel, err)
+	}
+	if reason := notDir(fi); reason != "" {
+		return nil, fmt.Errorf("check %s: %w: %s", rel, ErrNotSessionDir, reason)
+	}
+	return fi, nil
+}
+
+// CheckRoot confirms that root exists and is a directory. The root itself
+// may be a symbolic link chosen by the operator; nothing below it is
+// followed.
+func CheckRoot(fsys afero.Fs, root string) error {
+	fi, err := fsys.Stat(root)
+	if err != nil {
+		return fmt.Errorf("root: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%w: %s", ErrRootNotDir, root)
+	}
+	return nil
+}

@@ -1,0 +1,71 @@
+package scanner
+
+import (
+	"strconv"
+	"strings"
+)
+
+const (
+	workspacePrefix = "workspace_"
+	sessionPrefix   = "session_"
+)
+
+// ParseWorkspace returns the id of a workspace directory name
+// ("workspace_<decimal id>"). The id must be written canonically: digits
+// only, no sign, no leading zero (except "0"), no overflow.
+func ParseWorkspace(name string) (uint64, bool) {
+	digits, ok := strings.CutPrefix(name, workspacePrefix)
+	if !ok || digits == "" || (len(digits) > 1 && digits[0] == '0') {
+		return 0, false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, false
+		}
+	}
+	id, err := strconv.ParseUint(digits, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return id, true
+}
+
+// ParseSession returns the session id of a session directory name
+// ("session_<id>", id non-empty). A name holding a slash or a NUL byte is
+// never a directory entry and is rejected.
+func ParseSession(name string) (string, bool) {
+	id, ok := strings.CutPrefix(name, sessionPrefix)
+	if !ok || id == "" || strings.ContainsAny(id, "/\x00") {
+		return "", false
+	}
+	return id, true
+}
+
+// WorkspaceName returns the directory name of workspace id.
+func WorkspaceName(id uint64) string {
+	return workspacePrefix + strconv.FormatUint(id, 10)
+}
+
+// SessionPath returns the slash-separated path, relative to the root, of the
+// conventional directory of a session: "workspace_<ws>/session_<id>".
+func SessionPath(workspace uint64, id string) string {
+	return WorkspaceName(workspace) + "/" + sessionPrefix + id
+}
+
+// ParseSessionPath splits a relative path "workspace_<ws>/session_<id>" into
+// its parts. Anything else, including extra or empty elements, is rejected.
+func ParseSessionPath(rel string) (workspace uint64, id string, ok bool) {
+	ws, sess, found := strings.Cut(rel, "/")
+	if !found {
+		return 0, "", false
+	}
+	workspace, ok = ParseWorkspace(ws)
+	if !ok {
+		return 0, "", false
+	}
+	id, ok = ParseSession(sess)
+	if !ok {
+		return 0, "", false
+	}
+	return workspace, id, true
+}
