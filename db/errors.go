@@ -1,0 +1,116 @@
+package db
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+var (
+	// ErrBadDSN reports a DSN that go-sql-driver/mysql cannot parse.
+	ErrBadDSN = errors.New("db: bad DSN")
+	// ErrBadTable reports a Config.Table that is not an identifier, optionally
+	// qualified by one schema name.
+	ErrBadTable = errors.New("db: bad table name")
+	// ErrUnreachable reports that the server could not be dialled, refused the
+	// login, or did not answer within Config.ConnectTimeout.
+	ErrUnreachable = errors.New("db: server unreachable")
+	// ErrNoTable reports that the accounts table does not exist.
+	ErrNoTable = errors.New("db: table not found")
+	// ErrMissingColumns reports a table that lacks columns the audit needs;
+	// the error is a *MissingColumnsError naming them.
+	ErrMissingColumns = errors.New("db: table lacks required columns")
+)
+
+// MissingColumnsError is returned by Open when the table lacks required
+// columns. It matches ErrMissingColumns with errors.Is.
+type MissingColumnsError struct {
+	Table   string
+	Columns []string
+}
+
+func (e *MissingColumnsError) Error() string {
+	return fmt.Sprintf("db: table %s lacks required columns: %s", e.Table, strings.Join(e.Columns, ", "))
+}
+
+// Is reports whether target is ErrMissingColumns.
+func (e *MissingColumnsError) Is(target error) bool { return target == ErrMissingColumns }
+
+// redactor removes the password of a DSN from error messages: the parsed
+// password, and whatever sits between the first ':' and the last '@' of the
+// raw DSN.
+type redactor struct {
+	secrets []string
+}
+
+func newRedactor(rawDSN, passwd string) redactor {
+	var r redactor
+	if passwd != "" {
+		r.secrets = append(r.secrets, passwd)
+	}
+	if at := strings.LastIndex(rawDSN, "@"); at > 0 {
+		if colon := strings.Index(rawDSN[:at], ":"); colon >= 0 && colon+1 < at && rawDSN[colon+1:at] != passwd {
+			r.secrets = append(r.secrets, rawDSN[colon+1:at])
+		}
+	}
+	// Longest first, so that a shorter secret never breaks up a longer one.
+	slices.SortFunc(r.secrets, func(a, b string) int { return len(b) - len(a) })
+	return r
+}
+
+// parseError describes why mysql.ParseDSN rejected rawDSN without quoting
+// any part of its user information: the parser quotes pieces of the DSN in
+// its messages, and in a malformed DSN a piece may be the password. The
+// message comes from parsing a copy whose user information is blanked; a
+// DSN without '@' gets only the parser's fixed messages.
+func parseError(rawDSN string) string {
+	const withheld = "rejected by go-sql-driver/mysql (message withheld: it may quote the password)"
+	at := strings.LastIndex(rawDSN, "@")
+	if at < 0 {
+		if _, err := mysql.ParseDSN(rawDSN); err != nil && strings.HasPrefix(err.Error(), "invalid DSN:") {
+			return err.Error()
+		}
+		return withheld
+	}
+	if _, err := mysql.ParseDSN("user:xxxxx" + rawDSN[at:]); err != nil {
+		return err.Error()
+	}
+	return withheld
+}
+
+func (r redactor) redact(s string) string {
+	for _, secret := range r.secrets {
+		s = strings.ReplaceAll(s, secret, "xxxxx")
+	}
+	return s
+}
+
+// errorf is fmt.Errorf with the secrets removed from the message. When it had
+// to remove one, the wrapped errors whose own text holds a secret are left
+// out of the chain, so that no caller can print them by unwrapping.
+func (r redactor) errorf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	msg := err.Error()
+	clean := r.redact(msg)
+	if clean == msg {
+		return err
+	}
+	var keep []error
+	for _, a := range args {
+		if e, ok := a.(error); ok && r.redact(e.Error()) == e.Error() {
+			keep = append(keep, e)
+		}
+	}
+	return &redactedError{msg: clean, errs: keep}
+}
+
+type redactedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *redactedError) Error() string   { return e.msg }
+func (e *redactedError) Unwrap() []error { return e.errs }

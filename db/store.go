@@ -1,0 +1,209 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+)
+
+// Config says where the accounts table is and how to talk to it. Only DSN is
+// required.
+type Config struct {
+	// DSN is a go-sql-driver/mysql DSN, e.g. user:pass@tcp(host:3306)/dbname.
+	// Open overrides its parseTime, loc, clientFoundRows and, when longer
+	// than ConnectTimeout, timeout settings.
+	DSN string
+	// Table is the accounts table, optionally qualified by one schema name
+	// ("schema.table"); default "whatsapp_accounts".
+	Table string
+	// TimeZone is the zone timestamps are read and written in; nil means UTC.
+	TimeZone *time.Location
+	// ConnectTimeout bounds the whole of Open (dial, login, ping and schema
+	// discovery); <= 0 means 30s.
+	ConnectTimeout time.Duration
+	// BatchSize is the number of rows per UPDATE statement and transaction in
+	// WriteSizes; <= 0 means 500.
+	BatchSize int
+}
+
+const (
+	defaultTable          = "whatsapp_accounts"
+	defaultConnectTimeout = 30 * time.Second
+	defaultBatchSize      = 500
+)
+
+// Columns the audit cannot work without, and columns it uses when present.
+var (
+	requiredColumns = []string{"id", "workspace_id", "session_id", "session_storage_path", "session_file_size_bytes", "session_storage_verified_at"}
+	optionalColumns = []string{"deleted_at", "created_at", "updated_at", "assigned_instance_index"}
+)
+
+var identRe = regexp.MustCompile(`^[A-Za-z0-9_$]+$`)
+
+// Store reads and writes the accounts table. It is safe for concurrent use.
+type Store struct {
+	db        *sql.DB
+	table     string // display name, e.g. whatsapp_accounts
+	quoted    string // quoted for SQL, e.g. `whatsapp_accounts`
+	columns   map[string]bool
+	batchSize int
+	redact    redactor
+}
+
+// Open connects to the server of cfg.DSN, checks that the table exists and
+// has the required columns, and returns a Store for it. Errors match
+// ErrBadDSN, ErrBadTable, ErrUnreachable, ErrNoTable or ErrMissingColumns;
+// none of them quotes the DSN's password.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if strings.TrimSpace(cfg.DSN) == "" {
+		return nil, fmt.Errorf("%w: empty", ErrBadDSN)
+	}
+	mc, err := mysql.ParseDSN(cfg.DSN)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrBadDSN, parseError(cfg.DSN))
+	}
+	red := newRedactor(cfg.DSN, mc.Passwd)
+
+	if cfg.Table == "" {
+		cfg.Table = defaultTable
+	}
+	schema, table, err := splitTable(cfg.Table)
+	if err != nil {
+		return nil, red.errorf("%w: %q", ErrBadTable, cfg.Table)
+	}
+	if schema == "" && mc.DBName == "" {
+		return nil, fmt.Errorf("%w: it names no database, and table %s has no schema qualifier", ErrBadDSN, cfg.Table)
+	}
+	if cfg.ConnectTimeout <= 0 {
+		cfg.ConnectTimeout = defaultConnectTimeout
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = defaultBatchSize
+	}
+	mc.ParseTime = true
+	mc.Loc = time.UTC
+	if cfg.TimeZone != nil {
+		mc.Loc = cfg.TimeZone
+	}
+	if mc.Timeout <= 0 || mc.Timeout > cfg.ConnectTimeout {
+		mc.Timeout = cfg.ConnectTimeout
+	}
+	mc.ClientFoundRows = true
+	mc.Logger = &mysql.NopLogger{}
+	conn, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, red.errorf("%w: %w", ErrBadDSN, err)
+	}
+
+	s := &Store{
+		db:        sql.OpenDB(conn),
+		table:     cfg.Table,
+		quoted:    quoteTable(schema, table),
+		batchSize: cfg.BatchSize,
+		redact:    red,
+	}
+	openCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	defer cancel()
+	if err := s.db.PingContext(openCtx); err != nil {
+		s.db.Close()
+		if ctx.Err() != nil {
+			return nil, red.errorf("connect to %s: %w", mc.Addr, ctx.Err())
+		}
+		if openCtx.Err() != nil {
+			return nil, red.errorf("%w: connect to %s: no answer within %s", ErrUnreachable, mc.Addr, cfg.ConnectTimeout)
+		}
+		return nil, red.errorf("%w: connect to %s: %w", ErrUnreachable, mc.Addr, err)
+	}
+	if err := s.discover(openCtx, schema, table); err != nil {
+		s.db.Close()
+		if ctx.Err() != nil {
+			return nil, red.errorf("read columns of %s: %w", cfg.Table, ctx.Err())
+		}
+		if openCtx.Err() != nil {
+			return nil, red.errorf("%w: read columns of %s: no answer within %s", ErrUnreachable, cfg.Table, cfg.ConnectTimeout)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// splitTable validates name as table or schema.table.
+func splitTable(name string) (schema, table string, err error) {
+	parts := strings.Split(name, ".")
+	for _, p := range parts {
+		if !identRe.MatchString(p) {
+			return "", "", ErrBadTable
+		}
+	}
+	switch len(parts) {
+	case 1:
+		return "", parts[0], nil
+	case 2:
+		return parts[0], parts[1], nil
+	}
+	return "", "", ErrBadTable
+}
+
+func quoteTable(schema, table string) string {
+	if schema == "" {
+		return "`" + table + "`"
+	}
+	return "`" + schema + "`.`" + table + "`"
+}
+
+// discover reads the column names of the table and checks the required ones.
+func (s *Store) discover(ctx context.Context, schema, table string) error {
+	q := "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?"
+	args := []any{table}
+	if schema != "" {
+		q = "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"
+		args = []any{schema, table}
+	}
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return s.redact.errorf("read columns of %s: %w", s.table, err)
+	}
+	defer rows.Close()
+	cols := make(map[string]bool)
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			return s.redact.errorf("read columns of %s: %w", s.table, err)
+		}
+		cols[strings.ToLower(name)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return s.redact.errorf("read columns of %s: %w", s.table, err)
+	}
+	if len(cols) == 0 {
+		return fmt.Errorf("%w: %s", ErrNoTable, s.table)
+	}
+	var missing []string
+	for _, c := range requiredColumns {
+		if !cols[c] {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		return &MissingColumnsError{Table: s.table, Columns: missing}
+	}
+	s.columns = cols
+	return nil
+}
+
+// HasColumn reports whether the table has the named column (compared without
+// regard to case, as MySQL does).
+func (s *Store) HasColumn(name string) bool { return s.columns[strings.ToLower(name)] }
+
+// Close closes the connections of the Store.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", s.table, err)
+	}
+	return nil
+}
