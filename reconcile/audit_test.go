@@ -1,0 +1,463 @@
+package reconcile_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"sessaudit/db"
+	"sessaudit/reconcile"
+	"sessaudit/scanner/faultfs"
+)
+
+const root = "/share"
+
+// fakeStore is a RowStore over a slice, applying the same guard as the real
+// store: a row is written only while it is live and holds the path read.
+type fakeStore struct {
+	rows    []db.Row
+	written map[uint64]int64
+	calls   int
+	// beforeWrite runs just before WriteSizes applies a batch.
+	beforeWrite func(s *fakeStore)
+}
+
+func (s *fakeStore) Rows(_ context.Context, workspaces []uint64) ([]db.Row, error) {
+	var out []db.Row
+	for _, r := range s.rows {
+		if len(workspaces) == 0 || slices.Contains(workspaces, r.WorkspaceID) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (s *fakeStore) WriteSizes(_ context.Context, batch []db.SizeUpdate, _ time.Time) (int, error) {
+	s.calls++
+	if s.beforeWrite != nil {
+		s.beforeWrite(s)
+	}
+	if s.written == nil {
+		s.written = map[uint64]int64{}
+	}
+	n := 0
+	for _, u := range batch {
+		for _, r := range s.rows {
+			if r.ID == u.ID && r.Live() && r.StoragePath != nil && *r.StoragePath == u.StoragePath {
+				s.written[u.ID] = u.SizeBytes
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+func str(s string) *string { return &s }
+
+var longAgo = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func live(id, ws uint64, session string, path *string) db.Row {
+	return db.Row{ID: id, WorkspaceID: ws, SessionID: session, StoragePath: path, CreatedAt: &longAgo, UpdatedAt: &longAgo}
+}
+
+func deleted(r db.Row) db.Row {
+	r.DeletedAt = &longAgo
+	return r
+}
+
+// writeTree writes files (path → content; a path ending in "/" is an empty
+// directory) under root.
+func writeTree(t *testing.T, fsys afero.Fs, files map[string]string) {
+	t.Helper()
+	if err := fsys.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for p, content := range files {
+		full := filepath.Join(root, p)
+		if strings.HasSuffix(p, "/") {
+			if err := fsys.MkdirAll(full, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := fsys.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := afero.WriteFile(fsys, full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// outcome is one expected result, rendered compactly: "kind path rows".
+func outcomes(rep *reconcile.Report) []string {
+	var out []string
+	for _, f := range rep.Findings {
+		out = append(out, fmt.Sprintf("%s %s %v", f.Kind, f.Path, f.RowIDs))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func audit(t *testing.T, fsys afero.Fs, store *fakeStore, mutate func(*reconcile.Config)) *reconcile.Report {
+	t.Helper()
+	cfg := reconcile.Config{
+		Root: root, PathPrefix: "/mnt/efs", MinAge: time.Hour, MaxMissingRatio: 1,
+		// Everything written by the test is two days old by this clock.
+		Now: func() time.Time { return time.Now().Add(48 * time.Hour) },
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	rep, err := reconcile.Audit(context.Background(), fsys, store, cfg)
+	if err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	return rep
+}
+
+func TestAuditOutcomes(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   map[string]string
+		rows    []db.Row
+		want    []string // findings, "kind path [row ids]"
+		written map[uint64]int64
+		counts  map[reconcile.Outcome]int // non-finding outcomes to check
+	}{
+		{
+			name:    "verified",
+			files:   map[string]string{"workspace_1/session_a/creds.json": "12345", "workspace_1/session_a/Default/x": "abc"},
+			rows:    []db.Row{live(1, 1, "a", str("/mnt/efs/workspace_1/session_a"))},
+			written: map[uint64]int64{1: 8},
+			counts:  map[reconcile.Outcome]int{reconcile.Verified: 1},
+		},
+		{
+			name:    "verified through a path that needs cleaning",
+			files:   map[string]string{"workspace_1/session_a/f": "1"},
+			rows:    []db.Row{live(1, 1, "a", str("/mnt/efs//workspace_1/./session_a/"))},
+			written: map[uint64]int64{1: 1},
+		},
+		{
+			name:    "empty session is size 0",
+			files:   map[string]string{"workspace_1/session_a/": ""},
+			rows:    []db.Row{live(1, 1, "a", str("/mnt/efs/workspace_1/session_a"))},
+			written: map[uint64]int64{1: 0},
+		},
+		{
+			name:  "missing",
+			files: map[string]string{"workspace_1/session_other/f": "1"},
+			rows: []db.Row{
+				live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+				live(2, 1, "other", str("/mnt/efs/workspace_1/session_other")),
+			},
+			want:    []string{"missing workspace_1/session_a [1]"},
+			written: map[uint64]int64{2: 1},
+		},
+		{
+			name:  "missing workspace",
+			files: map[string]string{"workspace_2/session_b/f": "1"},
+			rows: []db.Row{
+				live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+				live(2, 2, "b", str("/mnt/efs/workspace_2/session_b")),
+			},
+			want:    []string{"missing workspace_1/session_a [1]"},
+			written: map[uint64]int64{2: 1},
+		},
+		{
+			name:  "orphan",
+			files: map[string]string{"workspace_1/session_a/f": "12"},
+			want:  []string{"orphan workspace_1/session_a []"},
+		},
+		{
+			name:  "soft deleted",
+			files: map[string]string{"workspace_1/session_a/f": "12"},
+			rows:  []db.Row{deleted(live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")))},
+			want:  []string{"soft_deleted workspace_1/session_a [1]"},
+		},
+		{
+			name:  "soft deleted with no path refers to its conventional directory",
+			files: map[string]string{"workspace_1/session_a/f": "12"},
+			rows:  []db.Row{deleted(live(1, 1, "a", nil))},
+			want:  []string{"soft_deleted workspace_1/session_a [1]"},
+		},
+		{
+			name:  "a live row wins over a deleted one",
+			files: map[string]string{"workspace_1/session_a/f": "12"},
+			rows: []db.Row{
+				deleted(live(1, 1, "a-old", str("/mnt/efs/workspace_1/session_a"))),
+				live(2, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+			},
+			written: map[uint64]int64{2: 2},
+		},
+		{
+			name:  "unlinked",
+			files: map[string]string{"workspace_1/session_a/f": "12"},
+			rows:  []db.Row{live(1, 1, "a", nil)},
+			want:  []string{"unlinked workspace_1/session_a [1]"},
+		},
+		{
+			name:   "no path and no directory",
+			rows:   []db.Row{live(1, 1, "a", nil)},
+			counts: map[reconcile.Outcome]int{reconcile.NoPath: 1},
+		},
+		{
+			name:   "cleaned",
+			rows:   []db.Row{deleted(live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")))},
+			counts: map[reconcile.Outcome]int{reconcile.Cleaned: 1},
+		},
+		{
+			name:  "conflict: two live rows",
+			files: map[string]string{"workspace_1/session_a/f": "12"},
+			rows: []db.Row{
+				live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+				live(2, 1, "a2", str("/mnt/efs/workspace_1/session_a")),
+			},
+			want: []string{"conflict workspace_1/session_a [1 2]"},
+		},
+		{
+			name:  "conflict: a row and an unlinked row",
+			files: map[string]string{"workspace_1/session_a/f": "12"},
+			rows: []db.Row{
+				live(1, 1, "x", str("/mnt/efs/workspace_1/session_a")),
+				live(2, 1, "a", nil),
+			},
+			want: []string{"conflict workspace_1/session_a [1 2]"},
+		},
+		{
+			name:  "conflict: path in another workspace",
+			files: map[string]string{"workspace_1/session_a/f": "12"},
+			rows:  []db.Row{live(1, 2, "a", str("/mnt/efs/workspace_1/session_a"))},
+			want:  []string{"conflict workspace_1/session_a [1]"},
+		},
+		{
+			name: "unsafe paths are never looked up",
+			rows: []db.Row{
+				live(1, 1, "a", str("/mnt/efs/../etc/passwd")),
+				live(2, 1, "b", str("workspace_1/session_b")),
+				live(3, 1, "c", str("/elsewhere/workspace_1/session_c")),
+				live(4, 1, "d", str("/mnt/efs/workspace_1/session_d/Default")),
+			},
+			want: []string{"unsafe_path  [1]", "unsafe_path  [2]", "unsafe_path  [3]", "unsafe_path  [4]"},
+		},
+		{
+			name: "unrecognized",
+			files: map[string]string{
+				"lost+found/x": "", ".snapshot/y": "", "workspace_abc/z": "", "workspace_07/session_a/f": "",
+				"workspace_1/tmp": "", "workspace_1/notes/": "", "stray.txt": "",
+			},
+			want: []string{
+				"unrecognized .snapshot []", "unrecognized lost+found []", "unrecognized stray.txt []",
+				"unrecognized workspace_07 []", "unrecognized workspace_1/notes []", "unrecognized workspace_1/tmp []",
+				"unrecognized workspace_abc []",
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := afero.NewMemMapFs()
+			writeTree(t, fsys, tc.files)
+			store := &fakeStore{rows: tc.rows}
+			rep := audit(t, fsys, store, nil)
+			if got := outcomes(rep); !slices.Equal(got, tc.want) {
+				t.Errorf("findings:\n got %q\nwant %q", got, tc.want)
+			}
+			if len(store.written) != len(tc.written) {
+				t.Errorf("written %v, want %v", store.written, tc.written)
+			}
+			for id, size := range tc.written {
+				if got, ok := store.written[id]; !ok || got != size {
+					t.Errorf("row %d written %d (%v), want %d", id, got, ok, size)
+				}
+			}
+			for o, n := range tc.counts {
+				if rep.Summary.Outcomes[o] != n {
+					t.Errorf("outcome %s counted %d, want %d", o, rep.Summary.Outcomes[o], n)
+				}
+			}
+			if rep.Summary.Findings != len(tc.want) || !rep.Summary.Complete {
+				t.Errorf("summary findings %d complete %v", rep.Summary.Findings, rep.Summary.Complete)
+			}
+		})
+	}
+}
+
+// Every directory and every row gets exactly one outcome.
+func TestAuditCountsEveryThingOnce(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{
+		"workspace_1/session_a/f": "1", "workspace_1/session_b/f": "1", "workspace_1/session_c/f": "1",
+		"workspace_2/session_d/f": "1", "workspace_2/session_e/f": "1",
+	})
+	rows := []db.Row{
+		live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),          // verified
+		deleted(live(2, 1, "b", str("/mnt/efs/workspace_1/session_b"))), // soft_deleted
+		live(3, 2, "d", nil), // unlinked
+		live(4, 2, "x", str("/mnt/efs/workspace_2/session_x")), // missing
+		deleted(live(5, 2, "y", nil)),                          // cleaned
+		live(6, 3, "z", nil),                                   // no_path
+	}
+	rep := audit(t, fsys, &fakeStore{rows: rows}, nil)
+	total := 0
+	for _, n := range rep.Summary.Outcomes {
+		total += n
+	}
+	// 6 rows + 2 directories without rows (c orphan, e orphan), where a
+	// directory and its rows share one outcome: a, b, d.
+	if want := 8; total != want {
+		t.Errorf("outcomes total %d, want %d: %v", total, want, rep.Summary.Outcomes)
+	}
+}
+
+func TestAuditGracePeriod(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{"workspace_1/session_new/f": "1", "workspace_1/session_old/f": "1"})
+	old := time.Now().Add(-2 * time.Hour)
+	for _, p := range []string{"workspace_1/session_old/f", "workspace_1/session_old", "workspace_1"} {
+		if err := fsys.Chtimes(filepath.Join(root, p), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A file deep inside a session makes it young even if the directory is old.
+	writeTree(t, fsys, map[string]string{"workspace_1/session_touched/f": "1"})
+	if err := fsys.Chtimes(filepath.Join(root, "workspace_1/session_touched"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	recentRow := live(1, 1, "fresh", str("/mnt/efs/workspace_1/session_fresh"))
+	recentRow.CreatedAt = &now
+	updatedRow := live(2, 1, "upd", str("/mnt/efs/workspace_1/session_upd"))
+	updatedRow.UpdatedAt = &now
+	store := &fakeStore{rows: []db.Row{recentRow, updatedRow, live(3, 1, "gone", str("/mnt/efs/workspace_1/session_gone"))}}
+	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.Now = time.Now })
+	want := []string{"missing workspace_1/session_gone [3]", "orphan workspace_1/session_old []"}
+	if got := outcomes(rep); !slices.Equal(got, want) {
+		t.Errorf("findings:\n got %q\nwant %q", got, want)
+	}
+	if got := rep.Summary.Outcomes[reconcile.Recent]; got != 4 {
+		t.Errorf("recent %d, want 4 (two directories, two rows)", got)
+	}
+}
+
+func TestAuditRefusesWhenTooManyMissing(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{"workspace_1/session_a/f": "1"})
+	store := &fakeStore{rows: []db.Row{
+		live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+		live(2, 1, "b", str("/mnt/efs/workspace_1/session_b")),
+		live(3, 1, "c", str("/mnt/efs/workspace_1/session_c")),
+	}}
+	cfg := reconcile.Config{Root: root, PathPrefix: "/mnt/efs", MaxMissingRatio: 0.5}
+	rep, err := reconcile.Audit(context.Background(), fsys, store, cfg)
+	if !errors.Is(err, reconcile.ErrTooManyMissing) {
+		t.Fatalf("err = %v, want ErrTooManyMissing", err)
+	}
+	if rep != nil || store.calls != 0 {
+		t.Fatalf("report %v, %d writes; want nothing", rep, store.calls)
+	}
+	// An empty root, the unmounted case, is refused the same way.
+	empty := afero.NewMemMapFs()
+	writeTree(t, empty, nil)
+	if _, err := reconcile.Audit(context.Background(), empty, store, cfg); !errors.Is(err, reconcile.ErrTooManyMissing) {
+		t.Fatalf("empty root: err = %v, want ErrTooManyMissing", err)
+	}
+	// At exactly the ratio, the audit goes on.
+	cfg.MaxMissingRatio = 2.0 / 3
+	if _, err := reconcile.Audit(context.Background(), fsys, store, cfg); err != nil {
+		t.Fatalf("at the ratio: %v", err)
+	}
+}
+
+func TestAuditDryRunWritesNothing(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{"workspace_1/session_a/f": "1"})
+	store := &fakeStore{rows: []db.Row{live(1, 1, "a", str("/mnt/efs/workspace_1/session_a"))}}
+	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.DryRun = true })
+	if store.calls != 0 || rep.Summary.RowsWritten != 0 || !rep.Summary.DryRun {
+		t.Fatalf("dry run wrote: calls %d, summary %+v", store.calls, rep.Summary)
+	}
+	if rep.Summary.Outcomes[reconcile.Verified] != 1 {
+		t.Fatalf("dry run still classifies: %v", rep.Summary.Outcomes)
+	}
+}
+
+func TestAuditWorkspaceFilter(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{"workspace_1/session_a/f": "1", "workspace_2/session_b/f": "1", "junk": ""})
+	store := &fakeStore{rows: []db.Row{
+		live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+		live(2, 2, "x", str("/mnt/efs/workspace_2/session_x")),
+	}}
+	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.Workspaces = []uint64{1} })
+	if got := outcomes(rep); len(got) != 0 {
+		t.Errorf("findings outside the filter: %q", got)
+	}
+	if store.written[1] != 1 || len(store.written) != 1 {
+		t.Errorf("written %v", store.written)
+	}
+}
+
+// A session whose measurement fails is unreadable: not missing, not
+// written; the rest of the audit completes.
+func TestAuditUnreadable(t *testing.T) {
+	base := afero.NewMemMapFs()
+	writeTree(t, base, map[string]string{
+		"workspace_1/session_a/f": "1", "workspace_1/session_bad/Default/f": "1",
+		"workspace_2/session_c/f": "1", "workspace_3/session_orphan_maybe/f": "1",
+	})
+	fsys := faultfs.New(base,
+		faultfs.Rule{Path: "workspace_1/session_bad/Default", Err: syscall.EIO},
+		faultfs.Rule{Match: func(p string) bool { return p == filepath.Join(root, "workspace_2") }, Ops: faultfs.OpOpen, Err: syscall.EACCES},
+		faultfs.Rule{Match: func(p string) bool { return p == filepath.Join(root, "workspace_3") }, Ops: faultfs.OpOpen, Err: syscall.ESTALE},
+	)
+	store := &fakeStore{rows: []db.Row{
+		live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+		live(2, 1, "bad", str("/mnt/efs/workspace_1/session_bad")),
+		live(3, 2, "c", str("/mnt/efs/workspace_2/session_c")),
+		live(4, 2, "gone", str("/mnt/efs/workspace_2/session_gone")),
+	}}
+	rep := audit(t, fsys, store, nil)
+	want := []string{
+		"unreadable workspace_1/session_bad [2]",
+		"unreadable workspace_2/session_c [3]",
+		"unreadable workspace_2/session_gone [4]",
+		"unreadable workspace_3 []",
+	}
+	if got := outcomes(rep); !slices.Equal(got, want) {
+		t.Errorf("findings:\n got %q\nwant %q", got, want)
+	}
+	if len(store.written) != 1 || store.written[1] != 1 {
+		t.Errorf("written %v, want only row 1", store.written)
+	}
+}
+
+// A row the application changes between the read and the write is left alone.
+func TestAuditConcurrentApplicationWrite(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{"workspace_1/session_a/f": "1", "workspace_1/session_b/f": "1", "workspace_1/session_c/f": "1"})
+	store := &fakeStore{rows: []db.Row{
+		live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+		live(2, 1, "b", str("/mnt/efs/workspace_1/session_b")),
+		live(3, 1, "c", str("/mnt/efs/workspace_1/session_c")),
+	}}
+	store.beforeWrite = func(s *fakeStore) {
+		s.rows[0].StoragePath = str("/mnt/efs/workspace_1/session_moved")
+		s.rows[1] = deleted(s.rows[1])
+	}
+	rep := audit(t, fsys, store, nil)
+	if len(store.written) != 1 || store.written[3] != 1 {
+		t.Errorf("written %v, want only row 3", store.written)
+	}
+	if rep.Summary.RowsWritten != 1 || rep.Summary.RowsChanged != 2 {
+		t.Errorf("summary written %d changed %d", rep.Summary.RowsWritten, rep.Summary.RowsChanged)
+	}
+}

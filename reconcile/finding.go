@@ -1,0 +1,97 @@
+package reconcile
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Outcome is what the audit concluded about one session directory or row.
+type Outcome string
+
+// The outcomes. Every session directory and every row gets exactly one.
+// Verified, Recent, NoPath and Cleaned are counted but are not findings.
+const (
+	// Verified: a live row whose path maps to an existing session directory
+	// that no other live row claims. Its size and verification time are
+	// written.
+	Verified Outcome = "verified"
+	// Missing: a live row whose directory does not exist (ENOENT only).
+	Missing Outcome = "missing"
+	// Orphan: a session directory no row, live or soft-deleted, refers to.
+	Orphan Outcome = "orphan"
+	// SoftDeleted: a session directory only soft-deleted rows refer to.
+	SoftDeleted Outcome = "soft_deleted"
+	// Unlinked: a live row with no stored path whose conventional directory
+	// workspace_<workspace_id>/session_<session_id> exists.
+	Unlinked Outcome = "unlinked"
+	// Conflict: a directory claimed by more than one live row, or a row whose
+	// path names a workspace other than its own.
+	Conflict Outcome = "conflict"
+	// UnsafePath: a stored path that is not prefix/workspace_<id>/session_<id>
+	// or names something other than a real directory. Never opened.
+	UnsafePath Outcome = "unsafe_path"
+	// Unreadable: the directory could not be measured; its size is unknown.
+	Unreadable Outcome = "unreadable"
+	// Unrecognized: an entry under the root outside the layout.
+	Unrecognized Outcome = "unrecognized"
+
+	// Recent: within the grace period (--min-age); judged on a later run.
+	Recent Outcome = "recent"
+	// NoPath: a live row with no stored path and no conventional directory
+	// (for example a Cloud API account that keeps no session files).
+	NoPath Outcome = "no_path"
+	// Cleaned: a soft-deleted row whose directory is gone, as it should be.
+	Cleaned Outcome = "cleaned"
+)
+
+// Outcomes lists every outcome in report order.
+var outcomeOrder = []Outcome{
+	Missing, Orphan, SoftDeleted, Unlinked, Conflict, UnsafePath, Unreadable, Unrecognized,
+	Verified, Recent, NoPath, Cleaned,
+}
+
+// Outcomes returns every outcome in report order: findings first.
+func Outcomes() []Outcome { return slices.Clone(outcomeOrder) }
+
+// IsFinding reports whether o needs an operator's attention.
+func (o Outcome) IsFinding() bool {
+	switch o {
+	case Verified, Recent, NoPath, Cleaned:
+		return false
+	}
+	return true
+}
+
+func (o Outcome) rank() int {
+	if i := slices.Index(outcomeOrder, o); i >= 0 {
+		return i
+	}
+	return len(outcomeOrder)
+}
+
+// Finding is one thing that does not add up: a session directory, the rows
+// involved, or both.
+type Finding struct {
+	Kind Outcome `json:"kind"`
+	// Path is relative to the root; empty for an unsafe stored path.
+	Path        string   `json:"path,omitempty"`
+	WorkspaceID *uint64  `json:"workspace_id,omitempty"`
+	RowIDs      []uint64 `json:"row_ids"`
+	// SizeBytes is the measured size of the directory, when it was measured.
+	SizeBytes    *int64 `json:"size_bytes,omitempty"`
+	MeteredBytes *int64 `json:"metered_bytes,omitempty"`
+	Files        *int64 `json:"files,omitempty"`
+	Detail       string `json:"detail,omitempty"`
+}
+
+func sortFindings(fs []Finding) {
+	slices.SortFunc(fs, func(a, b Finding) int {
+		if c := cmp.Compare(a.Kind.rank(), b.Kind.rank()); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		return slices.Compare(a.RowIDs, b.RowIDs)
+	})
+}
