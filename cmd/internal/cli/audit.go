@@ -1,0 +1,162 @@
+package cli
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"sessaudit/db"
+	"sessaudit/reconcile"
+	"sessaudit/scanner"
+)
+
+// dbConnectTimeout bounds connecting to the database and reading its schema.
+const dbConnectTimeout = 30 * time.Second
+
+type auditCmd struct {
+	env             Env
+	root            string
+	dsn             string
+	pathPrefix      string
+	table           string
+	dryRun          bool
+	minAge          time.Duration
+	workers         int
+	workspaces      workspaceList
+	format          formatFlag
+	output          string
+	maxMissingRatio float64
+	dbTimeZone      string
+	logLevel        string
+}
+
+func newAuditCmd(env Env) *auditCmd {
+	return &auditCmd{env: env, format: "text"}
+}
+
+func (c *auditCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: --path-prefix)")
+	fs.StringVar(&c.dsn, "dsn", "", "MySQL DSN user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
+	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
+	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
+	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
+	fs.IntVar(&c.workers, "workers", 0, "directories read at once (0: chosen for the filesystem)")
+	fs.Var(&c.workspaces, "workspace", "audit only this workspace id (repeatable)")
+	fs.Var(&c.format, "format", "report format: text or json")
+	fs.StringVar(&c.output, "output", "", "write the report to this file, replaced whole at the end (default: stdout)")
+	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
+	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in (IANA name)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	return fs
+}
+
+func (c *auditCmd) run(ctx context.Context) (int, error) {
+	log, err := newLogger(c.env, c.logLevel)
+	if err != nil {
+		return ExitFailed, err
+	}
+	if c.dsn == "" {
+		c.dsn = c.env.getenv("SESSAUDIT_DSN")
+	}
+	if c.root == "" {
+		c.root = c.pathPrefix
+	}
+	switch {
+	case c.dsn == "":
+		return ExitFailed, usageError("--dsn or SESSAUDIT_DSN is required")
+	case !filepath.IsAbs(c.pathPrefix):
+		return ExitFailed, usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
+	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
+		return ExitFailed, usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
+	case c.minAge < 0:
+		return ExitFailed, usageError("--min-age %v must not be negative", c.minAge)
+	}
+	loc, err := time.LoadLocation(c.dbTimeZone)
+	if err != nil {
+		return ExitFailed, usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
+	}
+	fsys := c.env.fs()
+	if err := scanner.CheckRoot(fsys, c.root); err != nil {
+		return ExitFailed, err
+	}
+
+	store, err := db.Open(ctx, db.Config{DSN: c.dsn, Table: c.table, TimeZone: loc, ConnectTimeout: dbConnectTimeout})
+	if err != nil {
+		return ExitFailed, err
+	}
+	defer store.Close()
+
+	var workspaces []uint64
+	if len(c.workspaces) > 0 {
+		workspaces = c.workspaces
+	}
+	log.Info().Str("root", c.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).
+		Bool("dry_run", c.dryRun).Msg("audit started")
+	rep, err := reconcile.Audit(ctx, fsys, store, reconcile.Config{
+		Root: c.root, PathPrefix: c.pathPrefix, Workspaces: workspaces, MinAge: c.minAge,
+		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: scanner.Config{Workers: c.workers},
+	})
+	if rep != nil {
+		if werr := c.writeReport(rep); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return ExitFailed, err
+	}
+	s := rep.Summary
+	log.Info().Int("sessions", s.Sessions).Int("rows", s.Rows).Int("findings", s.Findings).
+		Int("rows_written", s.RowsWritten).Float64("seconds", s.DurationSeconds).Msg("audit finished")
+	if s.Findings > 0 {
+		return ExitFindings, nil
+	}
+	return ExitClean, nil
+}
+
+func (c *auditCmd) writeReport(rep *reconcile.Report) error {
+	write := func(w io.Writer) error {
+		if c.format == "json" {
+			return rep.WriteJSON(w)
+		}
+		return rep.WriteText(w)
+	}
+	if c.output == "" {
+		return write(c.env.Stdout)
+	}
+	return writeFileAtomic(c.output, write)
+}
+
+// writeFileAtomic writes name through a temporary file in the same directory
+// and renames it into place, so that readers see the old file or the whole
+// new one, never a part.
+func writeFileAtomic(name string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	tmp := f.Name()
+	err = write(f)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, name)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write report %s: %w", name, err)
+	}
+	return nil
+}
