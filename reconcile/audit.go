@@ -47,6 +47,13 @@ type Config struct {
 	MaxMissingRatio float64
 	// DryRun writes nothing.
 	DryRun bool
+	// InstanceCount, when > 0, reports live rows whose
+	// assigned_instance_index is not workspace_id % InstanceCount as
+	// misrouted.
+	InstanceCount int
+	// PerInstance adds sessions, bytes and findings per assigned instance
+	// to the summary (for tables with assigned_instance_index).
+	PerInstance bool
 	// Walk is passed to the scanner.
 	Walk scanner.Config
 	// Now returns the current time; nil means time.Now.
@@ -87,6 +94,7 @@ type group struct {
 type result struct {
 	Finding
 	group *group
+	rows  []db.Row
 	// verified rows only: what to write
 	size int64
 }
@@ -101,9 +109,46 @@ func (a *auditor) run(ctx context.Context) (*Report, error) {
 	}
 	d, err := a.walk(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Interrupted: what was measured is reported, nothing is judged.
+			return a.incomplete(newReport(a.cfg, started, rows, d, nil), err), err
+		}
 		return nil, err
 	}
 
+	results, err := a.judge(ctx, rows, d)
+	if err != nil {
+		if ctx.Err() != nil {
+			return a.incomplete(newReport(a.cfg, started, rows, d, nil), err), err
+		}
+		return nil, err
+	}
+	rep := newReport(a.cfg, started, rows, d, results)
+	if !a.cfg.DryRun {
+		batch := verifiedUpdates(results)
+		written, err := a.store.WriteSizes(ctx, batch, a.now())
+		rep.Summary.RowsWritten = written
+		if err != nil {
+			err = fmt.Errorf("write sizes: %w", err)
+			return a.incomplete(rep, err), err
+		}
+		rep.Summary.RowsChanged = len(batch) - written
+	}
+	rep.finish(a.now())
+	return rep, nil
+}
+
+// incomplete marks rep as cut short by err.
+func (a *auditor) incomplete(rep *Report, err error) *Report {
+	rep.finish(a.now())
+	rep.Summary.Complete = false
+	rep.Summary.Error = err.Error()
+	return rep
+}
+
+// judge gives every row and every directory the walk saw its outcome, and
+// looks again at what the outcome depends on before it is final.
+func (a *auditor) judge(ctx context.Context, rows []db.Row, d *disk) ([]result, error) {
 	var results []result
 	groups := map[string]*group{}
 	groupOf := func(p string, ws uint64) *group {
@@ -146,7 +191,7 @@ func (a *auditor) run(ctx context.Context) (*Report, error) {
 	}
 	// Second pass: a directory the walk did not see, or a verified one about
 	// to be written, is looked at again now; only what holds up is kept.
-	pending, err = a.confirm(ctx, pending)
+	pending, err := a.confirm(ctx, pending)
 	if err != nil {
 		return nil, err
 	}
@@ -155,19 +200,40 @@ func (a *auditor) run(ctx context.Context) (*Report, error) {
 	}
 	results = append(results, pending...)
 	results = append(results, a.unlistedWorkspaces(d, groups)...)
+	results = append(results, a.misrouted(rows)...)
+	return results, nil
+}
 
-	rep := newReport(a.cfg, started, rows, d, results)
-	if !a.cfg.DryRun {
-		batch := verifiedUpdates(results)
-		written, err := a.store.WriteSizes(ctx, batch, a.now())
-		rep.Summary.RowsWritten = written
-		if err != nil {
-			return rep, fmt.Errorf("write sizes: %w", err)
-		}
-		rep.Summary.RowsChanged = len(batch) - written
+// misrouted reports live rows assigned to another instance than their
+// workspace routes to.
+func (a *auditor) misrouted(rows []db.Row) []result {
+	n := a.cfg.InstanceCount
+	if n <= 0 {
+		return nil
 	}
-	rep.finish(a.now())
-	return rep, nil
+	var out []result
+	for _, r := range rows {
+		if !r.Live() {
+			continue
+		}
+		want := int(r.WorkspaceID % uint64(n))
+		var detail string
+		switch {
+		case r.InstanceIndex == nil:
+			detail = fmt.Sprintf("no instance assigned; workspace %d routes to instance %d of %d", r.WorkspaceID, want, n)
+		case *r.InstanceIndex != want:
+			detail = fmt.Sprintf("assigned to instance %d; workspace %d routes to instance %d of %d", *r.InstanceIndex, r.WorkspaceID, want, n)
+		default:
+			continue
+		}
+		ws := r.WorkspaceID
+		f := Finding{Kind: Misrouted, WorkspaceID: &ws, RowIDs: []uint64{r.ID}, Detail: detail}
+		if r.StoragePath != nil {
+			f.Path, _ = MapPath(a.cfg.PathPrefix, *r.StoragePath)
+		}
+		out = append(out, result{Finding: f, rows: []db.Row{r}})
+	}
+	return out
 }
 
 // disk is what the walk found.
@@ -198,7 +264,7 @@ func (a *auditor) walk(ctx context.Context) (*disk, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("walk %s: %w", a.cfg.Root, err)
+		return d, fmt.Errorf("walk %s: %w", a.cfg.Root, err)
 	}
 	return d, nil
 }
@@ -210,7 +276,7 @@ func (a *auditor) refOf(r db.Row) (string, *result) {
 		p, err := MapPath(a.cfg.PathPrefix, *r.StoragePath)
 		if err != nil {
 			ws := r.WorkspaceID
-			return "", &result{Finding: Finding{Kind: UnsafePath, WorkspaceID: &ws, RowIDs: []uint64{r.ID},
+			return "", &result{rows: []db.Row{r}, Finding: Finding{Kind: UnsafePath, WorkspaceID: &ws, RowIDs: []uint64{r.ID},
 				Detail: fmt.Sprintf("stored path %q: %v", *r.StoragePath, err)}}
 		}
 		return p, nil
@@ -223,7 +289,8 @@ func (a *auditor) refOf(r db.Row) (string, *result) {
 	if !r.Live() {
 		outcome = Cleaned
 	}
-	return "", &result{Finding: Finding{Kind: outcome, RowIDs: []uint64{r.ID}}}
+	ws := r.WorkspaceID
+	return "", &result{rows: []db.Row{r}, Finding: Finding{Kind: outcome, WorkspaceID: &ws, RowIDs: []uint64{r.ID}}}
 }
 
 // classify gives the directory at g.path and the rows that refer to it their
@@ -322,7 +389,7 @@ func (a *auditor) result(g *group, kind Outcome, rows []db.Row, detail string) r
 		u := e.Usage
 		f.SizeBytes, f.MeteredBytes, f.Files = &u.Size, &u.Metered, &u.Files
 	}
-	return result{Finding: f, group: g}
+	return result{Finding: f, group: g, rows: rows}
 }
 
 func unrecognized(e scanner.Entry) result {

@@ -461,3 +461,57 @@ func TestAuditConcurrentApplicationWrite(t *testing.T) {
 		t.Errorf("summary written %d changed %d", rep.Summary.RowsWritten, rep.Summary.RowsChanged)
 	}
 }
+
+func intp(i int) *int { return &i }
+
+func TestAuditInstances(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{
+		"workspace_4/session_a/f": "1234", "workspace_5/session_b/f": "12", "workspace_6/session_orphan/f": "1",
+	})
+	a := live(1, 4, "a", str("/mnt/efs/workspace_4/session_a"))
+	a.InstanceIndex = intp(0) // 4 % 4
+	b := live(2, 5, "b", str("/mnt/efs/workspace_5/session_b"))
+	b.InstanceIndex = intp(2) // 5 % 4 = 1: misrouted
+	c := live(3, 5, "c", str("/mnt/efs/workspace_5/session_c"))
+	c.InstanceIndex = intp(1) // missing
+	d := live(4, 7, "d", nil) // no index: misrouted
+	store := &fakeStore{rows: []db.Row{a, b, c, d}}
+	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.InstanceCount = 4; c.PerInstance = true })
+
+	want := []string{
+		"misrouted  [4]",
+		"misrouted workspace_5/session_b [2]",
+		"missing workspace_5/session_c [3]",
+		"orphan workspace_6/session_orphan []",
+	}
+	if got := outcomes(rep); !slices.Equal(got, want) {
+		t.Errorf("findings:\n got %q\nwant %q", got, want)
+	}
+	// Misrouted comes on top of the storage outcome: row 2 is still written.
+	if store.written[2] != 2 || store.written[1] != 4 {
+		t.Errorf("written %v", store.written)
+	}
+	got := map[string]reconcile.InstanceSummary{}
+	for _, is := range rep.Summary.Instances {
+		got[is.Instance] = is
+	}
+	wantInst := map[string]reconcile.InstanceSummary{
+		"0":          {Instance: "0", Rows: 1, Sessions: 1, Bytes: 4, MeteredBytes: 4096 + 2*2048},
+		"1":          {Instance: "1", Rows: 1, Findings: 1},
+		"2":          {Instance: "2", Rows: 1, Sessions: 1, Bytes: 2, MeteredBytes: 4096 + 2*2048, Findings: 1},
+		"unassigned": {Instance: "unassigned", Rows: 1, Sessions: 1, Bytes: 1, MeteredBytes: 4096 + 2*2048, Findings: 2},
+	}
+	if len(got) != len(wantInst) {
+		t.Errorf("instances %+v", rep.Summary.Instances)
+	}
+	for name, w := range wantInst {
+		if got[name] != w {
+			t.Errorf("instance %s: %+v, want %+v", name, got[name], w)
+		}
+	}
+	if rep.Summary.Instances[0].Instance != "0" || rep.Summary.Instances[len(rep.Summary.Instances)-1].Instance != "unassigned" {
+		t.Errorf("instances out of order: %+v", rep.Summary.Instances)
+	}
+}
+

@@ -34,6 +34,11 @@ const (
 	Unreadable Outcome = "unreadable"
 	// Unrecognized: an entry under the root outside the layout.
 	Unrecognized Outcome = "unrecognized"
+	// Misrouted: a live row whose assigned_instance_index disagrees with
+	// workspace_id % the instance count. It is about routing, not storage,
+	// so it is reported in addition to the row's storage outcome, and only
+	// when the audit is given the instance count.
+	Misrouted Outcome = "misrouted"
 
 	// Recent: within the grace period (--min-age); judged on a later run.
 	Recent Outcome = "recent"
@@ -44,9 +49,9 @@ const (
 	Cleaned Outcome = "cleaned"
 )
 
-// Outcomes lists every outcome in report order.
+// outcomeOrder lists every outcome in report order.
 var outcomeOrder = []Outcome{
-	Missing, Orphan, SoftDeleted, Unlinked, Conflict, UnsafePath, Unreadable, Unrecognized,
+	Missing, Orphan, SoftDeleted, Unlinked, Conflict, UnsafePath, Unreadable, Unrecognized, Misrouted,
 	Verified, Recent, NoPath, Cleaned,
 }
 
@@ -77,6 +82,9 @@ type Finding struct {
 	Path        string   `json:"path,omitempty"`
 	WorkspaceID *uint64  `json:"workspace_id,omitempty"`
 	RowIDs      []uint64 `json:"row_ids"`
+	// Instance is the assigned_instance_index of the rows involved, when
+	// the table has the column and one is set.
+	Instance *int `json:"instance,omitempty"`
 	// SizeBytes is the measured size of the directory, when it was measured.
 	SizeBytes    *int64 `json:"size_bytes,omitempty"`
 	MeteredBytes *int64 `json:"metered_bytes,omitempty"`

@@ -1,9 +1,12 @@
 package reconcile
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -22,7 +25,9 @@ type Report struct {
 type Summary struct {
 	// Complete is false when the audit stopped before it finished; the
 	// counts then cover only what was done.
-	Complete        bool      `json:"complete"`
+	Complete bool `json:"complete"`
+	// Error says why the audit is incomplete.
+	Error           string    `json:"error,omitempty"`
 	DryRun          bool      `json:"dry_run"`
 	Root            string    `json:"root"`
 	PathPrefix      string    `json:"path_prefix"`
@@ -46,6 +51,95 @@ type Summary struct {
 	// many were not because the application changed them meanwhile.
 	RowsWritten int `json:"rows_written"`
 	RowsChanged int `json:"rows_changed_meanwhile"`
+	// Instances breaks sessions, bytes and findings down by the
+	// assigned_instance_index of the rows involved, when asked for.
+	Instances []InstanceSummary `json:"instances,omitempty"`
+}
+
+// InstanceSummary is one instance's share of the audit. A directory or
+// finding counts for the instance of its live row, else of any of its rows;
+// with no row or no index set it counts as "unassigned".
+type InstanceSummary struct {
+	Instance     string `json:"instance"`
+	Rows         int    `json:"live_rows"`
+	Sessions     int    `json:"sessions"`
+	Bytes        int64  `json:"bytes"`
+	MeteredBytes int64  `json:"metered_bytes"`
+	Findings     int    `json:"findings"`
+}
+
+const unassigned = "unassigned"
+
+// instanceOf returns the instance index the rows are assigned to: that of a
+// live row if any has one, else that of any row.
+func instanceOf(rows []db.Row) *int {
+	var any *int
+	for _, r := range rows {
+		if r.InstanceIndex == nil {
+			continue
+		}
+		if r.Live() {
+			return r.InstanceIndex
+		}
+		if any == nil {
+			any = r.InstanceIndex
+		}
+	}
+	return any
+}
+
+func instanceName(i *int) string {
+	if i == nil {
+		return unassigned
+	}
+	return strconv.Itoa(*i)
+}
+
+func perInstance(rows []db.Row, results []result) []InstanceSummary {
+	by := map[string]*InstanceSummary{}
+	get := func(name string) *InstanceSummary {
+		if by[name] == nil {
+			by[name] = &InstanceSummary{Instance: name}
+		}
+		return by[name]
+	}
+	for _, r := range rows {
+		if r.Live() {
+			get(instanceName(r.InstanceIndex)).Rows++
+		}
+	}
+	for _, res := range results {
+		is := get(instanceName(instanceOf(res.rows)))
+		if res.Kind.IsFinding() {
+			is.Findings++
+		}
+		if res.Kind == Misrouted || res.group == nil || res.group.entry == nil {
+			continue
+		}
+		if e := res.group.entry; e.Kind == scanner.KindSession && e.Err == nil {
+			is.Sessions++
+			is.Bytes += e.Usage.Size
+			is.MeteredBytes += e.Usage.Metered
+		}
+	}
+	out := make([]InstanceSummary, 0, len(by))
+	for _, is := range by {
+		out = append(out, *is)
+	}
+	slices.SortFunc(out, func(a, b InstanceSummary) int {
+		ai, aerr := strconv.Atoi(a.Instance)
+		bi, berr := strconv.Atoi(b.Instance)
+		switch {
+		case aerr == nil && berr == nil:
+			return cmp.Compare(ai, bi)
+		case aerr == nil:
+			return -1
+		case berr == nil:
+			return 1
+		}
+		return cmp.Compare(a.Instance, b.Instance)
+	})
+	return out
 }
 
 func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, results []result) *Report {
@@ -61,6 +155,9 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, results []
 			s.LiveRows++
 		}
 	}
+	if d == nil {
+		d = &disk{}
+	}
 	for _, e := range d.atSessionPath {
 		if e.Kind != scanner.KindSession || e.Err != nil {
 			continue
@@ -75,8 +172,13 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, results []
 	for _, res := range results {
 		s.Outcomes[res.Kind]++
 		if res.Kind.IsFinding() {
-			findings = append(findings, res.Finding)
+			f := res.Finding
+			f.Instance = instanceOf(res.rows)
+			findings = append(findings, f)
 		}
+	}
+	if cfg.PerInstance && results != nil {
+		s.Instances = perInstance(rows, results)
 	}
 	sortFindings(findings)
 	s.Findings = len(findings)
@@ -120,6 +222,9 @@ func (r *Report) WriteText(w io.Writer) error {
 	if s.RowsChanged > 0 {
 		fmt.Fprintf(&b, ", %d left alone because the application changed them meanwhile", s.RowsChanged)
 	}
+	if s.Error != "" {
+		fmt.Fprintf(&b, "\nstopped early: %s", s.Error)
+	}
 	b.WriteString("\n\noutcomes\n")
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, o := range outcomeOrder {
@@ -130,6 +235,16 @@ func (r *Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  %s\t%d%s\n", o, s.Outcomes[o], marker)
 	}
 	tw.Flush()
+	if len(s.Instances) > 0 {
+		b.WriteString("\nper instance\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "  INSTANCE\tLIVE ROWS\tSESSIONS\tSIZE\tMETERED\tFINDINGS\t")
+		for _, is := range s.Instances {
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%d\t\n", is.Instance, is.Rows, is.Sessions,
+				HumanBytes(is.Bytes), HumanBytes(is.MeteredBytes), is.Findings)
+		}
+		tw.Flush()
+	}
 	if len(r.Findings) == 0 {
 		b.WriteString("\nno findings\n")
 	}
@@ -161,6 +276,9 @@ func describe(f Finding) string {
 	}
 	if f.SizeBytes != nil {
 		parts = append(parts, HumanBytes(*f.SizeBytes))
+	}
+	if f.Instance != nil {
+		parts = append(parts, fmt.Sprintf("instance %d", *f.Instance))
 	}
 	if f.Detail != "" {
 		parts = append(parts, f.Detail)

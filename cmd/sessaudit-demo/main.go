@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string) (int, error) {
 	fmt.Printf("sessaudit demo: the sample share is at %s, stored in the table as /mnt/efs;\n", root)
 	fmt.Printf("a permission error is injected at %s; %s was just modified.\n\n", sample.LockedSession, sample.NewSession)
 	fsys := faultfs.New(afero.NewOsFs(), faultfs.Rule{Path: filepath.Join(root, sample.LockedSession), Err: syscall.EACCES})
-	auditArgs := []string{"audit", "--root", root, "--path-prefix", "/mnt/efs", "--dsn", srv.DSN(), "--format", *format}
+	auditArgs := []string{"audit", "--root", root, "--path-prefix", "/mnt/efs", "--dsn", srv.DSN(), "--instance-count", "4", "--format", *format}
 	fmt.Printf("$ sessaudit %s\n", strings.Join(auditArgs, " "))
 	code := cli.Run(ctx, auditArgs, cli.Env{
 		Stdout: os.Stdout, Stderr: os.Stderr, Fs: fsys,

@@ -31,8 +31,8 @@ VALUES
   (12, '00000000-0000-4000-8000-000000000012', 5, 1, 'locked',      '+4915550012', 'webjs', 'connected',    '/mnt/efs/workspace_5/session_locked',      777,  '2026-01-05 10:00:00', 1, '2026-01-05 10:00:00', '2026-01-05 10:00:00', NULL),
   -- recent (row created within --min-age; its directory is not there yet)
   (13, '00000000-0000-4000-8000-000000000013', 6, 2, 'fresh',       '+4915550013', 'webjs', 'qr_scanning',  '/mnt/efs/workspace_6/session_fresh',       NULL, NULL,                  1, NOW(),                 NOW(),                 NULL),
-  -- no_path (Cloud API account: no session files)
-  (14, '00000000-0000-4000-8000-000000000014', 7, 3, 'meta-cloud',  '+4915550014', 'meta',  'connected',    NULL,                                       NULL, NULL,                  1, '2026-01-05 10:00:00', '2026-01-05 10:00:00', NULL),
+  -- no_path (Cloud API account: no session files); misrouted with --instance-count 4 (instance 1, but 7 % 4 = 3)
+  (14, '00000000-0000-4000-8000-000000000014', 7, 1, 'meta-cloud',  '+4915550014', 'meta',  'connected',    NULL,                                       NULL, NULL,                  1, '2026-01-05 10:00:00', '2026-01-05 10:00:00', NULL),
   -- cleaned (soft-deleted, directory gone)
   (15, '00000000-0000-4000-8000-000000000015', 2, 2, 'retired',     '+4915550015', 'webjs', 'disconnected', '/mnt/efs/workspace_2/session_retired',     NULL, NULL,                  1, '2026-01-05 10:00:00', '2026-01-07 10:00:00', '2026-01-07 10:00:00');
 -- On disk without a row: workspace_2/session_stray (orphan), workspace_6/session_new (recent: the demo

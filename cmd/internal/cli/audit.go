@@ -31,6 +31,7 @@ type auditCmd struct {
 	output          string
 	maxMissingRatio float64
 	dbTimeZone      string
+	instanceCount   int
 	logLevel        string
 }
 
@@ -52,6 +53,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.output, "output", "", "write the report to this file, replaced whole at the end (default: stdout)")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
 	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in (IANA name)")
+	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -76,6 +78,8 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
 	case c.minAge < 0:
 		return ExitFailed, usageError("--min-age %v must not be negative", c.minAge)
+	case c.instanceCount < 0 || c.instanceCount > 255:
+		return ExitFailed, usageError("--instance-count %d must be between 0 and 255", c.instanceCount)
 	}
 	loc, err := time.LoadLocation(c.dbTimeZone)
 	if err != nil {
@@ -91,6 +95,10 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, err
 	}
 	defer store.Close()
+	perInstance := store.HasColumn("assigned_instance_index")
+	if c.instanceCount > 0 && !perInstance {
+		return ExitFailed, usageError("--instance-count needs the column assigned_instance_index, which table %s lacks (see sessaudit schema check)", c.table)
+	}
 
 	var workspaces []uint64
 	if len(c.workspaces) > 0 {
@@ -101,6 +109,7 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 	rep, err := reconcile.Audit(ctx, fsys, store, reconcile.Config{
 		Root: c.root, PathPrefix: c.pathPrefix, Workspaces: workspaces, MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: scanner.Config{Workers: c.workers},
+		InstanceCount: c.instanceCount, PerInstance: perInstance,
 	})
 	if rep != nil {
 		if werr := c.writeReport(rep); werr != nil && err == nil {

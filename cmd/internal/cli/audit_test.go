@@ -320,3 +320,32 @@ func TestAuditOutputFile(t *testing.T) {
 		t.Errorf("temporary files left beside the report: %v", entries)
 	}
 }
+
+func TestAuditInstanceCount(t *testing.T) {
+	f := newFixture(t)
+	res, rep := f.audit(t, "--dry-run", "--instance-count", "4")
+	if res.code != cli.ExitFindings {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	var misrouted []string
+	for _, fd := range rep.Findings {
+		if fd.Kind == reconcile.Misrouted {
+			misrouted = append(misrouted, fmt.Sprintf("%v %s", fd.RowIDs, fd.Detail))
+		}
+	}
+	want := []string{"[14] assigned to instance 1; workspace 7 routes to instance 3 of 4"}
+	if !slices.Equal(misrouted, want) {
+		t.Errorf("misrouted %q, want %q", misrouted, want)
+	}
+	instances := map[string]reconcile.InstanceSummary{}
+	for _, is := range rep.Summary.Instances {
+		instances[is.Instance] = is
+	}
+	// Instance 1 holds alice (9245 B) and bob (396 B), verified, among others.
+	if is := instances["1"]; is.Bytes < 9245+396 || is.Sessions < 2 {
+		t.Errorf("instance 1: %+v", is)
+	}
+	if _, ok := instances["unassigned"]; !ok {
+		t.Errorf("no unassigned bucket for the orphan: %+v", rep.Summary.Instances)
+	}
+}
