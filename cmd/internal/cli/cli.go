@@ -56,6 +56,7 @@ const usage = `usage: sessaudit <command> [flags]
 commands:
   scan    walk the share and print the size of every session directory
   audit   reconcile the share with the accounts table, write verified sizes, report
+  schema  check the accounts table against the migrations (check), print the SQL to fix it (sql)
   help    show this text; "sessaudit <command> -h" shows a command's flags
 
 exit status: 0 nothing found, 1 findings present, 2 could not run
@@ -74,6 +75,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 		cmd = newScanCmd(env)
 	case "audit":
 		cmd = newAuditCmd(env)
+	case "schema":
+		cmd, args = newSchemaCmd(env, args)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return ExitClean
@@ -125,7 +128,7 @@ func explain(err error) string {
 	case errors.Is(err, db.ErrNoTable):
 		hint = "check --table and the database named in --dsn"
 	case errors.Is(err, db.ErrMissingColumns):
-		hint = "apply the storage migration (session_storage_path, session_file_size_bytes, session_storage_verified_at) first"
+		hint = "run 'sessaudit schema check' to see what the table lacks and 'sessaudit schema sql' for the statements that add it"
 	case errors.Is(err, scanner.ErrRootNotDir), errors.Is(err, fs.ErrNotExist):
 		hint = "--root must be the directory where the share is mounted on this host"
 	case errors.Is(err, reconcile.ErrTooManyMissing):
