@@ -36,7 +36,7 @@ func lstatSession(fsys afero.Fs, root, rel string) (os.FileInfo, error) {
 		return nil, fmt.Errorf("check %s: %w", wsRel, err)
 	}
 	if reason := notDir(fi); reason != "" {
-		return nil, fmt.Errorf("check %s: %w: workspace is a %s", rel, ErrNotSessionDir, reason)
+		return nil, fmt.Errorf("check %s: %w: its workspace is %s", rel, ErrNotSessionDir, reason)
 	}
 	fi, err = lstat(fsys, filepath.Join(root, filepath.FromSlash(rel)))
 	if err != nil {

@@ -5,6 +5,11 @@ import (
 	"syscall"
 )
 
+// openDirFlags make opening a directory that was listed fail, rather than
+// follow a symbolic link or block on a FIFO, when something else has taken
+// its place.
+const openDirFlags = syscall.O_DIRECTORY | syscall.O_NOFOLLOW
+
 // statOf returns the inode facts of fi when the filesystem provides them.
 func statOf(fi os.FileInfo) (inode, bool) {
 	st, ok := fi.Sys().(*syscall.Stat_t)

@@ -79,6 +79,9 @@ func (c Config) workers() int {
 // reported on that session's Entry; Walk itself fails only when the root
 // cannot be listed, fn returns an error, or ctx is done.
 func Walk(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(Entry) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	if err := CheckRoot(fsys, root); err != nil {
 		return err
 	}
@@ -111,7 +114,13 @@ func Measure(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (
 	g, gctx := errgroup.WithContext(ctx)
 	w := &walker{fsys: fsys, root: root, g: g, ctx: gctx, sem: make(chan struct{}, cfg.workers()),
 		fn: func(e Entry) error { result = e; return nil }}
-	g.Go(func() error { return w.session(rel, ws, id, fi) })
+	g.Go(func() error {
+		if err := w.acquire(); err != nil {
+			return err
+		}
+		defer w.release()
+		return w.session(rel, ws, id, fi)
+	})
 	if err := g.Wait(); err != nil {
 		return Entry{}, err
 	}
@@ -141,6 +150,11 @@ func (w *walker) emit(e Entry) error {
 
 // acquire waits for a token; it is only called by goroutines holding none.
 func (w *walker) acquire() error {
+	// select picks at random among ready cases: look at ctx first so that a
+	// cancelled walk never starts more work.
+	if err := w.ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case w.sem <- struct{}{}:
 		return nil
@@ -171,7 +185,12 @@ func (w *walker) abs(rel string) string {
 
 func (w *walker) walkRoot(only []uint64) error {
 	if only != nil {
+		seen := make(map[uint64]bool, len(only))
 		for _, id := range only {
+			if seen[id] {
+				continue // listed twice: walk it once
+			}
+			seen[id] = true
 			rel := WorkspaceName(id)
 			fi, err := lstat(w.fsys, w.abs(rel))
 			switch {
@@ -276,6 +295,11 @@ func (w *walker) done(s *session) error {
 	if s.pending.Add(-1) != 0 {
 		return nil
 	}
+	if err := w.ctx.Err(); err != nil {
+		// The walk is being abandoned: what was measured is incomplete, and
+		// it is not a failure of this session.
+		return err
+	}
 	if s.vanished {
 		return nil
 	}
@@ -291,12 +315,8 @@ func (w *walker) done(s *session) error {
 // into subdirectories on new goroutines while tokens are free and inline
 // otherwise.
 func (w *walker) visit(s *session, dir, rel string, fi os.FileInfo) {
-	if s.failed() {
-		return
-	}
-	if err := w.ctx.Err(); err != nil {
-		s.fail(err)
-		return
+	if s.failed() || w.ctx.Err() != nil {
+		return // done reports the cancellation
 	}
 	infos, err := w.readDir(dir, fi)
 	if err != nil {
@@ -354,9 +374,17 @@ func (w *walker) visit(s *session, dir, rel string, fi os.FileInfo) {
 
 // readDir lists dir without following symbolic links. When want is given, the
 // opened directory must be the one that was listed: a directory swapped for a
-// link or another directory between the two is refused.
+// link, a FIFO or another directory between the two is refused, and is not
+// even opened where the platform can refuse it at open (a FIFO opened for
+// reading would block until a writer came).
 func (w *walker) readDir(dir string, want os.FileInfo) ([]os.FileInfo, error) {
-	f, err := w.fsys.Open(dir)
+	var f afero.File
+	var err error
+	if want != nil {
+		f, err = w.fsys.OpenFile(dir, os.O_RDONLY|openDirFlags, 0)
+	} else {
+		f, err = w.fsys.Open(dir) // the root, which may be a link
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -398,7 +426,7 @@ func lstat(fsys afero.Fs, name string) (os.FileInfo, error) {
 func notDir(fi os.FileInfo) string {
 	switch mode := fi.Mode(); {
 	case mode&fs.ModeSymlink != 0:
-		return "symbolic link (never followed)"
+		return "a symbolic link (never followed)"
 	case !mode.IsDir():
 		return "not a directory"
 	}
