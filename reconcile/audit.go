@@ -419,13 +419,13 @@ func (a *auditor) confirm(ctx context.Context, results []result) ([]result, erro
 		}
 		switch res.Kind {
 		case Missing:
-			err := scanner.Check(a.fsys, a.cfg.Root, g.path)
+			err := scanner.Check(ctx, a.fsys, a.cfg.Root, g.path, a.cfg.Walk)
 			if errors.Is(err, fs.ErrNotExist) {
 				out = append(out, res)
 				continue
 			}
 		case Verified:
-			if scanner.Check(a.fsys, a.cfg.Root, g.path) == nil {
+			if scanner.Check(ctx, a.fsys, a.cfg.Root, g.path, a.cfg.Walk) == nil {
 				out = append(out, res)
 				continue
 			}

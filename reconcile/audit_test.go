@@ -515,3 +515,58 @@ func TestAuditInstances(t *testing.T) {
 	}
 }
 
+// An interrupted audit writes nothing and says it is incomplete.
+func TestAuditInterrupted(t *testing.T) {
+	base := afero.NewMemMapFs()
+	writeTree(t, base, map[string]string{"workspace_1/session_a/f": "1", "workspace_1/session_b/f": "1"})
+	stall := make(chan struct{})
+	fsys := faultfs.New(base, faultfs.Rule{Path: "session_b", Stall: stall})
+	t.Cleanup(fsys.Release)
+	store := &fakeStore{rows: []db.Row{live(1, 1, "a", str("/mnt/efs/workspace_1/session_a"))}}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for fsys.Counts().Waiting == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	cfg := reconcile.Config{Root: root, PathPrefix: "/mnt/efs", MaxMissingRatio: 1}
+	rep, err := reconcile.Audit(ctx, fsys, store, cfg)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if rep == nil || rep.Summary.Complete || rep.Summary.Error == "" {
+		t.Fatalf("want an incomplete report, got %+v", rep)
+	}
+	if store.calls != 0 || len(rep.Findings) != 0 {
+		t.Fatalf("interrupted audit wrote %d batches, judged %d findings", store.calls, len(rep.Findings))
+	}
+}
+
+// A directory read that hangs is bounded by the I/O timeout: that session is
+// unreadable, its row untouched, and the rest of the audit completes.
+func TestAuditStalledRead(t *testing.T) {
+	base := afero.NewMemMapFs()
+	writeTree(t, base, map[string]string{"workspace_1/session_a/f": "1", "workspace_1/session_hung/Default/f": "1"})
+	fsys := faultfs.New(base, faultfs.Rule{Path: "session_hung/Default", Stall: make(chan struct{})})
+	t.Cleanup(fsys.Release)
+	store := &fakeStore{rows: []db.Row{
+		live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+		live(2, 1, "hung", str("/mnt/efs/workspace_1/session_hung")),
+	}}
+	start := time.Now()
+	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.Walk.IOTimeout = 100 * time.Millisecond })
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("audit took %v", elapsed)
+	}
+	want := []string{"unreadable workspace_1/session_hung [2]"}
+	if got := outcomes(rep); !slices.Equal(got, want) {
+		t.Errorf("findings:\n got %q\nwant %q", got, want)
+	}
+	if !strings.Contains(rep.Findings[0].Detail, "timed out") {
+		t.Errorf("detail %q does not say it timed out", rep.Findings[0].Detail)
+	}
+	if len(store.written) != 1 || store.written[1] != 1 {
+		t.Errorf("written %v, want only row 1", store.written)
+	}
+}

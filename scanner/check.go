@@ -1,10 +1,12 @@
 package scanner
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/afero"
 )
@@ -17,15 +19,19 @@ var ErrNotSessionDir = errors.New("scanner: not a real directory")
 // real directory under root reached through a real workspace directory,
 // without following a symbolic link. The error wraps fs.ErrNotExist when
 // nothing is there and ErrNotSessionDir when something else is.
-func Check(fsys afero.Fs, root, rel string) error {
-	_, err := lstatSession(fsys, root, rel)
+func Check(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) error {
+	_, err := lstatSession(ctx, fsys, root, rel, cfg.ioTimeout())
 	return err
 }
 
 // lstatSession looks at the workspace directory and then the session
 // directory of rel, so that a workspace replaced by a link is never passed
 // through.
-func lstatSession(fsys afero.Fs, root, rel string) (os.FileInfo, error) {
+func lstatSession(ctx context.Context, fsys afero.Fs, root, rel string, timeout time.Duration) (os.FileInfo, error) {
+	return bounded(ctx, timeout, func() (os.FileInfo, error) { return lstatSessionNow(fsys, root, rel) })
+}
+
+func lstatSessionNow(fsys afero.Fs, root, rel string) (os.FileInfo, error) {
 	ws, _, ok := ParseSessionPath(rel)
 	if !ok {
 		return nil, fmt.Errorf("check %q: %w", rel, ErrNotSessionDir)
@@ -51,8 +57,8 @@ func lstatSession(fsys afero.Fs, root, rel string) (os.FileInfo, error) {
 // CheckRoot confirms that root exists and is a directory. The root itself
 // may be a symbolic link chosen by the operator; nothing below it is
 // followed.
-func CheckRoot(fsys afero.Fs, root string) error {
-	fi, err := fsys.Stat(root)
+func CheckRoot(ctx context.Context, fsys afero.Fs, root string, cfg Config) error {
+	fi, err := bounded(ctx, cfg.ioTimeout(), func() (os.FileInfo, error) { return fsys.Stat(root) })
 	if err != nil {
 		return fmt.Errorf("root: %w", err)
 	}

@@ -60,6 +60,11 @@ type Config struct {
 	// Workspaces limits the walk to these workspace ids; nil walks them all.
 	// Entries of the root other than these workspaces are then not reported.
 	Workspaces []uint64
+	// IOTimeout bounds each filesystem operation (opening and listing one
+	// directory, one lstat); a session whose operation times out is
+	// reported with an error wrapping ErrIOTimeout. 0 means
+	// DefaultIOTimeout; a negative value means no limit.
+	IOTimeout time.Duration
 }
 
 func (c Config) workers() int {
@@ -82,11 +87,11 @@ func Walk(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(E
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := CheckRoot(fsys, root); err != nil {
+	if err := CheckRoot(ctx, fsys, root, cfg); err != nil {
 		return err
 	}
 	g, ctx := errgroup.WithContext(ctx)
-	w := &walker{fsys: fsys, root: root, fn: fn, g: g, ctx: ctx, sem: make(chan struct{}, cfg.workers())}
+	w := &walker{fsys: fsys, root: root, fn: fn, g: g, ctx: ctx, sem: make(chan struct{}, cfg.workers()), ioTimeout: cfg.ioTimeout()}
 	g.Go(func() error { return w.walkRoot(cfg.Workspaces) })
 	return g.Wait()
 }
@@ -100,10 +105,10 @@ func Measure(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (
 	if !ok {
 		return Entry{}, fmt.Errorf("measure %q: not a session path", rel)
 	}
-	if err := CheckRoot(fsys, root); err != nil {
+	if err := CheckRoot(ctx, fsys, root, cfg); err != nil {
 		return Entry{}, err
 	}
-	fi, err := lstatSession(fsys, root, rel)
+	fi, err := lstatSession(ctx, fsys, root, rel, cfg.ioTimeout())
 	if errors.Is(err, ErrNotSessionDir) {
 		return Entry{Kind: KindUnrecognized, Path: rel, WorkspaceID: ws, SessionID: id, Reason: err.Error()}, nil
 	}
@@ -112,7 +117,7 @@ func Measure(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (
 	}
 	var result Entry
 	g, gctx := errgroup.WithContext(ctx)
-	w := &walker{fsys: fsys, root: root, g: g, ctx: gctx, sem: make(chan struct{}, cfg.workers()),
+	w := &walker{fsys: fsys, root: root, g: g, ctx: gctx, sem: make(chan struct{}, cfg.workers()), ioTimeout: cfg.ioTimeout(),
 		fn: func(e Entry) error { result = e; return nil }}
 	g.Go(func() error {
 		if err := w.acquire(); err != nil {
@@ -138,7 +143,8 @@ type walker struct {
 	ctx  context.Context
 	// sem holds one token per directory being read. Goroutines that hold a
 	// token never wait for another: they read inline instead.
-	sem chan struct{}
+	sem       chan struct{}
+	ioTimeout time.Duration
 }
 
 func (w *walker) emit(e Entry) error {
@@ -192,10 +198,12 @@ func (w *walker) walkRoot(only []uint64) error {
 			}
 			seen[id] = true
 			rel := WorkspaceName(id)
-			fi, err := lstat(w.fsys, w.abs(rel))
+			fi, err := bounded(w.ctx, w.ioTimeout, func() (os.FileInfo, error) { return lstat(w.fsys, w.abs(rel)) })
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				continue
+			case w.ctx.Err() != nil:
+				return w.ctx.Err()
 			case err != nil:
 				if err := w.emit(Entry{Kind: KindWorkspaceError, Path: rel, WorkspaceID: id, Err: err}); err != nil {
 					return err
@@ -246,6 +254,9 @@ func (w *walker) workspace(rel string, id uint64, fi os.FileInfo) error {
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil // removed while the walk ran: nothing is there now
+		}
+		if cerr := w.ctx.Err(); cerr != nil {
+			return cerr // stopped, not failed
 		}
 		return w.emit(Entry{Kind: KindWorkspaceError, Path: rel, WorkspaceID: id, Err: fmt.Errorf("list %s: %w", rel, err)})
 	}
@@ -378,6 +389,10 @@ func (w *walker) visit(s *session, dir, rel string, fi os.FileInfo) {
 // even opened where the platform can refuse it at open (a FIFO opened for
 // reading would block until a writer came).
 func (w *walker) readDir(dir string, want os.FileInfo) ([]os.FileInfo, error) {
+	return bounded(w.ctx, w.ioTimeout, func() ([]os.FileInfo, error) { return w.readDirNow(dir, want) })
+}
+
+func (w *walker) readDirNow(dir string, want os.FileInfo) ([]os.FileInfo, error) {
 	var f afero.File
 	var err error
 	if want != nil {

@@ -32,6 +32,7 @@ type auditCmd struct {
 	maxMissingRatio float64
 	dbTimeZone      string
 	instanceCount   int
+	ioTimeout       time.Duration
 	logLevel        string
 }
 
@@ -54,6 +55,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
 	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in (IANA name)")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
+	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -76,6 +78,8 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
 	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
 		return ExitFailed, usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
+	case c.ioTimeout <= 0:
+		return ExitFailed, usageError("--io-timeout %v must be positive", c.ioTimeout)
 	case c.minAge < 0:
 		return ExitFailed, usageError("--min-age %v must not be negative", c.minAge)
 	case c.instanceCount < 0 || c.instanceCount > 255:
@@ -86,7 +90,7 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
 	}
 	fsys := c.env.fs()
-	if err := scanner.CheckRoot(fsys, c.root); err != nil {
+	if err := scanner.CheckRoot(ctx, fsys, c.root, scanner.Config{IOTimeout: c.ioTimeout}); err != nil {
 		return ExitFailed, err
 	}
 
@@ -108,7 +112,7 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		Bool("dry_run", c.dryRun).Msg("audit started")
 	rep, err := reconcile.Audit(ctx, fsys, store, reconcile.Config{
 		Root: c.root, PathPrefix: c.pathPrefix, Workspaces: workspaces, MinAge: c.minAge,
-		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: scanner.Config{Workers: c.workers},
+		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: scanner.Config{Workers: c.workers, IOTimeout: c.ioTimeout},
 		InstanceCount: c.instanceCount, PerInstance: perInstance,
 	})
 	if rep != nil {

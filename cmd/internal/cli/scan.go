@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"sessaudit/reconcile"
 	"sessaudit/scanner"
@@ -21,6 +22,7 @@ type scanCmd struct {
 	format     formatFlag
 	workers    int
 	workspaces workspaceList
+	ioTimeout  time.Duration
 	logLevel   string
 }
 
@@ -34,6 +36,7 @@ func (c *scanCmd) flags() *flag.FlagSet {
 	fs.Var(&c.format, "format", "output: text (a table) or json (one JSON object per session per line)")
 	fs.IntVar(&c.workers, "workers", 0, "directories read at once (0: chosen for the filesystem)")
 	fs.Var(&c.workspaces, "workspace", "scan only this workspace id (repeatable)")
+	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -58,6 +61,9 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 	if c.root == "" {
 		return ExitFailed, usageError("--root is required")
 	}
+	if c.ioTimeout <= 0 {
+		return ExitFailed, usageError("--io-timeout %v must be positive", c.ioTimeout)
+	}
 	var workspaces []uint64
 	if len(c.workspaces) > 0 {
 		workspaces = c.workspaces
@@ -71,7 +77,7 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 		others   []scanner.Entry
 		problems int
 	)
-	cfg := scanner.Config{Workers: c.workers, Workspaces: workspaces}
+	cfg := scanner.Config{Workers: c.workers, Workspaces: workspaces, IOTimeout: c.ioTimeout}
 	err = scanner.Walk(ctx, c.env.fs(), c.root, cfg, func(e scanner.Entry) error {
 		mu.Lock()
 		defer mu.Unlock()
