@@ -1,11 +1,13 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -29,6 +31,13 @@ type Config struct {
 	// BatchSize is the number of rows per UPDATE statement and transaction in
 	// WriteSizes; <= 0 means 500.
 	BatchSize int
+	// OnRetry, when set, is called each time WriteSizes is about to write a
+	// chunk again after a transient failure (a lost connection, a lock wait
+	// timeout, a deadlock): err is the failure, with the password removed;
+	// attempt is the number of the attempt that failed (from 1); wait is the
+	// pause before the next. It is called from the goroutine of WriteSizes
+	// and should return quickly.
+	OnRetry func(err error, attempt int, wait time.Duration)
 }
 
 const (
@@ -53,6 +62,13 @@ type Store struct {
 	columns   map[string]bool
 	batchSize int
 	redact    redactor
+	onRetry   func(err error, attempt int, wait time.Duration)
+	// lockBase is "<database>.<table>", the part of lock names that names
+	// the table.
+	lockBase string
+
+	mu    sync.Mutex
+	locks map[*Lock]struct{} // taken with Lock and not released
 }
 
 // Open connects to the server of cfg.DSN, checks that the table exists and
@@ -106,6 +122,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		quoted:    quoteTable(schema, table),
 		batchSize: cfg.BatchSize,
 		redact:    red,
+		onRetry:   cfg.OnRetry,
+		lockBase:  cmp.Or(schema, mc.DBName) + "." + table,
+		locks:     make(map[*Lock]struct{}),
 	}
 	openCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
 	defer cancel()
@@ -200,8 +219,10 @@ func (s *Store) discover(ctx context.Context, schema, table string) error {
 // regard to case, as MySQL does).
 func (s *Store) HasColumn(name string) bool { return s.columns[strings.ToLower(name)] }
 
-// Close closes the connections of the Store.
+// Close releases the locks taken with Lock and not released yet, and closes
+// the connections of the Store.
 func (s *Store) Close() error {
+	s.releaseAll()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close %s: %w", s.table, err)
 	}

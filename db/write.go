@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -16,11 +17,21 @@ import (
 // counted.
 //
 // The batch is written in chunks of Config.BatchSize rows, each one UPDATE
-// statement in its own transaction. WriteSizes returns the number of rows
-// written (matched by the guard, whether or not their values changed). On an
-// error it rolls back the chunk at hand and returns the rows of the chunks
-// already committed with the error. When an id appears more than once in a
-// chunk, its first entry wins.
+// statement in its own transaction, so a row is either written whole or not
+// at all. WriteSizes returns the number of rows written (matched by the
+// guard, whether or not their values changed). When an id appears more than
+// once in a chunk, its first entry wins.
+//
+// A chunk that fails with a lost connection, a lock wait timeout or a
+// deadlock is written again, up to four attempts in all with pauses of 100ms,
+// 200ms and 400ms (Config.OnRetry hears of each); retry.go says why that is
+// safe. Any other error, the last attempt's error, or the end of ctx stops
+// WriteSizes: it returns the rows of the chunks already committed with the
+// error, and later chunks are not tried.
+//
+// While the Store holds a Lock, WriteSizes checks before each attempt that
+// the lock is still held, and stops with an error matching ErrLockLost when
+// it is not.
 func (s *Store) WriteSizes(ctx context.Context, batch []SizeUpdate, verifiedAt time.Time) (written int, err error) {
 	for chunk := range slices.Chunk(batch, s.batchSize) {
 		n, err := s.writeChunk(ctx, chunk, verifiedAt)
@@ -32,20 +43,69 @@ func (s *Store) WriteSizes(ctx context.Context, batch []SizeUpdate, verifiedAt t
 	return written, nil
 }
 
+// writeChunk writes one chunk, trying again as writeRetry allows. Errors are
+// classified before the password is removed from them: removing it may cut
+// the server's error out of the chain.
 func (s *Store) writeChunk(ctx context.Context, chunk []SizeUpdate, verifiedAt time.Time) (int, error) {
-	q, args := s.updateStatement(chunk, verifiedAt)
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return 0, s.redact.errorf("begin size update of %s: %w", s.table, err)
+	var n int
+	onRetry := func(err error, attempt int, wait time.Duration) {
+		if s.onRetry != nil {
+			s.onRetry(s.redact.errorf("%w", err), attempt, wait)
+		}
 	}
-	n, err := execUpdate(ctx, tx, q, args)
+	attempts, err := writeRetry.do(ctx, func() error {
+		if err := s.checkLocks(ctx); err != nil {
+			return fmt.Errorf("update sizes of %d rows of %s: %w", len(chunk), s.table, err)
+		}
+		var err error
+		n, err = s.writeChunkOnce(ctx, chunk, verifiedAt)
+		return err
+	}, onRetry)
+	switch {
+	case err == nil:
+		return n, nil
+	case attempts > 1:
+		return 0, s.redact.errorf("%w (attempt %d of %d)", err, attempts, writeRetry.attempts)
+	default:
+		return 0, s.redact.errorf("%w", err)
+	}
+}
+
+// writeChunkOnce runs the UPDATE of one chunk in one transaction, on a
+// connection of its own: when the outcome of the transaction is unknown (the
+// COMMIT or the ROLLBACK failed), the connection is closed rather than
+// returned to the pool, where a transaction left open on the server would be
+// committed by the next BEGIN.
+func (s *Store) writeChunkOnce(ctx context.Context, chunk []SizeUpdate, verifiedAt time.Time) (n int, err error) {
+	q, args := s.updateStatement(chunk, verifiedAt)
+	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		_ = tx.Rollback()
-		return 0, s.redact.errorf("update sizes of %d rows of %s: %w", len(chunk), s.table, err)
+		return 0, fmt.Errorf("begin size update of %s: %w", s.table, err)
+	}
+	clean := false
+	defer func() {
+		if clean {
+			conn.Close()
+		} else {
+			discard(conn)
+		}
+	}()
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("begin size update of %s: %w", s.table, err)
+	}
+	n, err = execUpdate(ctx, tx, q, args)
+	if err != nil {
+		clean = tx.Rollback() == nil
+		return 0, fmt.Errorf("update sizes of %d rows of %s: %w", len(chunk), s.table, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return 0, s.redact.errorf("commit sizes of %d rows of %s: %w", len(chunk), s.table, err)
+		// The server may have committed before the connection broke; the
+		// retry is safe all the same (see retry.go), but this connection's
+		// state is unknown.
+		return 0, fmt.Errorf("commit sizes of %d rows of %s: %w", len(chunk), s.table, err)
 	}
+	clean = true
 	return n, nil
 }
 
