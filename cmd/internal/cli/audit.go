@@ -17,6 +17,11 @@ import (
 // dbConnectTimeout bounds connecting to the database and reading its schema.
 const dbConnectTimeout = 30 * time.Second
 
+// auditLockScope names what an audit locks: the whole table. A run limited
+// to some workspaces locks it too, since it writes the same rows; the scope
+// is where a future shard of the workspaces would get its own name.
+const auditLockScope = "all"
+
 type auditCmd struct {
 	env             Env
 	root            string
@@ -94,11 +99,24 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, err
 	}
 
-	store, err := db.Open(ctx, db.Config{DSN: c.dsn, Table: c.table, TimeZone: loc, ConnectTimeout: dbConnectTimeout})
+	store, err := db.Open(ctx, db.Config{
+		DSN: c.dsn, Table: c.table, TimeZone: loc, ConnectTimeout: dbConnectTimeout,
+		OnRetry: func(err error, attempt int, wait time.Duration) {
+			log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database write failed; retrying")
+		},
+	})
 	if err != nil {
 		return ExitFailed, err
 	}
 	defer store.Close()
+	// One audit of a table at a time. The lock belongs to a connection the
+	// store keeps for the run, so it dies with the process.
+	lock, err := store.Lock(ctx, auditLockScope)
+	if err != nil {
+		return ExitFailed, err
+	}
+	defer lock.Release(context.WithoutCancel(ctx))
+	log.Debug().Str("lock", lock.Name()).Msg("lock taken")
 	perInstance := store.HasColumn("assigned_instance_index")
 	if c.instanceCount > 0 && !perInstance {
 		return ExitFailed, usageError("--instance-count needs the column assigned_instance_index, which table %s lacks (see sessaudit schema check)", c.table)

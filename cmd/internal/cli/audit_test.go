@@ -349,3 +349,86 @@ func TestAuditInstanceCount(t *testing.T) {
 		t.Errorf("no unassigned bucket for the orphan: %+v", rep.Summary.Instances)
 	}
 }
+
+// A second audit of the same table while one runs exits 2 within seconds,
+// saying another audit holds the lock, and writes nothing.
+func TestAuditOneAtATime(t *testing.T) {
+	f := newFixture(t)
+	cfg, err := mysql.ParseDSN(f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := open(t, f.dsn)
+	conn, err := holder.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	name := "sessaudit:" + cfg.DBName + ".whatsapp_accounts:all"
+	var got sql.NullInt64
+	if err := conn.QueryRowContext(context.Background(), "SELECT GET_LOCK(?, 0)", name).Scan(&got); err != nil || got.Int64 != 1 {
+		t.Fatalf("take the lock as another audit would: %v %v", got, err)
+	}
+	before := dump(t, f.dsn)
+	start := time.Now()
+	res, _ := f.audit(t)
+	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "another audit holds the lock") {
+		t.Fatalf("exit %d, stderr %s", res.code, res.stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("refusal took %v", d)
+	}
+	after := dump(t, f.dsn)
+	for id := range before {
+		if !slices.Equal(before[id], after[id]) {
+			t.Errorf("row %s changed by a refused audit", id)
+		}
+	}
+	// Once the first run ends, the next one goes ahead.
+	if err := conn.QueryRowContext(context.Background(), "SELECT RELEASE_LOCK(?)", name).Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if res, _ := f.audit(t, "--dry-run"); res.code != cli.ExitFindings {
+		t.Fatalf("after release: exit %d, stderr %s", res.code, res.stderr)
+	}
+}
+
+// SIGINT/SIGTERM cancel the run's context: the audit stops walking, writes
+// nothing, prints a report marked incomplete and exits 2 promptly, even
+// while a filesystem call hangs.
+func TestAuditStopsOnSignal(t *testing.T) {
+	f := newFixture(t)
+	before := dump(t, f.dsn)
+	stalled := faultfs.New(f.fsys, faultfs.Rule{Path: "session_bob", Ops: faultfs.OpOpen, Stall: make(chan struct{})})
+	t.Cleanup(stalled.Release)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for stalled.Counts().Waiting == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		cancel() // what the signal does in main
+	}()
+	var stdout, stderr bytes.Buffer
+	start := time.Now()
+	code := cli.Run(ctx, []string{"audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--format", "json"},
+		cli.Env{Stdout: &stdout, Stderr: &stderr, Fs: stalled, Getenv: func(string) string { return "" }})
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("stopping took %v", d)
+	}
+	if code != cli.ExitFailed {
+		t.Fatalf("exit %d, want 2\n%s", code, stderr.String())
+	}
+	var rep reconcile.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("no report on stdout: %v\n%s", err, stdout.String())
+	}
+	if rep.Summary.Complete || !strings.Contains(rep.Summary.Error, "canceled") {
+		t.Errorf("report not marked incomplete: %+v", rep.Summary)
+	}
+	after := dump(t, f.dsn)
+	for id := range before {
+		if !slices.Equal(before[id], after[id]) {
+			t.Errorf("row %s changed by an interrupted audit", id)
+		}
+	}
+}

@@ -125,6 +125,10 @@ func explain(err error) string {
 		hint = "--dsn (or SESSAUDIT_DSN) must look like user:password@tcp(host:3306)/database"
 	case errors.Is(err, db.ErrUnreachable):
 		hint = "check the host, port and credentials in --dsn and that the server is up"
+	case errors.Is(err, db.ErrLocked):
+		hint = "another sessaudit audit of this table is running; nothing was done, try again when it has finished"
+	case errors.Is(err, db.ErrLockLost):
+		hint = "the connection holding the audit lock was lost; writes stopped, rows written so far are complete"
 	case errors.Is(err, db.ErrNoTable):
 		hint = "check --table and the database named in --dsn"
 	case errors.Is(err, db.ErrMissingColumns):
