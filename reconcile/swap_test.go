@@ -1,0 +1,66 @@
+package reconcile_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+
+	"github.com/spf13/afero"
+
+	"sessaudit/db"
+	"sessaudit/reconcile"
+)
+
+// swapFs replaces a session directory with a symbolic link to another one the
+// first time anyone looks at it by name after the walk: the moment between
+// classification and write.
+type swapFs struct {
+	afero.Fs
+	session, elsewhere string
+	once               sync.Once
+	err                error
+}
+
+func (s *swapFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	if name == s.session {
+		s.once.Do(func() {
+			if s.err = os.Rename(s.session, s.session+".moved"); s.err == nil {
+				s.err = os.Symlink(s.elsewhere, s.session)
+			}
+		})
+	}
+	return s.Fs.(afero.Lstater).LstatIfPossible(name)
+}
+
+func TestAuditDoesNotWriteThroughASwappedLink(t *testing.T) {
+	dir := t.TempDir()
+	for p, content := range map[string]string{
+		"workspace_1/session_a/creds.json": "12345",
+		"workspace_2/session_big/f":        "0123456789012345678901234567890123456789",
+	} {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fsys := &swapFs{Fs: afero.NewOsFs(), session: filepath.Join(dir, "workspace_1/session_a"),
+		elsewhere: filepath.Join(dir, "workspace_2/session_big")}
+	store := &fakeStore{rows: []db.Row{live(1, 1, "a", str("/mnt/efs/workspace_1/session_a"))}}
+	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.Root = dir })
+	if fsys.err != nil {
+		t.Fatalf("swap: %v", fsys.err)
+	}
+	if len(store.written) != 0 {
+		t.Fatalf("wrote %v through a directory swapped for a link", store.written)
+	}
+	got := outcomes(rep)
+	want := []string{"orphan workspace_2/session_big []", "unsafe_path workspace_1/session_a [1]"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("findings %q, want %q", got, want)
+	}
+}
