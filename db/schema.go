@@ -74,7 +74,7 @@ func (s *Schema) Column(name string) (Column, bool) {
 // ErrBadTable, ErrUnreachable or ErrNoTable; none of them quotes the DSN's
 // password.
 func Inspect(ctx context.Context, cfg Config) (*Schema, error) {
-	t, err := newTarget(cfg)
+	t, err := newTarget(cfg, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -100,8 +100,8 @@ func Inspect(ctx context.Context, cfg Config) (*Schema, error) {
 }
 
 // target is a Config checked and resolved: the connector to dial, the table
-// split and named, and the redactor of the DSN's password. It prepares a
-// connection as Open does.
+// split and named, and the redactor of the DSN's password. Open and Inspect
+// both connect through it.
 type target struct {
 	connector driver.Connector
 	addr      string
@@ -112,7 +112,9 @@ type target struct {
 	redact    redactor
 }
 
-func newTarget(cfg Config) (*target, error) {
+// newTarget checks and resolves cfg; tune, when set, adjusts the driver's
+// configuration before the connector is made.
+func newTarget(cfg Config, tune func(*mysql.Config)) (*target, error) {
 	if strings.TrimSpace(cfg.DSN) == "" {
 		return nil, fmt.Errorf("%w: empty", ErrBadDSN)
 	}
@@ -141,6 +143,9 @@ func newTarget(cfg Config) (*target, error) {
 		mc.Timeout = cfg.ConnectTimeout
 	}
 	mc.Logger = &mysql.NopLogger{}
+	if tune != nil {
+		tune(mc)
+	}
 	conn, err := mysql.NewConnector(mc)
 	if err != nil {
 		return nil, red.errorf("%w: %w", ErrBadDSN, err)

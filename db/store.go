@@ -1,7 +1,6 @@
 package db
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -80,75 +79,40 @@ type Store struct {
 // ErrBadDSN, ErrBadTable, ErrUnreachable, ErrNoTable or ErrMissingColumns;
 // none of them quotes the DSN's password.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
-	if strings.TrimSpace(cfg.DSN) == "" {
-		return nil, fmt.Errorf("%w: empty", ErrBadDSN)
-	}
-	mc, err := mysql.ParseDSN(cfg.DSN)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrBadDSN, parseError(cfg.DSN))
-	}
-	red := newRedactor(cfg.DSN, mc.Passwd)
-
-	if cfg.Table == "" {
-		cfg.Table = defaultTable
-	}
-	schema, table, err := splitTable(cfg.Table)
-	if err != nil {
-		return nil, red.errorf("%w: %q", ErrBadTable, cfg.Table)
-	}
-	if schema == "" && mc.DBName == "" {
-		return nil, fmt.Errorf("%w: it names no database, and table %s has no schema qualifier", ErrBadDSN, cfg.Table)
-	}
-	if cfg.ConnectTimeout <= 0 {
-		cfg.ConnectTimeout = defaultConnectTimeout
-	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = defaultBatchSize
 	}
-	mc.ParseTime = true
-	mc.Loc = time.UTC
-	if cfg.TimeZone != nil {
-		mc.Loc = cfg.TimeZone
-	}
-	if mc.Timeout <= 0 || mc.Timeout > cfg.ConnectTimeout {
-		mc.Timeout = cfg.ConnectTimeout
-	}
-	mc.ClientFoundRows = true
-	mc.Logger = &mysql.NopLogger{}
-	conn, err := mysql.NewConnector(mc)
+	t, err := newTarget(cfg, func(mc *mysql.Config) {
+		mc.ParseTime = true
+		mc.Loc = time.UTC
+		if cfg.TimeZone != nil {
+			mc.Loc = cfg.TimeZone
+		}
+		mc.ClientFoundRows = true
+	})
 	if err != nil {
-		return nil, red.errorf("%w: %w", ErrBadDSN, err)
+		return nil, err
 	}
-
 	s := &Store{
-		db:        sql.OpenDB(conn),
-		table:     cfg.Table,
-		quoted:    quoteTable(schema, table),
+		db:        sql.OpenDB(t.connector),
+		table:     t.display,
+		quoted:    quoteTable(t.schema, t.table),
 		batchSize: cfg.BatchSize,
-		redact:    red,
+		redact:    t.redact,
 		onRetry:   cfg.OnRetry,
-		lockBase:  cmp.Or(schema, mc.DBName) + "." + table,
+		lockBase:  t.schema + "." + t.table,
 		locks:     make(map[*Lock]struct{}),
 	}
-	openCtx, cancel := context.WithTimeout(ctx, cfg.ConnectTimeout)
+	ictx, cancel := context.WithTimeout(ctx, t.timeout)
 	defer cancel()
-	if err := s.db.PingContext(openCtx); err != nil {
+	if err := s.db.PingContext(ictx); err != nil {
 		s.db.Close()
-		if ctx.Err() != nil {
-			return nil, red.errorf("connect to %s: %w", mc.Addr, ctx.Err())
-		}
-		if openCtx.Err() != nil {
-			return nil, red.errorf("%w: connect to %s: no answer within %s", ErrUnreachable, mc.Addr, cfg.ConnectTimeout)
-		}
-		return nil, red.errorf("%w: connect to %s: %w", ErrUnreachable, mc.Addr, err)
+		return nil, t.contextError(ctx, ictx, "connect to "+t.addr, err)
 	}
-	if err := s.discover(openCtx, schema, table); err != nil {
+	if err := s.discover(ictx, t.schema, t.table); err != nil {
 		s.db.Close()
-		if ctx.Err() != nil {
-			return nil, red.errorf("read columns of %s: %w", cfg.Table, ctx.Err())
-		}
-		if openCtx.Err() != nil {
-			return nil, red.errorf("%w: read columns of %s: no answer within %s", ErrUnreachable, cfg.Table, cfg.ConnectTimeout)
+		if ctx.Err() != nil || ictx.Err() != nil {
+			return nil, t.contextError(ctx, ictx, "read columns of "+t.display, err)
 		}
 		return nil, err
 	}
@@ -181,13 +145,8 @@ func quoteTable(schema, table string) string {
 
 // discover reads the column names of the table and checks the required ones.
 func (s *Store) discover(ctx context.Context, schema, table string) error {
-	q := "SELECT column_name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?"
-	args := []any{table}
-	if schema != "" {
-		q = "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"
-		args = []any{schema, table}
-	}
-	rows, err := s.db.QueryContext(ctx, q, args...)
+	const q = "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"
+	rows, err := s.db.QueryContext(ctx, q, schema, table)
 	if err != nil {
 		return s.redact.errorf("read columns of %s: %w", s.table, err)
 	}
