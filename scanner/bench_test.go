@@ -31,10 +31,10 @@ var benchSlowSpec = scantest.Spec{
 }
 
 // BenchmarkWalk walks generated trees on an in-memory filesystem, on the
-// real filesystem (warm cache), and through faultfs with 1 ms added to every
-// metadata operation, as a network filesystem would. It reports entries
-// walked per second; the slow case also reports metadata round trips per
-// walk.
+// real filesystem (warm cache) natively and through afero, and through
+// faultfs with 1 ms added to every metadata operation, as a network
+// filesystem would. It reports entries walked per second; the slow case also
+// reports metadata round trips per walk.
 func BenchmarkWalk(b *testing.B) {
 	b.Run("memmap", func(b *testing.B) {
 		fsys := afero.NewMemMapFs()
@@ -46,6 +46,11 @@ func BenchmarkWalk(b *testing.B) {
 		fsys := afero.NewOsFs()
 		st := benchTree(b, fsys, root, benchSpec)
 		benchWalk(b, fsys, root, st)
+	})
+	b.Run("osfs-afero", func(b *testing.B) {
+		root := b.TempDir()
+		st := benchTree(b, afero.NewOsFs(), root, benchSpec)
+		benchWalk(b, aferoOsFs{afero.NewOsFs()}, root, st)
 	})
 	b.Run("faultfs-1ms", func(b *testing.B) {
 		base := afero.NewMemMapFs()

@@ -41,14 +41,14 @@ func lstatSessionNow(fsys afero.Fs, root, rel string) (os.FileInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("check %s: %w", wsRel, err)
 	}
-	if reason := notDir(fi); reason != "" {
+	if reason := notDir(fi.Mode()); reason != "" {
 		return nil, fmt.Errorf("check %s: %w: its workspace is %s", rel, ErrNotSessionDir, reason)
 	}
 	fi, err = lstat(fsys, filepath.Join(root, filepath.FromSlash(rel)))
 	if err != nil {
 		return nil, fmt.Errorf("check %s: %w", rel, err)
 	}
-	if reason := notDir(fi); reason != "" {
+	if reason := notDir(fi.Mode()); reason != "" {
 		return nil, fmt.Errorf("check %s: %w: %s", rel, ErrNotSessionDir, reason)
 	}
 	return fi, nil

@@ -3,5 +3,12 @@
 // measures every session directory without following symbolic links, leaving
 // the root, or crossing into another mounted filesystem.
 //
+// Walk reads the host filesystem natively on Linux (directory file
+// descriptors, getdents, statx relative to each directory) and any other
+// afero.Fs through afero; both size entries with the same code (size.go) and
+// share the layout, the sessions and the bounded concurrency (engine.go).
+// Every filesystem call of a walk is bounded by Config.IOTimeout and by the
+// context through the walk's watchdog (slot.go).
+//
 // It imports no other package of the project.
 package scanner

@@ -240,3 +240,11 @@ func failWith(name string, errno error) func() error {
 		return &os.PathError{Op: "open", Path: name, Err: errno}
 	}
 }
+
+// aferoOsFs is the host filesystem behind a type that is not *afero.OsFs,
+// so that Walk reads it through afero.
+type aferoOsFs struct{ afero.Fs }
+
+func (a aferoOsFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	return a.Fs.(afero.Lstater).LstatIfPossible(name)
+}

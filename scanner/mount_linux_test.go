@@ -84,7 +84,9 @@ func otherDev(fi os.FileInfo) os.FileInfo {
 
 // TestOsMountNotEntered checks that a filesystem mounted inside a session is
 // not entered: neither the mount point nor anything under it counts.
-func TestOsMountNotEntered(t *testing.T) {
+func TestOsMountNotEntered(t *testing.T) { forEachOS(t, testOsMountNotEntered) }
+
+func testOsMountNotEntered(t *testing.T, impl osImpl) {
 	tr := tree{
 		"workspace_1/session_a/f":             "abc",
 		"workspace_1/session_a/mnt/":          "",
@@ -105,8 +107,8 @@ func TestOsMountNotEntered(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(mnt, "big"), []byte(strings.Repeat("m", 50000)), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		fsys := &devFs{Fs: afero.NewOsFs(), mount: mnt}
-		e := walk(t, fsys, root, scanner.Config{})["workspace_1/session_a"]
+		fsys, cfg := impl.fs(t, faults{mount: mnt}, scanner.Config{})
+		e := walk(t, fsys, root, cfg)["workspace_1/session_a"]
 		if e.Err != nil || e.Usage != wantA(root) {
 			t.Errorf("session_a = Err %v, Usage %+v; want %+v", e.Err, e.Usage, wantA(root))
 		}
@@ -115,10 +117,10 @@ func TestOsMountNotEntered(t *testing.T) {
 	t.Run("session that is itself a mount point", func(t *testing.T) {
 		root := osTree(t, tr)
 		sess := filepath.Join(root, "workspace_1", "session_a")
-		fsys := &devFs{Fs: afero.NewOsFs(), mount: sess}
+		fsys, cfg := impl.fs(t, faults{mount: sess}, scanner.Config{})
 		// The session's own filesystem is the one measured: everything in
 		// it counts, as on a share where each session is its own volume.
-		e := walk(t, fsys, root, scanner.Config{})["workspace_1/session_a"]
+		e := walk(t, fsys, root, cfg)["workspace_1/session_a"]
 		// f, other/g; dirs session, mnt, other: 2 × 6144 + 3 × 2048
 		want := scanner.Usage{Size: 5, Allocated: wantA(root).Allocated, Metered: 18432, Files: 2, Dirs: 3}
 		if e.Err != nil || e.Usage != want {
@@ -145,7 +147,8 @@ func TestOsMountNotEntered(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(mnt, "deep", "er"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		e := walk(t, afero.NewOsFs(), root, scanner.Config{})["workspace_1/session_a"]
+		fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+		e := walk(t, fsys, root, cfg)["workspace_1/session_a"]
 		if e.Err != nil || e.Usage != wantA(root) {
 			t.Errorf("session_a = Err %v, Usage %+v; want %+v", e.Err, e.Usage, wantA(root))
 		}

@@ -10,13 +10,17 @@ import (
 // its place.
 const openDirFlags = syscall.O_DIRECTORY | syscall.O_NOFOLLOW
 
-// statOf returns the inode facts of fi when the filesystem provides them.
-func statOf(fi os.FileInfo) (inode, bool) {
-	st, ok := fi.Sys().(*syscall.Stat_t)
+// fileStat returns what sizing needs of fi, read without following links,
+// with the inode facts when the filesystem provides them.
+func fileStat(fi os.FileInfo) stat {
+	st := stat{mode: fi.Mode(), size: fi.Size(), mtime: unixNano(fi.ModTime())}
+	sys, ok := fi.Sys().(*syscall.Stat_t)
 	if !ok {
-		return inode{}, false
+		return st
 	}
 	// The conversions are needed: the field types differ between architectures
 	// (Dev is uint32 on mips, Nlink uint32 on arm64).
-	return inode{dev: uint64(st.Dev), ino: uint64(st.Ino), nlink: uint64(st.Nlink), blocks: int64(st.Blocks)}, true
+	st.sys = true
+	st.dev, st.ino, st.nlink, st.blocks512 = uint64(sys.Dev), uint64(sys.Ino), uint64(sys.Nlink), int64(sys.Blocks)
+	return st
 }

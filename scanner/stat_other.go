@@ -8,6 +8,9 @@ import "os"
 // listed is still refused after it is opened, by the type check in sameDir.
 const openDirFlags = 0
 
-// statOf reports no inode facts outside Linux: sizes are still exact, but hard
-// links are not recognised and allocated bytes equal sizes.
-func statOf(os.FileInfo) (inode, bool) { return inode{}, false }
+// fileStat returns what sizing needs of fi. Outside Linux it reports no
+// inode facts: sizes are still exact, but hard links are not recognised and
+// allocated bytes equal sizes.
+func fileStat(fi os.FileInfo) stat {
+	return stat{mode: fi.Mode(), size: fi.Size(), mtime: unixNano(fi.ModTime())}
+}

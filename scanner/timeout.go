@@ -22,7 +22,8 @@ func (c Config) ioTimeout() time.Duration {
 }
 
 // bounded runs op and waits for it until ctx is done or timeout (if > 0)
-// passes. A system call cannot be interrupted: an op that hangs is left
+// passes. It bounds the single calls made outside a walk (Check, CheckRoot);
+// a walk, which makes one call per entry, uses its watchdog instead. A system call cannot be interrupted: an op that hangs is left
 // behind on its own goroutine and its result dropped, so that one stalled
 // server never holds up the walk or a clean stop.
 func bounded[T any](ctx context.Context, timeout time.Duration, op func() (T, error)) (T, error) {

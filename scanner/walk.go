@@ -5,16 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path"
-	"path/filepath"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/afero"
-	"golang.org/x/sync/errgroup"
 )
 
 // ErrRootNotDir reports a root that exists but is not a directory.
@@ -55,23 +49,60 @@ type Entry struct {
 
 // Config controls Walk. The zero value is valid.
 type Config struct {
-	// Workers is the number of directories read at once; <= 0 picks a default.
+	// Workers is the number of filesystem operations in flight: directories
+	// being read, and the entries of one directory being looked at in
+	// parallel when a worker is idle. <= 0 picks a default suited to the
+	// filesystem under root: 4 per CPU on a local filesystem, 128 on a
+	// network or FUSE filesystem (or one of a type Walk does not know),
+	// where each operation waits for a round trip.
 	Workers int
 	// Workspaces limits the walk to these workspace ids; nil walks them all.
 	// Entries of the root other than these workspaces are then not reported.
 	Workspaces []uint64
-	// IOTimeout bounds each filesystem operation (opening and listing one
-	// directory, one lstat); a session whose operation times out is
+	// IOTimeout bounds each filesystem call (opening a directory, reading a
+	// batch of its entries, one lstat); a session whose call times out is
 	// reported with an error wrapping ErrIOTimeout. 0 means
 	// DefaultIOTimeout; a negative value means no limit.
 	IOTimeout time.Duration
+
+	// hooks lets tests inject faults into the native walk, which does not
+	// go through afero.
+	hooks *hooks
 }
 
-func (c Config) workers() int {
-	if c.Workers > 0 {
+// hooks lets tests inject faults into the native walk, which afero wrappers
+// cannot reach. Paths are absolute.
+type hooks struct {
+	// open runs before a directory is opened; an error it returns is what
+	// the open returns. It may block, as a server that stopped answering.
+	open func(path string) error
+	// dev replaces the device an lstat or fstat reported for path.
+	dev func(path string, dev uint64) uint64
+	// lstatDirs makes the native walk lstat subdirectories before opening
+	// them even where d_ino can be trusted.
+	lstatDirs bool
+}
+
+const (
+	// localWorkersPerCPU and remoteWorkers are the default Workers. On a
+	// local filesystem with a warm cache every call is CPU work in the
+	// kernel: a few per CPU keep them busy when one waits for the disk. On
+	// a network filesystem a call waits for a round trip, and throughput is
+	// the calls in flight over the latency (AWS asks for at least 64
+	// threads per EFS client).
+	localWorkersPerCPU = 4
+	remoteWorkers      = 128
+)
+
+func (c Config) workers(remote bool) int {
+	switch {
+	case c.Workers > 0:
 		return c.Workers
+	case remote:
+		return remoteWorkers
+	default:
+		return localWorkersPerCPU * runtime.GOMAXPROCS(0)
 	}
-	return max(8, 4*runtime.GOMAXPROCS(0))
 }
 
 // Walk measures every session directory under root and calls fn once for
@@ -83,6 +114,12 @@ func (c Config) workers() int {
 // filesystem mounted inside a session. A failure inside one session is
 // reported on that session's Entry; Walk itself fails only when the root
 // cannot be listed, fn returns an error, or ctx is done.
+//
+// On Linux, when fsys is an *afero.OsFs, Walk reads the filesystem directly
+// through directory file descriptors: each directory is opened relative to
+// its parent (openat with O_NOFOLLOW), so no path is resolved from the root
+// again, no path is too long, and nothing reached can be outside the root.
+// Any other afero.Fs is read through afero with the same results.
 func Walk(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(Entry) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -90,10 +127,11 @@ func Walk(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(E
 	if err := CheckRoot(ctx, fsys, root, cfg); err != nil {
 		return err
 	}
-	g, ctx := errgroup.WithContext(ctx)
-	w := &walker{fsys: fsys, root: root, fn: fn, g: g, ctx: ctx, sem: make(chan struct{}, cfg.workers()), ioTimeout: cfg.ioTimeout()}
-	g.Go(func() error { return w.walkRoot(cfg.Workspaces) })
-	return g.Wait()
+	start := func(w walkerStarter) error { return w.walkRoot(cfg.Workspaces) }
+	if ok, err := walkNative(ctx, fsys, root, cfg, fn, start); ok {
+		return err
+	}
+	return run(ctx, newAferoFS(fsys, root), root, cfg.workers(false), cfg, fn, start)
 }
 
 // Measure measures the single session directory at rel ("workspace_<id>/
@@ -108,7 +146,7 @@ func Measure(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (
 	if err := CheckRoot(ctx, fsys, root, cfg); err != nil {
 		return Entry{}, err
 	}
-	fi, err := lstatSession(ctx, fsys, root, rel, cfg.ioTimeout())
+	_, err := lstatSession(ctx, fsys, root, rel, cfg.ioTimeout())
 	if errors.Is(err, ErrNotSessionDir) {
 		return Entry{Kind: KindUnrecognized, Path: rel, WorkspaceID: ws, SessionID: id, Reason: err.Error()}, nil
 	}
@@ -116,17 +154,13 @@ func Measure(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (
 		return Entry{}, fmt.Errorf("measure: %w", err)
 	}
 	var result Entry
-	g, gctx := errgroup.WithContext(ctx)
-	w := &walker{fsys: fsys, root: root, g: g, ctx: gctx, sem: make(chan struct{}, cfg.workers()), ioTimeout: cfg.ioTimeout(),
-		fn: func(e Entry) error { result = e; return nil }}
-	g.Go(func() error {
-		if err := w.acquire(); err != nil {
-			return err
-		}
-		defer w.release()
-		return w.session(rel, ws, id, fi)
-	})
-	if err := g.Wait(); err != nil {
+	fn := func(e Entry) error { result = e; return nil }
+	start := func(w walkerStarter) error { return w.measureOne(ws, id) }
+	ok, err = walkNative(ctx, fsys, root, cfg, fn, start)
+	if !ok {
+		err = run(ctx, newAferoFS(fsys, root), root, cfg.workers(false), cfg, fn, start)
+	}
+	if err != nil {
 		return Entry{}, err
 	}
 	if result.Kind == 0 {
@@ -135,381 +169,20 @@ func Measure(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (
 	return result, nil
 }
 
-type walker struct {
-	fsys afero.Fs
-	root string
-	fn   func(Entry) error
-	g    *errgroup.Group
-	ctx  context.Context
-	// sem holds one token per directory being read. Goroutines that hold a
-	// token never wait for another: they read inline instead.
-	sem       chan struct{}
-	ioTimeout time.Duration
+// walkerStarter is what Walk and Measure start a walk with.
+type walkerStarter interface {
+	walkRoot(only []uint64) error
+	measureOne(ws uint64, id string) error
 }
 
-func (w *walker) emit(e Entry) error {
-	if w.fn == nil {
-		return nil
-	}
-	return w.fn(e)
-}
-
-// acquire waits for a token; it is only called by goroutines holding none.
-func (w *walker) acquire() error {
-	// select picks at random among ready cases: look at ctx first so that a
-	// cancelled walk never starts more work.
-	if err := w.ctx.Err(); err != nil {
-		return err
-	}
-	select {
-	case w.sem <- struct{}{}:
-		return nil
-	case <-w.ctx.Done():
-		return w.ctx.Err()
-	}
-}
-
-func (w *walker) release() { <-w.sem }
-
-// tryGo runs f on a new goroutine if a token is free, and reports whether it did.
-func (w *walker) tryGo(f func() error) bool {
-	select {
-	case w.sem <- struct{}{}:
-		w.g.Go(func() error {
-			defer w.release()
-			return f()
-		})
-		return true
-	default:
-		return false
-	}
-}
-
-func (w *walker) abs(rel string) string {
-	return filepath.Join(w.root, filepath.FromSlash(rel))
-}
-
-func (w *walker) walkRoot(only []uint64) error {
-	if only != nil {
-		seen := make(map[uint64]bool, len(only))
-		for _, id := range only {
-			if seen[id] {
-				continue // listed twice: walk it once
-			}
-			seen[id] = true
-			rel := WorkspaceName(id)
-			fi, err := bounded(w.ctx, w.ioTimeout, func() (os.FileInfo, error) { return lstat(w.fsys, w.abs(rel)) })
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				continue
-			case w.ctx.Err() != nil:
-				return w.ctx.Err()
-			case err != nil:
-				if err := w.emit(Entry{Kind: KindWorkspaceError, Path: rel, WorkspaceID: id, Err: err}); err != nil {
-					return err
-				}
-			default:
-				if err := w.startWorkspace(rel, id, fi); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}
-	infos, err := w.readDir(w.root, nil)
-	if err != nil {
-		return fmt.Errorf("list root %s: %w", w.root, err)
-	}
-	for _, fi := range infos {
-		id, ok := ParseWorkspace(fi.Name())
-		if !ok {
-			if err := w.emit(Entry{Kind: KindUnrecognized, Path: fi.Name(), Reason: "not a workspace_<id> name"}); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := w.startWorkspace(fi.Name(), id, fi); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (w *walker) startWorkspace(rel string, id uint64, fi os.FileInfo) error {
-	if reason := notDir(fi); reason != "" {
-		return w.emit(Entry{Kind: KindUnrecognized, Path: rel, WorkspaceID: id, Reason: reason})
-	}
-	if err := w.acquire(); err != nil {
-		return err
-	}
-	w.g.Go(func() error { return w.workspace(rel, id, fi) })
-	return nil
-}
-
-// workspace lists one workspace directory, holding a token only while it
-// reads, then starts its sessions.
-func (w *walker) workspace(rel string, id uint64, fi os.FileInfo) error {
-	infos, err := w.readDir(w.abs(rel), fi)
-	w.release()
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil // removed while the walk ran: nothing is there now
-		}
-		if cerr := w.ctx.Err(); cerr != nil {
-			return cerr // stopped, not failed
-		}
-		return w.emit(Entry{Kind: KindWorkspaceError, Path: rel, WorkspaceID: id, Err: fmt.Errorf("list %s: %w", rel, err)})
-	}
-	for _, sfi := range infos {
-		srel := path.Join(rel, sfi.Name())
-		sid, ok := ParseSession(sfi.Name())
-		if !ok {
-			if err := w.emit(Entry{Kind: KindUnrecognized, Path: srel, WorkspaceID: id, Reason: "not a session_<id> name"}); err != nil {
-				return err
-			}
-			continue
-		}
-		if reason := notDir(sfi); reason != "" {
-			if err := w.emit(Entry{Kind: KindUnrecognized, Path: srel, WorkspaceID: id, SessionID: sid, Reason: reason}); err != nil {
-				return err
-			}
-			continue
-		}
-		if err := w.acquire(); err != nil {
-			return err
-		}
-		w.g.Go(func() error {
-			defer w.release()
-			return w.session(srel, id, sid, sfi)
-		})
-	}
-	return nil
-}
-
-// session measures one session directory; the caller holds a token.
-func (w *walker) session(rel string, ws uint64, id string, fi os.FileInfo) error {
-	s := &session{entry: Entry{Kind: KindSession, Path: rel, WorkspaceID: ws, SessionID: id}}
-	if st, ok := statOf(fi); ok {
-		s.dev, s.hasDev = st.dev, true
-	}
-	var u Usage
-	u.addDir()
-	s.add(u, fi.ModTime())
-	s.pending.Store(1)
-	w.visit(s, w.abs(rel), rel, fi)
-	return w.done(s)
-}
-
-// done marks one unit of a session's work finished and reports the session
-// when it was the last.
-func (w *walker) done(s *session) error {
-	if s.pending.Add(-1) != 0 {
-		return nil
-	}
-	if err := w.ctx.Err(); err != nil {
-		// The walk is being abandoned: what was measured is incomplete, and
-		// it is not a failure of this session.
-		return err
-	}
-	if s.vanished {
-		return nil
-	}
-	e := s.entry
-	e.Usage, e.Newest, e.Err = s.usage, s.newest, s.err
-	if e.Err != nil {
-		e.Usage = Usage{}
-	}
-	return w.emit(e)
-}
-
-// visit reads one directory of session s and sizes its entries, descending
-// into subdirectories on new goroutines while tokens are free and inline
-// otherwise.
-func (w *walker) visit(s *session, dir, rel string, fi os.FileInfo) {
-	if s.failed() || w.ctx.Err() != nil {
-		return // done reports the cancellation
-	}
-	infos, err := w.readDir(dir, fi)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			if rel == s.entry.Path {
-				s.vanish()
-			}
-			return // removed while the walk ran: nothing is left to count
-		}
-		s.fail(fmt.Errorf("read dir %s: %w", rel, err))
-		return
-	}
-	var u Usage
-	var newest time.Time
-	subdirs := infos[:0]
-	for _, c := range infos {
-		if mt := c.ModTime(); mt.After(newest) {
-			newest = mt
-		}
-		st, hasStat := statOf(c)
-		switch mode := c.Mode(); {
-		case mode.IsDir():
-			if s.hasDev && hasStat && st.dev != s.dev {
-				continue // another filesystem mounted here is not entered
-			}
-			u.addDir()
-			subdirs = append(subdirs, c)
-		case mode.IsRegular():
-			allocated := c.Size()
-			if hasStat {
-				if st.nlink > 1 && !s.firstLink(st) {
-					continue
-				}
-				allocated = st.blocks * 512
-			}
-			u.addFile(c.Size(), allocated)
-		default:
-			u.addOther()
-		}
-	}
-	s.add(u, newest)
-	for _, c := range subdirs {
-		subDir, subRel := filepath.Join(dir, c.Name()), rel+"/"+c.Name()
-		s.pending.Add(1)
-		spawned := w.tryGo(func() error {
-			w.visit(s, subDir, subRel, c)
-			return w.done(s)
-		})
-		if !spawned {
-			s.pending.Add(-1)
-			w.visit(s, subDir, subRel, c)
-		}
-	}
-}
-
-// readDir lists dir without following symbolic links. When want is given, the
-// opened directory must be the one that was listed: a directory swapped for a
-// link, a FIFO or another directory between the two is refused, and is not
-// even opened where the platform can refuse it at open (a FIFO opened for
-// reading would block until a writer came).
-func (w *walker) readDir(dir string, want os.FileInfo) ([]os.FileInfo, error) {
-	return bounded(w.ctx, w.ioTimeout, func() ([]os.FileInfo, error) { return w.readDirNow(dir, want) })
-}
-
-func (w *walker) readDirNow(dir string, want os.FileInfo) ([]os.FileInfo, error) {
-	var f afero.File
-	var err error
-	if want != nil {
-		f, err = w.fsys.OpenFile(dir, os.O_RDONLY|openDirFlags, 0)
-	} else {
-		f, err = w.fsys.Open(dir) // the root, which may be a link
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if want != nil {
-		got, err := f.Stat()
-		if err != nil {
-			return nil, err
-		}
-		if !sameDir(want, got) {
-			return nil, errChanged
-		}
-	}
-	return f.Readdir(-1)
-}
-
-func sameDir(want, got os.FileInfo) bool {
-	if !got.IsDir() {
-		return false
-	}
-	a, okA := statOf(want)
-	b, okB := statOf(got)
-	if okA && okB {
-		return a.dev == b.dev && a.ino == b.ino
-	}
-	return true
-}
-
-func lstat(fsys afero.Fs, name string) (os.FileInfo, error) {
-	if l, ok := fsys.(afero.Lstater); ok {
-		fi, _, err := l.LstatIfPossible(name)
-		return fi, err
-	}
-	return fsys.Stat(name)
-}
-
-// notDir says why fi, read without following links, is not a directory to
+// notDir says why st, read without following links, is not a directory to
 // enter, or "" when it is one.
-func notDir(fi os.FileInfo) string {
-	switch mode := fi.Mode(); {
+func notDir(mode fs.FileMode) string {
+	switch {
 	case mode&fs.ModeSymlink != 0:
 		return "a symbolic link (never followed)"
 	case !mode.IsDir():
 		return "not a directory"
 	}
 	return ""
-}
-
-type inode struct {
-	dev, ino, nlink uint64
-	blocks          int64
-}
-
-type fileID struct{ dev, ino uint64 }
-
-// session accumulates the measurement of one session directory across the
-// goroutines that read its subdirectories.
-type session struct {
-	entry   Entry
-	dev     uint64
-	hasDev  bool
-	pending atomic.Int64
-	failedF atomic.Bool
-
-	mu       sync.Mutex
-	usage    Usage
-	newest   time.Time
-	err      error
-	vanished bool
-	links    map[fileID]struct{}
-}
-
-func (s *session) add(u Usage, newest time.Time) {
-	s.mu.Lock()
-	s.usage.Add(u)
-	if newest.After(s.newest) {
-		s.newest = newest
-	}
-	s.mu.Unlock()
-}
-
-func (s *session) fail(err error) {
-	s.mu.Lock()
-	if s.err == nil {
-		s.err = err
-	}
-	s.mu.Unlock()
-	s.failedF.Store(true)
-}
-
-func (s *session) vanish() {
-	s.mu.Lock()
-	s.vanished = true
-	s.mu.Unlock()
-}
-
-func (s *session) failed() bool { return s.failedF.Load() }
-
-// firstLink reports whether this is the first time the session meets the
-// file behind a hard link.
-func (s *session) firstLink(st inode) bool {
-	id := fileID{st.dev, st.ino}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.links == nil {
-		s.links = make(map[fileID]struct{})
-	}
-	if _, seen := s.links[id]; seen {
-		return false
-	}
-	s.links[id] = struct{}{}
-	return true
 }

@@ -54,7 +54,9 @@ func hardlink(t *testing.T, existing, link string) {
 	}
 }
 
-func TestOsSymlinks(t *testing.T) {
+func TestOsSymlinks(t *testing.T) { forEachOS(t, testOsSymlinks) }
+
+func testOsSymlinks(t *testing.T, impl osImpl) {
 	root := osTree(t, tree{
 		"workspace_1/session_a/f":     "0123456789",
 		"workspace_1/session_a/sub/g": "1234567",
@@ -113,17 +115,20 @@ func TestOsSymlinks(t *testing.T) {
 	t.Run("walk", func(t *testing.T) {
 		for _, workers := range []int{1, 64} {
 			t.Run(fmt.Sprint("workers ", workers), func(t *testing.T) {
-				diff(t, summarize(walk(t, afero.NewOsFs(), root, scanner.Config{Workers: workers})), want)
+				fsys, cfg := impl.fs(t, faults{}, scanner.Config{Workers: workers})
+				diff(t, summarize(walk(t, fsys, root, cfg)), want)
 			})
 		}
 	})
 	t.Run("walk with the root given as a link", func(t *testing.T) {
 		alias := filepath.Join(t.TempDir(), "alias")
 		symlink(t, root, alias)
-		diff(t, summarize(walk(t, afero.NewOsFs(), alias, scanner.Config{})), want)
+		fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+		diff(t, summarize(walk(t, fsys, alias, cfg)), want)
 	})
 	t.Run("walk limited to linked workspaces", func(t *testing.T) {
-		got := summarize(walk(t, afero.NewOsFs(), root, scanner.Config{Workspaces: []uint64{2, 3, 4, 9}}))
+		fsys, cfg := impl.fs(t, faults{}, scanner.Config{Workspaces: []uint64{2, 3, 4, 9}})
+		got := summarize(walk(t, fsys, root, cfg))
 		diff(t, got, map[string]result{
 			"workspace_2": unrec(2, ""), "workspace_3": unrec(3, ""),
 			"workspace_4": unrec(4, ""), "workspace_9": unrec(9, ""),
@@ -147,7 +152,8 @@ func TestOsSymlinks(t *testing.T) {
 	}
 	for _, tc := range measures {
 		t.Run("measure "+tc.name, func(t *testing.T) {
-			e, err := scanner.Measure(context.Background(), afero.NewOsFs(), root, tc.rel, scanner.Config{})
+			fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+			e, err := scanner.Measure(context.Background(), fsys, root, tc.rel, cfg)
 			if err != nil {
 				t.Fatalf("Measure: %v", err)
 			}
@@ -163,7 +169,9 @@ func TestOsSymlinks(t *testing.T) {
 	}
 }
 
-func TestOsHardLinks(t *testing.T) {
+func TestOsHardLinks(t *testing.T) { forEachOS(t, testOsHardLinks) }
+
+func testOsHardLinks(t *testing.T, impl osImpl) {
 	root := osTree(t, tree{
 		"workspace_1/session_a/f":    strings.Repeat("h", 5000),
 		"workspace_1/session_a/sub/": "",
@@ -190,11 +198,13 @@ func TestOsHardLinks(t *testing.T) {
 	}
 	for _, workers := range []int{1, 2, 64} {
 		t.Run(fmt.Sprint("workers ", workers), func(t *testing.T) {
-			diff(t, summarize(walk(t, afero.NewOsFs(), root, scanner.Config{Workers: workers})), want)
+			fsys, cfg := impl.fs(t, faults{}, scanner.Config{Workers: workers})
+			diff(t, summarize(walk(t, fsys, root, cfg)), want)
 		})
 	}
 	t.Run("measure", func(t *testing.T) {
-		e, err := scanner.Measure(context.Background(), afero.NewOsFs(), root, "workspace_1/session_b", scanner.Config{})
+		fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+		e, err := scanner.Measure(context.Background(), fsys, root, "workspace_1/session_b", cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +214,9 @@ func TestOsHardLinks(t *testing.T) {
 	})
 }
 
-func TestOsAllocated(t *testing.T) {
+func TestOsAllocated(t *testing.T) { forEachOS(t, testOsAllocated) }
+
+func testOsAllocated(t *testing.T, impl osImpl) {
 	root := osTree(t, tree{"workspace_1/session_a/dense": strings.Repeat("d", 10000)})
 	sess := filepath.Join(root, "workspace_1", "session_a")
 	sparse := filepath.Join(sess, "sparse")
@@ -222,7 +234,8 @@ func TestOsAllocated(t *testing.T) {
 	if sparseBlocks >= 1<<20 {
 		t.Fatalf("the filesystem under %s allocated %d bytes for a 1 MiB hole; cannot test sparse files here", root, sparseBlocks)
 	}
-	e := walk(t, afero.NewOsFs(), root, scanner.Config{})["workspace_1/session_a"]
+	fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+	e := walk(t, fsys, root, cfg)["workspace_1/session_a"]
 	want := scanner.Usage{
 		Size:      1<<20 + 10000,
 		Allocated: sparseBlocks + allocated(t, filepath.Join(sess, "dense")),
@@ -284,14 +297,20 @@ func TestOsDeepAndWide(t *testing.T) {
 		want[rel] = result{Kind: scanner.KindSession, WS: 2, SID: fmt.Sprint(i), Usage: scanner.Usage{
 			Size: 2, Allocated: allocated(t, abs([]string{rel + "/f"})...), Metered: 8192, Files: 1, Dirs: 1}}
 	}
-	for _, workers := range []int{1, 3, 64} {
-		t.Run(fmt.Sprint("workers ", workers), func(t *testing.T) {
-			diff(t, summarize(walk(t, afero.NewOsFs(), root, scanner.Config{Workers: workers})), want)
-		})
-	}
+	// One tree for every implementation: writing it is most of the test.
+	forEachOS(t, func(t *testing.T, impl osImpl) {
+		for _, workers := range []int{1, 3, 64} {
+			t.Run(fmt.Sprint("workers ", workers), func(t *testing.T) {
+				fsys, cfg := impl.fs(t, faults{}, scanner.Config{Workers: workers})
+				diff(t, summarize(walk(t, fsys, root, cfg)), want)
+			})
+		}
+	})
 }
 
-func TestOsOddNames(t *testing.T) {
+func TestOsOddNames(t *testing.T) { forEachOS(t, testOsOddNames) }
+
+func testOsOddNames(t *testing.T, impl osImpl) {
 	tr := tree{
 		"workspace_5/session_with space/my file.txt": "hello",
 		"workspace_5/session_ünïcødé/日本語/データ":        "ab",
@@ -313,9 +332,10 @@ func TestOsOddNames(t *testing.T) {
 		"workspace_5/session_back\\slash": {Kind: scanner.KindSession, WS: 5, SID: "back\\slash",
 			Usage: scanner.Usage{Size: 1, Allocated: file("workspace_5/session_back\\slash/x"), Metered: 8192, Files: 1, Dirs: 1}},
 	}
-	diff(t, summarize(walk(t, afero.NewOsFs(), root, scanner.Config{})), want)
+	fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+	diff(t, summarize(walk(t, fsys, root, cfg)), want)
 	for rel, w := range want {
-		e, err := scanner.Measure(context.Background(), afero.NewOsFs(), root, rel, scanner.Config{})
+		e, err := scanner.Measure(context.Background(), fsys, root, rel, cfg)
 		if err != nil {
 			t.Errorf("Measure(%q): %v", rel, err)
 			continue
@@ -326,7 +346,9 @@ func TestOsOddNames(t *testing.T) {
 	}
 }
 
-func TestOsNewest(t *testing.T) {
+func TestOsNewest(t *testing.T) { forEachOS(t, testOsNewest) }
+
+func testOsNewest(t *testing.T, impl osImpl) {
 	root := osTree(t, tree{
 		"workspace_1/session_a/f":       "x",
 		"workspace_1/session_a/d1/d2/g": "y",
@@ -348,7 +370,8 @@ func TestOsNewest(t *testing.T) {
 	if err := os.Chtimes(filepath.Join(root, "workspace_1", "session_a"), base, base); err != nil {
 		t.Fatal(err)
 	}
-	e := walk(t, afero.NewOsFs(), root, scanner.Config{})["workspace_1/session_a"]
+	fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+	e := walk(t, fsys, root, cfg)["workspace_1/session_a"]
 	if !e.Newest.Equal(later) {
 		t.Errorf("Newest = %v, want %v", e.Newest, later)
 	}
@@ -359,7 +382,9 @@ func TestOsNewest(t *testing.T) {
 // for root, which is how the tests run in CI, so each case runs twice: with
 // chmod 000 (real EACCES from the kernel, non-root only) and with EACCES
 // injected by faultFs over the same real tree (always).
-func TestOsPermissionDenied(t *testing.T) {
+func TestOsPermissionDenied(t *testing.T) { forEachOS(t, testOsPermissionDenied) }
+
+func testOsPermissionDenied(t *testing.T, impl osImpl) {
 	tr := tree{
 		"workspace_1/session_a/f":         "x",
 		"workspace_1/session_a/private/g": "secret",
@@ -396,9 +421,9 @@ func TestOsPermissionDenied(t *testing.T) {
 			},
 		},
 	}
-	check := func(t *testing.T, fsys afero.Fs, root, deny string, want map[string]result) {
+	check := func(t *testing.T, fsys afero.Fs, cfg scanner.Config, root, deny string, want map[string]result) {
 		t.Helper()
-		entries := walk(t, fsys, root, scanner.Config{})
+		entries := walk(t, fsys, root, cfg)
 		diff(t, summarize(entries), want)
 		for p, e := range entries {
 			if e.Err != nil && !errors.Is(e.Err, fs.ErrPermission) {
@@ -406,7 +431,7 @@ func TestOsPermissionDenied(t *testing.T) {
 			}
 		}
 		if strings.HasPrefix(deny, "workspace_1/session_a/") {
-			e, err := scanner.Measure(context.Background(), fsys, root, "workspace_1/session_a", scanner.Config{})
+			e, err := scanner.Measure(context.Background(), fsys, root, "workspace_1/session_a", cfg)
 			if err != nil {
 				t.Fatalf("Measure: %v", err)
 			}
@@ -419,10 +444,10 @@ func TestOsPermissionDenied(t *testing.T) {
 		t.Run(tc.name+"/injected", func(t *testing.T) {
 			root := osTree(t, tr)
 			denied := filepath.Join(root, filepath.FromSlash(tc.deny))
-			fsys := &faultFs{Fs: afero.NewOsFs(), open: map[string]func() error{
+			fsys, cfg := impl.fs(t, faults{open: map[string]func() error{
 				denied: failWith(denied, syscall.EACCES),
-			}}
-			check(t, fsys, root, tc.deny, tc.want(root))
+			}}, scanner.Config{})
+			check(t, fsys, cfg, root, tc.deny, tc.want(root))
 		})
 		t.Run(tc.name+"/chmod", func(t *testing.T) {
 			if os.Geteuid() == 0 {
@@ -435,14 +460,17 @@ func TestOsPermissionDenied(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.Chmod(denied, 0o755) })
-			check(t, afero.NewOsFs(), root, tc.deny, want)
+			fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+			check(t, fsys, cfg, root, tc.deny, want)
 		})
 	}
 }
 
 // TestOsRaces changes a real tree between the walker's listing of a
 // directory and its opening of one of the subdirectories it listed.
-func TestOsRaces(t *testing.T) {
+func TestOsRaces(t *testing.T) { forEachOS(t, testOsRaces) }
+
+func testOsRaces(t *testing.T, impl osImpl) {
 	tr := tree{
 		"workspace_1/session_a/f":     "x",
 		"workspace_1/session_a/sub/g": "yy",
@@ -488,10 +516,10 @@ func TestOsRaces(t *testing.T) {
 			if tc.make != nil {
 				hook = swap(t, sub, tc.make)
 			}
-			fsys := &faultFs{Fs: afero.NewOsFs(), open: map[string]func() error{sub: hook}}
+			fsys, cfg := impl.fs(t, faults{open: map[string]func() error{sub: hook}}, scanner.Config{})
 
 			done := make(chan map[string]scanner.Entry, 1)
-			go func() { done <- walk(t, fsys, root, scanner.Config{}) }()
+			go func() { done <- walk(t, fsys, root, cfg) }()
 			var entries map[string]scanner.Entry
 			select {
 			case entries = <-done:

@@ -34,7 +34,7 @@ func (c *scanCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	fs.StringVar(&c.root, "root", "", "directory holding the workspace_<id> directories (required)")
 	fs.Var(&c.format, "format", "output: text (a table) or json (one JSON object per session per line)")
-	fs.IntVar(&c.workers, "workers", 0, "directories read at once (0: chosen for the filesystem)")
+	fs.IntVar(&c.workers, "workers", 0, "filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
 	fs.Var(&c.workspaces, "workspace", "scan only this workspace id (repeatable)")
 	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")

@@ -1,0 +1,212 @@
+package scanner
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/spf13/afero"
+)
+
+// aferoFS reads directories through an afero.Fs by path: every directory is
+// opened by its full path, checked to be the one that was listed, and read
+// whole with Readdir, which lstats every entry.
+type aferoFS struct {
+	fsys afero.Fs
+	root string
+}
+
+func newAferoFS(fsys afero.Fs, root string) *aferoFS { return &aferoFS{fsys: fsys, root: root} }
+
+// aferoDir is a directory of an aferoFS walk. f is open until it is listed.
+type aferoDir struct {
+	path, rel string
+	refs      atomic.Int32
+	f         afero.File
+}
+
+func (a *aferoFS) newDir(path, rel string, f afero.File) *aferoDir {
+	d := &aferoDir{path: path, rel: rel, f: f}
+	d.refs.Store(1)
+	return d
+}
+
+func (a *aferoFS) retain(d *aferoDir) { d.refs.Add(1) }
+
+func (a *aferoFS) release(d *aferoDir) {
+	if d.refs.Add(-1) == 0 && d.f != nil {
+		d.f.Close()
+	}
+}
+
+func (a *aferoFS) openRoot(sl *slot) (*aferoDir, error) {
+	sl.enter()
+	f, err := a.fsys.Open(a.root) // the root may be a link
+	if !sl.exit() {
+		if err == nil {
+			f.Close()
+		}
+		return nil, errDetached
+	}
+	if err != nil {
+		return nil, err
+	}
+	return a.newDir(a.root, ".", f), nil
+}
+
+// readdir reads all of d's entries and closes it.
+func (a *aferoFS) readdir(sl *slot, d *aferoDir) ([]os.FileInfo, error) {
+	sl.enter()
+	infos, err := d.f.Readdir(-1)
+	d.f.Close()
+	d.f = nil
+	if !sl.exit() {
+		return nil, errDetached
+	}
+	return infos, err
+}
+
+func (a *aferoFS) list(sl *slot, d *aferoDir, fn func(name string, e listed)) error {
+	infos, err := a.readdir(sl, d)
+	if err != nil {
+		return err
+	}
+	for _, fi := range infos {
+		fn(fi.Name(), listed{st: fileStat(fi), know: knowAll})
+	}
+	return nil
+}
+
+func (a *aferoFS) open(sl *slot, parent *aferoDir, name string, e listed) (*aferoDir, stat, error) {
+	rel := joinRel(parent.rel, name)
+	sl.where = rel
+	sl.enter()
+	d, st, err := a.openNow(filepath.Join(parent.path, name), rel, e)
+	if !sl.exit() {
+		if d != nil {
+			d.f.Close()
+		}
+		return nil, stat{}, errDetached
+	}
+	return d, st, err
+}
+
+func (a *aferoFS) openNow(path, rel string, e listed) (*aferoDir, stat, error) {
+	if e.know != knowAll {
+		fi, err := lstat(a.fsys, path)
+		if err != nil {
+			return nil, stat{}, err
+		}
+		e = listed{st: fileStat(fi), know: knowAll}
+	}
+	if reason := e.notDir(); reason != "" {
+		return nil, stat{}, &notDirError{reason}
+	}
+	// openDirFlags refuse a link or a FIFO that took the directory's place
+	// where the platform can, rather than follow or block on it.
+	f, err := a.fsys.OpenFile(path, os.O_RDONLY|openDirFlags, 0)
+	if err != nil {
+		return nil, stat{}, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, stat{}, err
+	}
+	got := fileStat(fi)
+	if !sameDir(e.st, got) {
+		f.Close()
+		return nil, stat{}, fmt.Errorf("open %s: %w", rel, errChanged)
+	}
+	return a.newDir(path, rel, f), got, nil
+}
+
+// size reads d whole, sizes its entries, then descends into its
+// subdirectories on new goroutines while slots are free and inline
+// otherwise.
+func (a *aferoFS) size(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir) error {
+	defer a.release(d)
+	if s.failed() || w.stopping() {
+		return nil // done reports the cancellation
+	}
+	sl.where = d.rel
+	infos, err := a.readdir(sl, d)
+	if errors.Is(err, errDetached) {
+		return err
+	}
+	if err != nil {
+		s.fail(fmt.Errorf("read dir %s: %w", d.rel, err))
+		return nil
+	}
+	t := newTally()
+	var subs []named
+	for _, fi := range infos {
+		st := fileStat(fi)
+		if s.add(&t, &st) {
+			subs = append(subs, named{fi.Name(), listed{st: st, know: knowAll}})
+		}
+	}
+	s.merge(&t)
+	for _, sub := range subs {
+		if s.failed() || w.stopping() {
+			break
+		}
+		if w.goSession(s, func(sl *slot) error { return a.subdir(w, sl, s, d, sub) }) {
+			continue
+		}
+		if err := a.subdir(w, sl, s, d, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subdir opens the subdirectory sub of d, counted when d was listed, and
+// sizes it.
+func (a *aferoFS) subdir(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir, sub named) error {
+	if s.failed() || w.stopping() {
+		return nil
+	}
+	child, _, err := a.open(sl, d, sub.name, sub.e)
+	switch {
+	case errors.Is(err, errDetached):
+		return err
+	case errors.Is(err, fs.ErrNotExist):
+		return nil // removed while the walk ran: nothing is left to count
+	case err != nil:
+		s.fail(fmt.Errorf("read dir %s: %w", joinRel(d.rel, sub.name), err))
+		return nil
+	}
+	return a.size(w, sl, s, child)
+}
+
+// sameDir reports whether got, the stat of an opened directory, is the
+// directory want was listed as.
+func sameDir(want, got stat) bool {
+	if !got.mode.IsDir() {
+		return false
+	}
+	if want.sys && got.sys {
+		return want.dev == got.dev && want.ino == got.ino
+	}
+	return true
+}
+
+func lstat(fsys afero.Fs, name string) (os.FileInfo, error) {
+	if l, ok := fsys.(afero.Lstater); ok {
+		fi, _, err := l.LstatIfPossible(name)
+		return fi, err
+	}
+	return fsys.Stat(name)
+}
+
+// joinRel joins a slash-separated path relative to the root and a name.
+func joinRel(rel, name string) string {
+	if rel == "." {
+		return name
+	}
+	return rel + "/" + name
+}

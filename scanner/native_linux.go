@@ -1,0 +1,574 @@
+package scanner
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/spf13/afero"
+	"golang.org/x/sys/unix"
+)
+
+// nativeFS reads directories through file descriptors. The root is opened
+// once; every directory under it is opened relative to its parent's
+// descriptor with openat(O_NOFOLLOW|O_DIRECTORY), and every entry is
+// lstat-ed relative to its directory's descriptor with statx, right after
+// getdents listed it. No path is resolved from the root twice, no path is
+// limited by PATH_MAX, and a symbolic link or a FIFO that takes a
+// directory's place is refused by the kernel, not by a check that could
+// race.
+type nativeFS struct {
+	root  string
+	kind  fsKind
+	hooks *hooks
+}
+
+// fdDir is an open directory, shared by the goroutines that size its
+// entries or open its subdirectories; the last reference closes it.
+type fdDir struct {
+	fd  int
+	dev uint64 // the directory's own device
+	rel string // relative to the root, slash-separated; "." for the root
+	// trustIno: the d_ino its listing gives for a subdirectory can be
+	// trusted (see fsKind), as decided for its filesystem.
+	trustIno bool
+	refs     atomic.Int32
+}
+
+const (
+	// direntBufSize is the getdents buffer of each slot: about 700 entries
+	// of a Chromium profile per call.
+	direntBufSize = 32 << 10
+	// splitMin is the fewest bytes of listed entries (about 8 entries)
+	// worth handing to an idle worker.
+	splitMin = 256
+
+	openFlags  = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	statxFlags = unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT
+	statxMask  = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_NLINK | unix.STATX_INO |
+		unix.STATX_SIZE | unix.STATX_BLOCKS | unix.STATX_MTIME
+)
+
+// walkNative walks with nativeFS when fsys is the host filesystem, and
+// reports whether it did.
+func walkNative(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(Entry) error, start func(walkerStarter) error) (bool, error) {
+	if _, ok := fsys.(*afero.OsFs); !ok {
+		return false, nil
+	}
+	kind, err := bounded(ctx, cfg.ioTimeout(), func() (fsKind, error) {
+		// statx is Linux 4.11 and may be refused by an old seccomp
+		// profile: the afero walk needs neither.
+		var stx unix.Statx_t
+		if err := unix.Statx(unix.AT_FDCWD, root, 0, statxMask, &stx); errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+			return fsKind{}, errNoStatx
+		}
+		return statfsKind(root)
+	})
+	if errors.Is(err, errNoStatx) {
+		return false, nil
+	}
+	if err != nil {
+		return true, fmt.Errorf("root: %w", err)
+	}
+	n := &nativeFS{root: root, kind: kind, hooks: cfg.hooks}
+	return true, run(ctx, n, root, cfg.workers(kind.remote), cfg, fn, start)
+}
+
+var errNoStatx = errors.New("scanner: statx is not available")
+
+func (n *nativeFS) newDir(fd int, dev uint64, rel string, trustIno bool) *fdDir {
+	d := &fdDir{fd: fd, dev: dev, rel: rel, trustIno: trustIno && !n.lstatDirs()}
+	d.refs.Store(1)
+	return d
+}
+
+func (n *nativeFS) lstatDirs() bool { return n.hooks != nil && n.hooks.lstatDirs }
+
+func (n *nativeFS) retain(d *fdDir) { d.refs.Add(1) }
+
+func (n *nativeFS) release(d *fdDir) {
+	if d.refs.Add(-1) == 0 {
+		unix.Close(d.fd)
+	}
+}
+
+func (n *nativeFS) abs(rel string) string { return filepath.Join(n.root, filepath.FromSlash(rel)) }
+
+func (n *nativeFS) buffer(sl *slot) []byte {
+	if sl.buf == nil {
+		sl.buf = make([]byte, direntBufSize)
+	}
+	return sl.buf
+}
+
+func (n *nativeFS) openRoot(sl *slot) (*fdDir, error) {
+	sl.enter()
+	fd, st, err := n.openNow(unix.AT_FDCWD, n.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC) // the root may be a link
+	if !sl.exit() {
+		closeFD(fd)
+		return nil, errDetached
+	}
+	if err != nil {
+		return nil, err
+	}
+	return n.newDir(fd, st.dev, ".", n.kind.trustIno), nil
+}
+
+// openNow opens name relative to dirfd and fstats it; fd is -1 on error.
+func (n *nativeFS) openNow(dirfd int, name, rel string, flags int) (fd int, st stat, err error) {
+	fd = -1
+	if n.hooks != nil && n.hooks.open != nil {
+		if err := n.hooks.open(n.abs(rel)); err != nil {
+			return -1, stat{}, err
+		}
+	}
+	for {
+		fd, err = unix.Openat(dirfd, name, flags, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return -1, stat{}, &os.PathError{Op: "open", Path: rel, Err: err}
+	}
+	var stx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, statxMask, &stx); err != nil {
+		unix.Close(fd)
+		return -1, stat{}, &os.PathError{Op: "fstat", Path: rel, Err: err}
+	}
+	st = n.fromStatx(&stx, rel)
+	return fd, st, nil
+}
+
+func closeFD(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+}
+
+// lstatAt lstats name in parent.
+func (n *nativeFS) lstatAt(sl *slot, parent *fdDir, name, rel string) (stat, error) {
+	var stx unix.Statx_t
+	sl.enter()
+	var err error
+	for {
+		err = unix.Statx(parent.fd, name, statxFlags, statxMask, &stx)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if !sl.exit() {
+		return stat{}, errDetached
+	}
+	if err != nil {
+		return stat{}, &os.PathError{Op: "lstat", Path: rel, Err: err}
+	}
+	return n.fromStatx(&stx, rel), nil
+}
+
+func (n *nativeFS) fromStatx(stx *unix.Statx_t, rel string) stat {
+	st := stat{
+		mode:      modeOf(uint32(stx.Mode)),
+		size:      int64(stx.Size),
+		mtime:     stx.Mtime.Sec*1e9 + int64(stx.Mtime.Nsec),
+		sys:       true,
+		dev:       unix.Mkdev(stx.Dev_major, stx.Dev_minor),
+		ino:       stx.Ino,
+		nlink:     uint64(stx.Nlink),
+		blocks512: int64(stx.Blocks),
+	}
+	if n.hooks != nil && n.hooks.dev != nil {
+		st.dev = n.hooks.dev(n.abs(rel), st.dev)
+	}
+	return st
+}
+
+// modeOf returns the type bits of a stat mode.
+func modeOf(m uint32) fs.FileMode {
+	switch m & unix.S_IFMT {
+	case unix.S_IFREG:
+		return 0
+	case unix.S_IFDIR:
+		return fs.ModeDir
+	case unix.S_IFLNK:
+		return fs.ModeSymlink
+	case unix.S_IFIFO:
+		return fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		return fs.ModeSocket
+	case unix.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		return fs.ModeDevice
+	}
+	return fs.ModeIrregular
+}
+
+// modeOfDT returns the type bits of a getdents d_type, and false for
+// DT_UNKNOWN.
+func modeOfDT(t byte) (fs.FileMode, bool) {
+	switch t {
+	case unix.DT_REG:
+		return 0, true
+	case unix.DT_DIR:
+		return fs.ModeDir, true
+	case unix.DT_LNK:
+		return fs.ModeSymlink, true
+	case unix.DT_FIFO:
+		return fs.ModeNamedPipe, true
+	case unix.DT_SOCK:
+		return fs.ModeSocket, true
+	case unix.DT_CHR:
+		return fs.ModeDevice | fs.ModeCharDevice, true
+	case unix.DT_BLK:
+		return fs.ModeDevice, true
+	}
+	return 0, false
+}
+
+// A getdents64 record: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1),
+// then the name, NUL-terminated and padded.
+const (
+	direntIno    = 0
+	direntReclen = 16
+	direntType   = 18
+	direntName   = 19
+)
+
+// dirent returns the record at off of a getdents buffer: its length, inode,
+// type and name (without the NUL, which follows it in b).
+func dirent(b []byte, off int) (reclen int, ino uint64, typ byte, name []byte) {
+	reclen = int(binary.NativeEndian.Uint16(b[off+direntReclen:]))
+	ino = binary.NativeEndian.Uint64(b[off+direntIno:])
+	typ = b[off+direntType]
+	name = b[off+direntName : off+reclen]
+	if i := bytes.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
+	}
+	return reclen, ino, typ, name
+}
+
+func isDot(name []byte) bool {
+	return len(name) == 1 && name[0] == '.' || len(name) == 2 && name[0] == '.' && name[1] == '.'
+}
+
+// getdents reads the next batch of d's entries into buf.
+func (n *nativeFS) getdents(sl *slot, d *fdDir, buf []byte) (int, error) {
+	sl.enter()
+	var nb int
+	var err error
+	for {
+		nb, err = unix.Getdents(d.fd, buf)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if !sl.exit() {
+		return 0, errDetached
+	}
+	if err != nil {
+		return 0, &os.PathError{Op: "readdirent", Path: d.rel, Err: err}
+	}
+	return nb, nil
+}
+
+// listedAs returns what the record of a getdents buffer of d tells of an
+// entry.
+func (n *nativeFS) listedAs(d *fdDir, ino uint64, typ byte) listed {
+	mode, ok := modeOfDT(typ)
+	switch {
+	case !ok:
+		return listed{}
+	case mode.IsDir() && d.trustIno:
+		return listed{st: stat{mode: mode, ino: ino}, know: knowIno}
+	}
+	return listed{st: stat{mode: mode}, know: knowType}
+}
+
+func (n *nativeFS) list(sl *slot, d *fdDir, fn func(name string, e listed)) error {
+	buf := n.buffer(sl)
+	for {
+		nb, err := n.getdents(sl, d, buf)
+		if err != nil {
+			return err
+		}
+		if nb == 0 {
+			return nil
+		}
+		for off := 0; off < nb; {
+			reclen, ino, typ, name := dirent(buf, off)
+			off += reclen
+			if !isDot(name) {
+				fn(string(name), n.listedAs(d, ino, typ))
+			}
+		}
+	}
+}
+
+func (n *nativeFS) open(sl *slot, parent *fdDir, name string, e listed) (*fdDir, stat, error) {
+	rel := joinRel(parent.rel, name)
+	sl.where = rel
+	if e.know == knowNothing || e.know == knowType && e.st.mode.IsDir() {
+		// Look first: what the listing said is not enough to refuse a
+		// directory swapped for another.
+		st, err := n.lstatAt(sl, parent, name, rel)
+		if err != nil {
+			return nil, stat{}, err
+		}
+		e = listed{st: st, know: knowAll}
+	}
+	if reason := e.notDir(); reason != "" {
+		return nil, stat{}, &notDirError{reason}
+	}
+	sl.enter()
+	fd, st, err := n.openNow(parent.fd, name, rel, openFlags)
+	if !sl.exit() {
+		closeFD(fd)
+		return nil, stat{}, errDetached
+	}
+	if err != nil {
+		return nil, stat{}, err
+	}
+	switch {
+	case e.know == knowAll && !sameDir(e.st, st),
+		// A filesystem mounted there has another inode than the directory
+		// it covers, which is the one listed.
+		e.know == knowIno && st.dev == parent.dev && st.ino != e.st.ino:
+		unix.Close(fd)
+		return nil, stat{}, fmt.Errorf("open %s: %w", rel, errChanged)
+	}
+	trust := parent.trustIno
+	if st.dev != parent.dev {
+		// Another filesystem is mounted here (a workspace or a session
+		// may be one): its d_ino is judged by its own type.
+		var sfs unix.Statfs_t
+		sl.enter()
+		err := unix.Fstatfs(fd, &sfs)
+		if !sl.exit() {
+			unix.Close(fd)
+			return nil, stat{}, errDetached
+		}
+		trust = err == nil && kindOf(uint32(sfs.Type)).trustIno
+	}
+	return n.newDir(fd, st.dev, rel, trust), st, nil
+}
+
+// size reads d, sizing each entry as getdents lists it, then descends into
+// its subdirectories.
+func (n *nativeFS) size(w *walker[*fdDir], sl *slot, s *session, d *fdDir) error {
+	if s.failed() || w.stopping() {
+		n.release(d)
+		return nil // done reports the cancellation
+	}
+	buf := n.buffer(sl)
+	t := newTally()
+	var subs []named
+	for {
+		sl.where = d.rel
+		nb, err := n.getdents(sl, d, buf)
+		if errors.Is(err, errDetached) {
+			n.release(d)
+			return err
+		}
+		if err != nil {
+			s.fail(fmt.Errorf("read dir %s: %w", d.rel, err))
+			n.release(d)
+			return nil
+		}
+		if nb == 0 {
+			break
+		}
+		if err := n.sizeEntries(w, sl, s, d, buf[:nb], &t, &subs); err != nil {
+			n.release(d)
+			return err
+		}
+		if s.failed() || w.stopping() {
+			n.release(d)
+			return nil
+		}
+	}
+	s.merge(&t)
+	return n.descend(w, sl, s, d, subs)
+}
+
+// sizeEntries sizes the entries in b, a part of a getdents buffer of d,
+// into t, and appends the subdirectories to descend into to subs. While a
+// slot is idle it hands half of what is left to it, so that the entries of
+// a large directory are looked at in parallel where each lstat waits for a
+// server. Its only error is errDetached; others fail s.
+func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir, b []byte, t *tally, subs *[]named) error {
+	var stx unix.Statx_t
+	for off := 0; off < len(b); {
+		if len(b)-off >= splitMin && w.idle() {
+			n.split(w, s, d, &b, off)
+		}
+		reclen, ino, typ, name := dirent(b, off)
+		nameAt := off + direntName
+		off += reclen
+		if isDot(name) {
+			continue
+		}
+		if typ == unix.DT_DIR && d.trustIno {
+			// Opening it tells its device and modification time.
+			*subs = append(*subs, named{string(name), listed{st: stat{mode: fs.ModeDir, ino: ino}, know: knowIno}})
+			continue
+		}
+		var errno unix.Errno
+		sl.enter()
+		for {
+			_, _, errno = unix.Syscall6(unix.SYS_STATX, uintptr(d.fd), uintptr(unsafe.Pointer(&b[nameAt])),
+				statxFlags, statxMask, uintptr(unsafe.Pointer(&stx)), 0)
+			if errno != unix.EINTR {
+				break
+			}
+		}
+		if !sl.exit() {
+			return errDetached
+		}
+		switch errno {
+		case 0:
+		case unix.ENOENT:
+			continue // removed since it was listed
+		default:
+			s.fail(fmt.Errorf("lstat %s: %w", joinRel(d.rel, string(name)), errno))
+			return nil
+		}
+		rel := ""
+		if n.hooks != nil {
+			rel = joinRel(d.rel, string(name))
+		}
+		st := n.fromStatx(&stx, rel)
+		if s.add(t, &st) {
+			*subs = append(*subs, named{string(name), listed{st: st, know: knowAll}})
+		}
+	}
+	return nil
+}
+
+// split hands the second half of the entries of *b after off to an idle
+// slot, if one is still free, and shortens *b to the first half.
+func (n *nativeFS) split(w *walker[*fdDir], s *session, d *fdDir, b *[]byte, off int) {
+	buf := *b
+	mid, half := off, off+(len(buf)-off)/2
+	for mid < half {
+		mid += int(binary.NativeEndian.Uint16(buf[mid+direntReclen:]))
+	}
+	if mid >= len(buf) {
+		return
+	}
+	rest := bytes.Clone(buf[mid:])
+	n.retain(d)
+	if !w.goSession(s, func(sl *slot) error { return n.sizePart(w, sl, s, d, rest) }) {
+		n.release(d)
+		return
+	}
+	*b = buf[:mid]
+}
+
+// sizePart sizes entries of d handed over by split, and what is under them.
+func (n *nativeFS) sizePart(w *walker[*fdDir], sl *slot, s *session, d *fdDir, b []byte) error {
+	if s.failed() || w.stopping() {
+		n.release(d)
+		return nil
+	}
+	sl.where = d.rel
+	t := newTally()
+	var subs []named
+	if err := n.sizeEntries(w, sl, s, d, b, &t, &subs); err != nil {
+		n.release(d)
+		return err
+	}
+	s.merge(&t)
+	return n.descend(w, sl, s, d, subs)
+}
+
+// descend opens and sizes the subdirectories subs of d, on new goroutines
+// while slots are free and inline otherwise. It consumes a reference to d.
+func (n *nativeFS) descend(w *walker[*fdDir], sl *slot, s *session, d *fdDir, subs []named) error {
+	defer n.release(d)
+	for _, sub := range subs {
+		if s.failed() || w.stopping() {
+			return nil
+		}
+		n.retain(d)
+		if w.goSession(s, func(sl *slot) error { return n.subdir(w, sl, s, d, sub) }) {
+			continue
+		}
+		if err := n.subdir(w, sl, s, d, sub); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// subdir opens the subdirectory sub of parent and sizes it. It consumes a
+// reference to parent.
+func (n *nativeFS) subdir(w *walker[*fdDir], sl *slot, s *session, parent *fdDir, sub named) error {
+	if s.failed() || w.stopping() {
+		n.release(parent)
+		return nil
+	}
+	child, st, err := n.open(sl, parent, sub.name, sub.e)
+	counted := sub.e.know == knowAll // sized when it was listed
+	if err != nil && !errors.Is(err, errDetached) && !counted {
+		err = n.openFailed(sl, s, parent, sub.name, err)
+	}
+	n.release(parent)
+	var nd *notDirError
+	switch {
+	case err == nil:
+	case errors.Is(err, errDetached):
+		return err
+	case errors.Is(err, fs.ErrNotExist):
+		if !counted { // it was listed as a directory: it counts as one
+			t := newTally()
+			s.add(&t, &stat{mode: fs.ModeDir, mtime: noTime})
+			s.merge(&t)
+		}
+		return nil
+	case errors.Is(err, errSkip):
+		return nil
+	case errors.As(err, &nd):
+		s.fail(fmt.Errorf("read dir %s: %w", joinRel(parent.rel, sub.name), errChanged))
+		return nil
+	default:
+		s.fail(fmt.Errorf("read dir %s: %w", joinRel(parent.rel, sub.name), err))
+		return nil
+	}
+	if !counted {
+		t := newTally()
+		if !s.add(&t, &st) {
+			n.release(child) // another filesystem mounted here is not entered
+			return nil
+		}
+		s.merge(&t)
+	}
+	return n.size(w, sl, s, child)
+}
+
+// errSkip is openFailed's verdict for a directory that is not entered.
+var errSkip = errors.New("scanner: not entered")
+
+// openFailed decides what a failure to open a subdirectory that was listed
+// but not lstat-ed means: a mount point that cannot be opened is skipped,
+// as an lstat would have shown it on another device.
+func (n *nativeFS) openFailed(sl *slot, s *session, parent *fdDir, name string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errChanged) {
+		return err
+	}
+	st, lerr := n.lstatAt(sl, parent, name, joinRel(parent.rel, name))
+	switch {
+	case errors.Is(lerr, errDetached), errors.Is(lerr, fs.ErrNotExist):
+		return lerr
+	case lerr == nil && s.sys && st.dev != s.dev:
+		return errSkip
+	}
+	return err
+}

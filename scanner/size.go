@@ -1,0 +1,163 @@
+package scanner
+
+import (
+	"io/fs"
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// stat is what sizing needs to know about one directory entry, read without
+// following a symbolic link. The afero walk fills it from an os.FileInfo, the
+// native walk from statx; both size it with session.add.
+type stat struct {
+	mode  fs.FileMode // only the type bits are used
+	size  int64
+	mtime int64 // Unix nanoseconds; noTime when unknown
+	// The rest is known only when sys is set (not on afero's MemMapFs).
+	sys       bool
+	dev, ino  uint64
+	nlink     uint64
+	blocks512 int64
+}
+
+// noTime marks an unknown modification time.
+const noTime = math.MinInt64
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return noTime
+	}
+	return t.UnixNano()
+}
+
+// tally is what one goroutine measured of a session before it merges it.
+type tally struct {
+	usage  Usage
+	newest int64
+}
+
+func newTally() tally { return tally{newest: noTime} }
+
+// session accumulates the measurement of one session directory across the
+// goroutines that read its directories.
+type session struct {
+	entry Entry
+	// dev is the device of the session directory; a directory on another
+	// device is a mounted filesystem and is not entered. Known when sys.
+	dev uint64
+	sys bool
+	// pending counts the goroutines still working on the session; the last
+	// one to finish reports it.
+	pending atomic.Int64
+	failedF atomic.Bool
+
+	mu       sync.Mutex
+	usage    Usage
+	newest   int64
+	err      error
+	vanished bool
+	links    map[fileID]struct{}
+}
+
+type fileID struct{ dev, ino uint64 }
+
+func newSession(e Entry) *session {
+	return &session{entry: e, newest: noTime}
+}
+
+// add sizes one entry of the session into t, under the size rules of the
+// README, and reports whether it is a directory to descend into. It is the
+// one place where an entry becomes bytes.
+func (s *session) add(t *tally, st *stat) bool {
+	t.newest = max(t.newest, st.mtime)
+	switch {
+	case st.mode.IsDir():
+		if s.sys && st.sys && st.dev != s.dev {
+			return false // another filesystem mounted here is not entered
+		}
+		t.usage.addDir()
+		return true
+	case st.mode.IsRegular():
+		allocated := st.size
+		if st.sys {
+			if st.nlink > 1 && !s.firstLink(st.dev, st.ino) {
+				return false // counted under another name
+			}
+			allocated = st.blocks512 * 512
+		}
+		t.usage.addFile(st.size, allocated)
+	default:
+		t.usage.addOther()
+	}
+	return false
+}
+
+// addSelf counts the session directory itself, whose device is the one the
+// session is measured on.
+func (s *session) addSelf(t *tally, st *stat) {
+	s.dev, s.sys = st.dev, st.sys
+	t.newest = max(t.newest, st.mtime)
+	t.usage.addDir()
+}
+
+func (s *session) merge(t *tally) {
+	s.mu.Lock()
+	s.usage.Add(t.usage)
+	s.newest = max(s.newest, t.newest)
+	s.mu.Unlock()
+}
+
+func (s *session) fail(err error) {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = err
+	}
+	s.mu.Unlock()
+	s.failedF.Store(true)
+}
+
+func (s *session) vanish() {
+	s.mu.Lock()
+	s.vanished = true
+	s.mu.Unlock()
+}
+
+func (s *session) failed() bool { return s.failedF.Load() }
+
+// firstLink reports whether this is the first time the session meets the
+// file behind a hard link. Only files with more than one link are kept, so
+// the set stays small.
+func (s *session) firstLink(dev, ino uint64) bool {
+	id := fileID{dev, ino}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.links == nil {
+		s.links = make(map[fileID]struct{})
+	}
+	if _, seen := s.links[id]; seen {
+		return false
+	}
+	s.links[id] = struct{}{}
+	return true
+}
+
+// result returns the session's entry as measured, and false when there is
+// nothing to report (it vanished while the walk ran).
+func (s *session) result() (Entry, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.vanished {
+		return Entry{}, false
+	}
+	e := s.entry
+	e.Usage, e.Err = s.usage, s.err
+	if s.newest != noTime {
+		e.Newest = time.Unix(0, s.newest)
+	}
+	if e.Err != nil {
+		e.Usage = Usage{}
+	}
+	return e, true
+}
