@@ -83,6 +83,8 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
 	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
 		return ExitFailed, usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
+	case c.workers < 0:
+		return ExitFailed, usageError("--workers %d must not be negative (0 chooses for the filesystem)", c.workers)
 	case c.ioTimeout <= 0:
 		return ExitFailed, usageError("--io-timeout %v must be positive", c.ioTimeout)
 	case c.minAge < 0:

@@ -64,6 +64,9 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 	if c.ioTimeout <= 0 {
 		return ExitFailed, usageError("--io-timeout %v must be positive", c.ioTimeout)
 	}
+	if c.workers < 0 {
+		return ExitFailed, usageError("--workers %d must not be negative (0 chooses for the filesystem)", c.workers)
+	}
 	var workspaces []uint64
 	if len(c.workspaces) > 0 {
 		workspaces = c.workspaces
