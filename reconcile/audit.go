@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/spf13/afero"
+	"golang.org/x/sync/errgroup"
 
 	"sessaudit/db"
 	"sessaudit/scanner"
@@ -410,30 +411,22 @@ func rowIDs(rows []db.Row) []uint64 {
 // since the walk listed its workspace, and a verified directory may have been
 // replaced by a link. Groups that no longer hold up are classified anew.
 func (a *auditor) confirm(ctx context.Context, results []result) ([]result, error) {
+	held, err := a.recheck(ctx, results)
+	if err != nil {
+		return nil, err
+	}
 	out := results[:0:0]
 	redo := map[*group]bool{}
-	for _, res := range results {
-		g := res.group
-		if g == nil || redo[g] {
-			continue
-		}
-		switch res.Kind {
-		case Missing:
-			err := scanner.Check(ctx, a.fsys, a.cfg.Root, g.path, a.cfg.Walk)
-			if errors.Is(err, fs.ErrNotExist) {
-				out = append(out, res)
-				continue
-			}
-		case Verified:
-			if scanner.Check(ctx, a.fsys, a.cfg.Root, g.path, a.cfg.Walk) == nil {
-				out = append(out, res)
-				continue
-			}
-		default:
+	for i, res := range results {
+		switch {
+		case res.group == nil:
 			out = append(out, res)
-			continue
+		case redo[res.group]:
+		case held[i]:
+			out = append(out, res)
+		default:
+			redo[res.group] = true
 		}
-		redo[g] = true
 	}
 	if len(redo) == 0 {
 		return out, nil
@@ -455,6 +448,47 @@ func (a *auditor) confirm(ctx context.Context, results []result) ([]result, erro
 		kept = append(kept, a.classify(g)...)
 	}
 	return kept, nil
+}
+
+// recheck looks again, concurrently, at the directory of every missing or
+// verified result, and reports for each result whether its outcome still
+// holds: a missing directory is still absent (ENOENT), a verified one is
+// still a real directory. Other results hold as they are.
+func (a *auditor) recheck(ctx context.Context, results []result) ([]bool, error) {
+	held := make([]bool, len(results))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(recheckWorkers(a.cfg.Walk))
+	for i, res := range results {
+		if res.group == nil || (res.Kind != Missing && res.Kind != Verified) {
+			held[i] = true
+			continue
+		}
+		g.Go(func() error {
+			err := scanner.Check(gctx, a.fsys, a.cfg.Root, res.group.path, a.cfg.Walk)
+			if cerr := gctx.Err(); cerr != nil {
+				return cerr
+			}
+			if res.Kind == Missing {
+				held[i] = errors.Is(err, fs.ErrNotExist)
+			} else {
+				held[i] = err == nil
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return held, nil
+}
+
+// recheckWorkers is how many directories are looked at again at once: the
+// walk's setting, or enough to hide a network filesystem's round trip.
+func recheckWorkers(c scanner.Config) int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return 64
 }
 
 // observe measures g's directory as it is now.

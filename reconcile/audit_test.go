@@ -253,12 +253,12 @@ func TestAuditOutcomes(t *testing.T) {
 			name: "unrecognized",
 			files: map[string]string{
 				"lost+found/x": "", ".snapshot/y": "", "workspace_abc/z": "", "workspace_07/session_a/f": "",
-				"workspace_1/tmp": "", "workspace_1/notes/": "", "stray.txt": "",
+				"workspace_1/tmp": "", "workspace_1/notes/": "", "stray.txt": "", "workspace_1/session_file": "",
 			},
 			want: []string{
 				"unrecognized .snapshot []", "unrecognized lost+found []", "unrecognized stray.txt []",
-				"unrecognized workspace_07 []", "unrecognized workspace_1/notes []", "unrecognized workspace_1/tmp []",
-				"unrecognized workspace_abc []",
+				"unrecognized workspace_07 []", "unrecognized workspace_1/notes []", "unrecognized workspace_1/session_file []",
+				"unrecognized workspace_1/tmp []", "unrecognized workspace_abc []",
 			},
 		},
 	}
