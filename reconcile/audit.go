@@ -1,6 +1,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -96,8 +97,6 @@ type result struct {
 	Finding
 	group *group
 	rows  []db.Row
-	// verified rows only: what to write
-	size int64
 }
 
 func (a *auditor) run(ctx context.Context) (*Report, error) {
@@ -160,11 +159,15 @@ func (a *auditor) judge(ctx context.Context, rows []db.Row, d *disk) ([]result, 
 		}
 		return g
 	}
+	withPath := 0 // live rows with a usable stored path: the missing ratio's base
 	for _, r := range rows {
 		p, res := a.refOf(r)
 		if res != nil {
 			results = append(results, *res)
 			continue
+		}
+		if r.Live() && r.StoragePath != nil {
+			withPath++
 		}
 		ws, _, _ := scanner.ParseSessionPath(p)
 		g := groupOf(p, ws)
@@ -187,7 +190,7 @@ func (a *auditor) judge(ctx context.Context, rows []db.Row, d *disk) ([]result, 
 	for _, p := range slices.Sorted(maps.Keys(groups)) {
 		pending = append(pending, a.classify(groups[p])...)
 	}
-	if err := a.checkMissingRatio(rows, pending); err != nil {
+	if err := a.checkMissingRatio(withPath, pending); err != nil {
 		return nil, err
 	}
 	// Second pass: a directory the walk did not see, or a verified one about
@@ -196,7 +199,7 @@ func (a *auditor) judge(ctx context.Context, rows []db.Row, d *disk) ([]result, 
 	if err != nil {
 		return nil, err
 	}
-	if err := a.checkMissingRatio(rows, pending); err != nil {
+	if err := a.checkMissingRatio(withPath, pending); err != nil {
 		return nil, err
 	}
 	results = append(results, pending...)
@@ -333,9 +336,7 @@ func (a *auditor) present(g *group, live, dead []db.Row) result {
 	young := g.entry.Newest.After(a.cutoff)
 	switch {
 	case len(live) == 1 && live[0].StoragePath != nil:
-		res := a.result(g, Verified, g.rows, "")
-		res.size = g.entry.Usage.Size
-		return res
+		return a.result(g, Verified, g.rows, "")
 	case len(live) == 1:
 		return a.result(g, Unlinked, g.rows, "row has no session_storage_path; its conventional directory exists")
 	case young:
@@ -532,15 +533,7 @@ func (a *auditor) unlistedWorkspaces(d *disk, groups map[string]*group) []result
 // checkMissingRatio refuses to go on when more than the allowed share of
 // live rows with a usable path would be missing: an unmounted or wrong root
 // looks exactly like that.
-func (a *auditor) checkMissingRatio(rows []db.Row, results []result) error {
-	withPath := 0
-	for _, r := range rows {
-		if r.Live() && r.StoragePath != nil {
-			if _, err := MapPath(a.cfg.PathPrefix, *r.StoragePath); err == nil {
-				withPath++
-			}
-		}
-	}
+func (a *auditor) checkMissingRatio(withPath int, results []result) error {
 	missing := 0
 	for _, res := range results {
 		if res.Kind == Missing {
@@ -562,18 +555,10 @@ func verifiedUpdates(results []result) []db.SizeUpdate {
 		}
 		for _, r := range res.group.rows {
 			if r.Live() && r.StoragePath != nil {
-				batch = append(batch, db.SizeUpdate{ID: r.ID, StoragePath: *r.StoragePath, SizeBytes: res.size})
+				batch = append(batch, db.SizeUpdate{ID: r.ID, StoragePath: *r.StoragePath, SizeBytes: res.group.entry.Usage.Size})
 			}
 		}
 	}
-	slices.SortFunc(batch, func(x, y db.SizeUpdate) int {
-		switch {
-		case x.ID < y.ID:
-			return -1
-		case x.ID > y.ID:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(batch, func(x, y db.SizeUpdate) int { return cmp.Compare(x.ID, y.ID) })
 	return batch
 }
