@@ -238,13 +238,7 @@ func discard(conn *sql.Conn) {
 // checkLocks returns an error matching ErrLockLost when a lock taken with
 // Lock and not released is no longer held.
 func (s *Store) checkLocks(ctx context.Context) error {
-	s.mu.Lock()
-	locks := make([]*Lock, 0, len(s.locks))
-	for l := range s.locks {
-		locks = append(locks, l)
-	}
-	s.mu.Unlock()
-	for _, l := range locks {
+	for _, l := range s.heldLocks() {
 		if _, err := l.Held(ctx); err != nil {
 			return err
 		}
@@ -254,13 +248,19 @@ func (s *Store) checkLocks(ctx context.Context) error {
 
 // releaseAll releases the locks still held, for Close.
 func (s *Store) releaseAll() {
+	for _, l := range s.heldLocks() {
+		_ = l.Release(context.Background())
+	}
+}
+
+// heldLocks returns the locks taken with Lock and not released, so that
+// they can be talked to without holding s.mu across a round trip.
+func (s *Store) heldLocks() []*Lock {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	locks := make([]*Lock, 0, len(s.locks))
 	for l := range s.locks {
 		locks = append(locks, l)
 	}
-	s.mu.Unlock()
-	for _, l := range locks {
-		_ = l.Release(context.Background())
-	}
+	return locks
 }
