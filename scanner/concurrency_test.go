@@ -148,28 +148,7 @@ func TestWalkCancel(t *testing.T) {
 
 		t.Run(fmt.Sprint("cancelled by fn/workers ", workers), func(t *testing.T) {
 			for range 20 {
-				ctx, cancel := context.WithCancel(context.Background())
-				var mu sync.Mutex
-				var entries []scanner.Entry
-				returned := false
-				err := scanner.Walk(ctx, fsys, memRoot, scanner.Config{Workers: workers}, func(e scanner.Entry) error {
-					mu.Lock()
-					defer mu.Unlock()
-					if returned {
-						t.Error("fn called after Walk returned")
-					}
-					entries = append(entries, e)
-					cancel()
-					return nil
-				})
-				mu.Lock()
-				returned = true
-				mu.Unlock()
-				cancel()
-				if !errors.Is(err, context.Canceled) {
-					t.Fatalf("Walk = %v, want context.Canceled", err)
-				}
-				checkEntries(t, entries)
+				checkEntries(t, walkCancelledByFn(t, fsys, memRoot, scanner.Config{Workers: workers}))
 			}
 		})
 

@@ -2,6 +2,7 @@ package scanner_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -247,4 +248,75 @@ type aferoOsFs struct{ afero.Fs }
 
 func (a aferoOsFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 	return a.Fs.(afero.Lstater).LstatIfPossible(name)
+}
+
+// timeoutOutcomes walks root and returns each entry's outcome: "ok",
+// "timeout" for ErrIOTimeout, or the error's text. It fails t if the walk
+// fails or takes over 2 s: the tests that use it set a 50 ms IOTimeout.
+func timeoutOutcomes(t *testing.T, fsys afero.Fs, root string, cfg scanner.Config) map[string]string {
+	t.Helper()
+	var mu sync.Mutex
+	got := map[string]string{}
+	start := time.Now()
+	err := scanner.Walk(context.Background(), fsys, root, cfg, func(e scanner.Entry) error {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case e.Err == nil:
+			got[e.Path] = "ok"
+		case errors.Is(e.Err, scanner.ErrIOTimeout):
+			got[e.Path] = "timeout"
+		default:
+			got[e.Path] = e.Err.Error()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("walk took %v with a %v timeout", d, cfg.IOTimeout)
+	}
+	return got
+}
+
+// walkCancelledByFn walks root with a fn that cancels the walk on the first
+// entry, and returns the entries fn saw. It fails t if fn is called after
+// Walk returned or Walk does not return context.Canceled.
+func walkCancelledByFn(t *testing.T, fsys afero.Fs, root string, cfg scanner.Config) []scanner.Entry {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	var entries []scanner.Entry
+	returned := false
+	err := scanner.Walk(ctx, fsys, root, cfg, func(e scanner.Entry) error {
+		mu.Lock()
+		defer mu.Unlock()
+		if returned {
+			t.Error("fn called after Walk returned")
+		}
+		entries = append(entries, e)
+		cancel()
+		return nil
+	})
+	mu.Lock()
+	returned = true
+	mu.Unlock()
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Walk = %v, want context.Canceled", err)
+	}
+	return entries
+}
+
+func diffStrings(t *testing.T, got, want map[string]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for p, w := range want {
+		if got[p] != w {
+			t.Errorf("%s: %q, want %q", p, got[p], w)
+		}
+	}
 }

@@ -61,29 +61,7 @@ func testOsIOTimeout(t *testing.T, impl osImpl) {
 				hook, _ := stall(t)
 				fsys, cfg := impl.fs(t, faults{open: map[string]func() error{filepath.Join(root, tc.stall): hook}},
 					scanner.Config{Workers: workers, IOTimeout: 50 * time.Millisecond})
-				var mu sync.Mutex
-				got := map[string]string{}
-				start := time.Now()
-				err := scanner.Walk(context.Background(), fsys, root, cfg, func(e scanner.Entry) error {
-					mu.Lock()
-					defer mu.Unlock()
-					switch {
-					case e.Err == nil:
-						got[e.Path] = "ok"
-					case errors.Is(e.Err, scanner.ErrIOTimeout):
-						got[e.Path] = "timeout"
-					default:
-						got[e.Path] = e.Err.Error()
-					}
-					return nil
-				})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if d := time.Since(start); d > 2*time.Second {
-					t.Errorf("walk took %v with a 50ms timeout", d)
-				}
-				diffStrings(t, got, tc.want)
+				diffStrings(t, timeoutOutcomes(t, fsys, root, cfg), tc.want)
 			})
 		}
 	}
@@ -106,18 +84,6 @@ func testOsIOTimeout(t *testing.T, impl osImpl) {
 			t.Errorf("Measure = Err %v, Usage %+v, %v; want ErrIOTimeout and zero usage", e.Err, e.Usage, err)
 		}
 	})
-}
-
-func diffStrings(t *testing.T, got, want map[string]string) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Errorf("got %v, want %v", got, want)
-	}
-	for p, w := range want {
-		if got[p] != w {
-			t.Errorf("%s: %q, want %q", p, got[p], w)
-		}
-	}
 }
 
 func TestOsCancel(t *testing.T) { forEachOS(t, testOsCancel) }
@@ -199,29 +165,8 @@ func testOsCancel(t *testing.T, impl osImpl) {
 		})
 		t.Run(fmt.Sprint("cancelled by fn/workers ", workers), func(t *testing.T) {
 			for range 10 {
-				ctx, cancel := context.WithCancel(context.Background())
 				fsys, cfg := impl.fs(t, faults{}, scanner.Config{Workers: workers})
-				var mu sync.Mutex
-				var entries []scanner.Entry
-				returned := false
-				err := scanner.Walk(ctx, fsys, root, cfg, func(e scanner.Entry) error {
-					mu.Lock()
-					defer mu.Unlock()
-					if returned {
-						t.Error("fn called after Walk returned")
-					}
-					entries = append(entries, e)
-					cancel()
-					return nil
-				})
-				mu.Lock()
-				returned = true
-				mu.Unlock()
-				cancel()
-				if !errors.Is(err, context.Canceled) {
-					t.Fatalf("Walk = %v, want context.Canceled", err)
-				}
-				complete(t, entries)
+				complete(t, walkCancelledByFn(t, fsys, root, cfg))
 			}
 		})
 	}

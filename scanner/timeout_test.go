@@ -3,7 +3,6 @@ package scanner_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
@@ -35,36 +34,7 @@ func TestWalkIOTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := faultfs.New(base, faultfs.Rule{Path: tc.stall, Ops: faultfs.OpOpen, Stall: make(chan struct{})})
 			t.Cleanup(fsys.Release)
-			got := map[string]string{}
-			var mu sync.Mutex
-			start := time.Now()
-			err := scanner.Walk(context.Background(), fsys, "/r", scanner.Config{IOTimeout: 50 * time.Millisecond}, func(e scanner.Entry) error {
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case e.Err == nil:
-					got[e.Path] = "ok"
-				case errors.Is(e.Err, scanner.ErrIOTimeout):
-					got[e.Path] = "timeout"
-				default:
-					got[e.Path] = e.Err.Error()
-				}
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("walk took %v with a 50ms timeout", d)
-			}
-			if len(got) != len(tc.want) {
-				t.Errorf("got %v, want %v", got, tc.want)
-			}
-			for p, w := range tc.want {
-				if got[p] != w {
-					t.Errorf("%s: %q, want %q", p, got[p], w)
-				}
-			}
+			diffStrings(t, timeoutOutcomes(t, fsys, "/r", scanner.Config{IOTimeout: 50 * time.Millisecond}), tc.want)
 		})
 	}
 }
