@@ -482,6 +482,24 @@ func TestWriteSizesFaults(t *testing.T) {
 		e.seen = append(e.seen, s)
 		e.mu.Unlock()
 	}
+	// failUpdate fails the n-th UPDATE with err; failUpdatesFrom fails it
+	// and every later one.
+	failUpdate := func(n int, err *mysql.MySQLError) func(*env, *proxyConn, string, int) action {
+		return func(_ *env, _ *proxyConn, kind string, i int) action {
+			if kind == "update" && i == n {
+				return action{fail: err}
+			}
+			return action{}
+		}
+	}
+	failUpdatesFrom := func(n int, err *mysql.MySQLError) func(*env, *proxyConn, string, int) action {
+		return func(_ *env, _ *proxyConn, kind string, i int) action {
+			if kind == "update" && i >= n {
+				return action{fail: err}
+			}
+			return action{}
+		}
+	}
 	tests := []struct {
 		name string
 		// fault decides what happens to the n-th command of its kind.
@@ -560,90 +578,50 @@ func TestWriteSizesFaults(t *testing.T) {
 			wantSeen: []string{"killed"},
 		},
 		{
-			name: "lock wait timeout once",
-			fault: func(e *env, c *proxyConn, kind string, n int) action {
-				if kind == "update" && n == 2 {
-					return action{fail: lockWait}
-				}
-				return action{}
-			},
+			name:        "lock wait timeout once",
+			fault:       failUpdate(2, lockWait),
 			wantWritten: 6, wantRows: []uint64{1, 2, 3, 4, 5, 6}, wantRetries: 1, wantUpdates: 4,
 		},
 		{
-			name: "deadlock once",
-			fault: func(e *env, c *proxyConn, kind string, n int) action {
-				if kind == "update" && n == 2 {
-					return action{fail: mysqlErr(1213, "Deadlock found when trying to get lock; try restarting transaction")}
-				}
-				return action{}
-			},
+			name:        "deadlock once",
+			fault:       failUpdate(2, mysqlErr(1213, "Deadlock found when trying to get lock; try restarting transaction")),
 			wantWritten: 6, wantRows: []uint64{1, 2, 3, 4, 5, 6}, wantRetries: 1, wantUpdates: 4,
 		},
 		{
-			name: "connection killed, as MariaDB reports it",
-			fault: func(e *env, c *proxyConn, kind string, n int) action {
-				if kind == "update" && n == 2 {
-					return action{fail: mysqlErr(1927, "Connection was killed")}
-				}
-				return action{}
-			},
+			name:        "connection killed, as MariaDB reports it",
+			fault:       failUpdate(2, mysqlErr(1927, "Connection was killed")),
 			wantWritten: 6, wantRows: []uint64{1, 2, 3, 4, 5, 6}, wantRetries: 1, wantUpdates: 4,
 		},
 		{
-			name: "lock wait timeout every time",
-			fault: func(e *env, c *proxyConn, kind string, n int) action {
-				if kind == "update" && n >= 2 {
-					return action{fail: lockWait}
-				}
-				return action{}
-			},
+			name:        "lock wait timeout every time",
+			fault:       failUpdatesFrom(2, lockWait),
 			wantErr:     isMySQLErr(1205),
 			wantWritten: 2, wantRows: []uint64{1, 2}, wantRetries: 3, wantUpdates: 5,
 			minElapsed: 700 * time.Millisecond,
 		},
 		{
-			name: "permission denied",
-			fault: func(e *env, c *proxyConn, kind string, n int) action {
-				if kind == "update" && n == 2 {
-					return action{fail: mysqlErr(1142, "UPDATE command denied to user 'sessaudit_pw_test_0'@'localhost' for table `whatsapp_accounts`")}
-				}
-				return action{}
-			},
+			name:        "permission denied",
+			fault:       failUpdate(2, mysqlErr(1142, "UPDATE command denied to user 'sessaudit_pw_test_0'@'localhost' for table `whatsapp_accounts`")),
 			wantErr:     isMySQLErr(1142),
 			wantWritten: 2, wantRows: []uint64{1, 2}, wantRetries: 0, wantUpdates: 2,
 		},
 		{
-			name: "syntax error",
-			fault: func(e *env, c *proxyConn, kind string, n int) action {
-				if kind == "update" && n == 1 {
-					return action{fail: mysqlErr(1064, "You have an error in your SQL syntax")}
-				}
-				return action{}
-			},
+			name:        "syntax error",
+			fault:       failUpdate(1, mysqlErr(1064, "You have an error in your SQL syntax")),
 			wantErr:     isMySQLErr(1064),
 			wantWritten: 0, wantRows: nil, wantRetries: 0, wantUpdates: 1,
 		},
 		{
-			name: "server error quoting the password",
-			fault: func(e *env, c *proxyConn, kind string, n int) action {
-				if kind == "update" && n >= 2 {
-					return action{fail: mysqlErr(1205, "Lock wait timeout exceeded for a client that logged in with "+secret)}
-				}
-				return action{}
-			},
+			name:  "server error quoting the password",
+			fault: failUpdatesFrom(2, mysqlErr(1205, "Lock wait timeout exceeded for a client that logged in with "+secret)),
 			// The error is retried like any 1205, but the message is cut
 			// out of the chain for quoting the password.
 			wantErr:     func(err error) bool { return strings.Contains(err.Error(), "logged in with xxxxx") },
 			wantWritten: 2, wantRows: []uint64{1, 2}, wantRetries: 3, wantUpdates: 5,
 		},
 		{
-			name: "cancelled while waiting to retry",
-			fault: func(e *env, c *proxyConn, kind string, n int) action {
-				if kind == "update" && n >= 2 {
-					return action{fail: lockWait}
-				}
-				return action{}
-			},
+			name:          "cancelled while waiting to retry",
+			fault:         failUpdatesFrom(2, lockWait),
 			cancelOnRetry: true,
 			wantErr: func(err error) bool {
 				return errors.Is(err, context.Canceled) && isMySQLErr(1205)(err)
