@@ -212,6 +212,9 @@ func (w *walker[D]) walkRoot(only []uint64) error {
 	w.release(sl)
 	for _, en := range ents {
 		id, ok := ParseWorkspace(en.name)
+		if !ok && en.name == QuarantineName && en.e.notDir() == "" {
+			continue // reclaim's quarantine: not part of the share's layout, not a stray
+		}
 		if !ok {
 			if err := w.emit(Entry{Kind: KindUnrecognized, Path: en.name, Reason: "not a workspace_<id> name"}); err != nil {
 				return err

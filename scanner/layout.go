@@ -10,6 +10,12 @@ const (
 	sessionPrefix   = "session_"
 )
 
+// QuarantineName is the one name a quarantine directory of sessaudit reclaim
+// may have when it lives directly under the root (on EFS it must, to be on
+// the same filesystem as the sessions it takes in). Walk passes a directory
+// of that name at the root over: it is neither sized nor reported.
+const QuarantineName = ".sessaudit-quarantine"
+
 // ParseWorkspace returns the id of a workspace directory name
 // ("workspace_<decimal id>"). The id must be written canonically: digits
 // only, no sign, no leading zero (except "0"), no overflow.

@@ -559,3 +559,49 @@ func testOsRaces(t *testing.T, impl osImpl) {
 		})
 	}
 }
+
+func TestOsQuarantine(t *testing.T) { forEachOS(t, testOsQuarantine) }
+
+// testOsQuarantine: reclaim's quarantine directory at the root is neither
+// sized nor reported; the same name anywhere else, or on something other
+// than a directory, is unrecognized as before.
+func testOsQuarantine(t *testing.T, impl osImpl) {
+	sessA := result{Kind: scanner.KindSession, WS: 1, SID: "a", Usage: scanner.Usage{Size: 1, Metered: 8192, Files: 1, Dirs: 1}}
+	unrec := func(ws uint64) result { return result{Kind: scanner.KindUnrecognized, WS: ws} }
+	noAlloc := func(m map[string]result) map[string]result {
+		for p, r := range m {
+			r.Usage.Allocated = 0
+			m[p] = r
+		}
+		return m
+	}
+	q := scanner.QuarantineName
+	t.Run("directory at the root", func(t *testing.T) {
+		root := osTree(t, tree{
+			"workspace_1/session_a/f":                         "1",
+			q + "/20240101T000000Z/workspace_1/session_b/big": strings.Repeat("b", 1000),
+			q + "/20240101T000000Z/manifest.json":             "{}",
+			"workspace_1/" + q + "/f":                         "x",
+		})
+		fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+		diff(t, noAlloc(summarize(walk(t, fsys, root, cfg))), map[string]result{
+			"workspace_1/session_a": sessA,
+			"workspace_1/" + q:      unrec(1),
+		})
+	})
+	t.Run("a file of that name", func(t *testing.T) {
+		root := osTree(t, tree{"workspace_1/session_a/f": "1", q: "not a directory"})
+		fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+		diff(t, noAlloc(summarize(walk(t, fsys, root, cfg))), map[string]result{
+			"workspace_1/session_a": sessA, q: unrec(0),
+		})
+	})
+	t.Run("a link of that name", func(t *testing.T) {
+		root := osTree(t, tree{"workspace_1/session_a/f": "1", "elsewhere/": ""})
+		symlink(t, "elsewhere", filepath.Join(root, q))
+		fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+		diff(t, noAlloc(summarize(walk(t, fsys, root, cfg))), map[string]result{
+			"workspace_1/session_a": sessA, q: unrec(0), "elsewhere": unrec(0),
+		})
+	})
+}
