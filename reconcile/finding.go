@@ -55,6 +55,11 @@ var outcomeOrder = []Outcome{
 	Verified, Recent, NoPath, Cleaned,
 }
 
+// Outcomes returns every outcome in report order: the findings first.
+func Outcomes() []Outcome {
+	return slices.Clone(outcomeOrder)
+}
+
 // IsFinding reports whether o needs an operator's attention.
 func (o Outcome) IsFinding() bool {
 	switch o {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"sessaudit/cmd/internal/report"
 	"sessaudit/db"
 	"sessaudit/reconcile"
 	"sessaudit/scanner"
@@ -155,9 +156,9 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 func (c *auditCmd) writeReport(rep *reconcile.Report) error {
 	write := func(w io.Writer) error {
 		if c.format == "json" {
-			return rep.WriteJSON(w)
+			return report.AuditJSON(w, rep)
 		}
-		return rep.WriteText(w)
+		return report.AuditText(w, rep)
 	}
 	if c.output == "" {
 		return write(c.env.Stdout)

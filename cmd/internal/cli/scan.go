@@ -2,17 +2,13 @@ package cli
 
 import (
 	"bufio"
-	"cmp"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"slices"
 	"sync"
-	"text/tabwriter"
 	"time"
 
-	"sessaudit/reconcile"
+	"sessaudit/cmd/internal/report"
 	"sessaudit/scanner"
 )
 
@@ -41,18 +37,6 @@ func (c *scanCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-// scanRecord is one session in --format json.
-type scanRecord struct {
-	Path           string `json:"path"`
-	WorkspaceID    uint64 `json:"workspace_id"`
-	Session        string `json:"session"`
-	SizeBytes      *int64 `json:"size_bytes,omitempty"`
-	AllocatedBytes *int64 `json:"allocated_bytes,omitempty"`
-	MeteredBytes   *int64 `json:"metered_bytes,omitempty"`
-	Files          *int64 `json:"files,omitempty"`
-	Error          string `json:"error,omitempty"`
-}
-
 func (c *scanCmd) run(ctx context.Context) (int, error) {
 	log, err := newLogger(c.env, c.logLevel)
 	if err != nil {
@@ -73,7 +57,6 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 	}
 
 	out := bufio.NewWriter(c.env.Stdout)
-	enc := json.NewEncoder(out)
 	var (
 		mu       sync.Mutex
 		sessions []scanner.Entry
@@ -91,7 +74,7 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 				log.Warn().Str("path", e.Path).Err(e.Err).Msg("session unreadable")
 			}
 			if c.format == "json" {
-				return enc.Encode(record(e))
+				return report.ScanLine(out, e)
 			}
 			sessions = append(sessions, e)
 		case scanner.KindUnrecognized:
@@ -110,59 +93,16 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, fmt.Errorf("scan: %w", err)
 	}
 	if c.format == "text" {
-		writeScanTable(out, sessions, others)
+		err = report.ScanTable(out, sessions, others)
 	}
-	if err := out.Flush(); err != nil {
+	if ferr := out.Flush(); err == nil {
+		err = ferr
+	}
+	if err != nil {
 		return ExitFailed, fmt.Errorf("write output: %w", err)
 	}
 	if problems > 0 {
 		return ExitFindings, nil
 	}
 	return ExitClean, nil
-}
-
-func record(e scanner.Entry) scanRecord {
-	r := scanRecord{Path: e.Path, WorkspaceID: e.WorkspaceID, Session: e.SessionID}
-	if e.Err != nil {
-		r.Error = oneLine(e.Err.Error())
-		return r
-	}
-	u := e.Usage
-	r.SizeBytes, r.AllocatedBytes, r.MeteredBytes, r.Files = &u.Size, &u.Allocated, &u.Metered, &u.Files
-	return r
-}
-
-func writeScanTable(w *bufio.Writer, sessions, others []scanner.Entry) {
-	byPath := func(a, b scanner.Entry) int { return cmp.Compare(a.Path, b.Path) }
-	slices.SortFunc(sessions, byPath)
-	slices.SortFunc(others, byPath)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "PATH\tFILES\tSIZE\tALLOCATED\tMETERED\t")
-	var total scanner.Usage
-	for _, e := range sessions {
-		if e.Err != nil {
-			fmt.Fprintf(tw, "%q\t-\t-\t-\t-\t\n", e.Path)
-			continue
-		}
-		u := e.Usage
-		total.Add(u)
-		fmt.Fprintf(tw, "%q\t%d\t%s\t%s\t%s\t\n", e.Path, u.Files, reconcile.HumanBytes(u.Size),
-			reconcile.HumanBytes(u.Allocated), reconcile.HumanBytes(u.Metered))
-	}
-	fmt.Fprintf(tw, "total: %d sessions\t%d\t%s\t%s\t%s\t\n", len(sessions), total.Files,
-		reconcile.HumanBytes(total.Size), reconcile.HumanBytes(total.Allocated), reconcile.HumanBytes(total.Metered))
-	tw.Flush()
-	for _, e := range others {
-		switch e.Kind {
-		case scanner.KindUnrecognized:
-			fmt.Fprintf(w, "unrecognized %q: %s\n", e.Path, e.Reason)
-		case scanner.KindWorkspaceError:
-			fmt.Fprintf(w, "unreadable workspace %q: %s\n", e.Path, oneLine(e.Err.Error()))
-		}
-	}
-	for _, e := range sessions {
-		if e.Err != nil {
-			fmt.Fprintf(w, "unreadable session %q: %s\n", e.Path, oneLine(e.Err.Error()))
-		}
-	}
 }

@@ -1,0 +1,125 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"sessaudit/reconcile"
+)
+
+// auditJSON is the audit report as JSON: the report itself, with each
+// finding's path made lossless (its Findings shadow the report's).
+type auditJSON struct {
+	*reconcile.Report
+	Findings []findingJSON `json:"findings"`
+}
+
+type findingJSON struct {
+	reconcile.Finding
+	PathBase64 string `json:"path_base64,omitempty"`
+}
+
+// AuditJSON writes r as one indented JSON document.
+func AuditJSON(w io.Writer, r *reconcile.Report) error {
+	doc := auditJSON{Report: r, Findings: make([]findingJSON, len(r.Findings))}
+	for i, f := range r.Findings {
+		doc.Findings[i] = findingJSON{Finding: f, PathBase64: PathBase64(f.Path)}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(doc); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// AuditText writes r for a person: the summary, then the findings grouped
+// by kind.
+func AuditText(w io.Writer, r *reconcile.Report) error {
+	s := r.Summary
+	var b strings.Builder
+	status := "complete"
+	if !s.Complete {
+		status = "INCOMPLETE"
+	}
+	mode := ""
+	if s.DryRun {
+		mode = ", dry run: nothing written"
+	}
+	fmt.Fprintf(&b, "sessaudit audit of %s (stored as %s), %s%s\n", s.Root, s.PathPrefix, status, mode)
+	fmt.Fprintf(&b, "started %s, took %s\n", s.StartedAt.UTC().Format(time.RFC3339), time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
+	fmt.Fprintf(&b, "sessions %d, files %d, size %s (allocated %s, EFS metered %s)\n",
+		s.Sessions, s.Files, HumanBytes(s.Bytes), HumanBytes(s.AllocatedBytes), HumanBytes(s.MeteredBytes))
+	fmt.Fprintf(&b, "rows %d (%d live), written %d", s.Rows, s.LiveRows, s.RowsWritten)
+	if s.RowsChanged > 0 {
+		fmt.Fprintf(&b, ", %d left alone because the application changed them meanwhile", s.RowsChanged)
+	}
+	if s.Error != "" {
+		fmt.Fprintf(&b, "\nstopped early: %s", s.Error)
+	}
+	b.WriteString("\n\noutcomes\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, o := range reconcile.Outcomes() {
+		marker := ""
+		if o.IsFinding() && s.Outcomes[o] > 0 {
+			marker = "  <-"
+		}
+		fmt.Fprintf(tw, "  %s\t%d%s\n", o, s.Outcomes[o], marker)
+	}
+	tw.Flush()
+	if len(s.Instances) > 0 {
+		b.WriteString("\nper instance\n")
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "  INSTANCE\tLIVE ROWS\tSESSIONS\tSIZE\tMETERED\tFINDINGS\t")
+		for _, is := range s.Instances {
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%d\t\n", is.Instance, is.Rows, is.Sessions,
+				HumanBytes(is.Bytes), HumanBytes(is.MeteredBytes), is.Findings)
+		}
+		tw.Flush()
+	}
+	if len(r.Findings) == 0 {
+		b.WriteString("\nno findings\n")
+	}
+	var kind reconcile.Outcome
+	for _, f := range r.Findings {
+		if f.Kind != kind {
+			kind = f.Kind
+			fmt.Fprintf(&b, "\n%s (%d)\n", kind, s.Outcomes[kind])
+		}
+		b.WriteString("  " + describe(f) + "\n")
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// describe is one finding on one line. The path is Go-quoted, so that a
+// name that is not valid UTF-8 prints with its exact bytes escaped.
+func describe(f reconcile.Finding) string {
+	var parts []string
+	if f.Path != "" {
+		parts = append(parts, fmt.Sprintf("%q", f.Path))
+	}
+	if len(f.RowIDs) > 0 {
+		ids := make([]string, len(f.RowIDs))
+		for i, id := range f.RowIDs {
+			ids[i] = fmt.Sprint(id)
+		}
+		parts = append(parts, "rows "+strings.Join(ids, ","))
+	}
+	if f.SizeBytes != nil {
+		parts = append(parts, HumanBytes(*f.SizeBytes))
+	}
+	if f.Instance != nil {
+		parts = append(parts, fmt.Sprintf("instance %d", *f.Instance))
+	}
+	if f.Detail != "" {
+		parts = append(parts, f.Detail)
+	}
+	return strings.Join(parts, "  ")
+}
