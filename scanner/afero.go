@@ -137,6 +137,11 @@ func (a *aferoFS) size(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir) 
 	if errors.Is(err, errDetached) {
 		return err
 	}
+	if errors.Is(err, fs.ErrNotExist) {
+		// Removed since it was opened: what it held is gone, which in a
+		// live session is no failure.
+		err = nil
+	}
 	if err != nil {
 		s.fail(fmt.Errorf("read dir %s: %w", d.rel, err))
 		return nil

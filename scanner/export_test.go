@@ -14,11 +14,13 @@ type Hooks struct {
 	// LstatDirs makes the native walk lstat every subdirectory before
 	// opening it, as it does where d_ino cannot be trusted.
 	LstatDirs bool
+	// List runs before an open directory is listed.
+	List func(path string) error
 }
 
 // WithHooks returns cfg with h installed.
 func WithHooks(cfg Config, h Hooks) Config {
-	cfg.hooks = &hooks{open: h.Open, dev: h.Dev, lstatDirs: h.LstatDirs}
+	cfg.hooks = &hooks{open: h.Open, dev: h.Dev, lstatDirs: h.LstatDirs, list: h.List}
 	return cfg
 }
 

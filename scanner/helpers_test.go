@@ -194,6 +194,37 @@ type faultFs struct {
 	open map[string]func() error
 	// lstat maps a path to the error Stat and Lstat return for it.
 	lstat map[string]error
+	// list maps a directory to what runs before an open handle of it
+	// is listed (Readdir, Readdirnames). An error it returns is what the
+	// listing returns.
+	list map[string]func() error
+}
+
+// listHookFile runs before before its directory is listed.
+type listHookFile struct {
+	afero.File
+	before func() error
+}
+
+func (f listHookFile) Readdir(n int) ([]os.FileInfo, error) {
+	if err := f.before(); err != nil {
+		return nil, err
+	}
+	return f.File.Readdir(n)
+}
+
+func (f listHookFile) Readdirnames(n int) ([]string, error) {
+	if err := f.before(); err != nil {
+		return nil, err
+	}
+	return f.File.Readdirnames(n)
+}
+
+func (f *faultFs) hooked(name string, file afero.File, err error) (afero.File, error) {
+	if h, ok := f.list[filepath.Clean(name)]; ok && err == nil {
+		return listHookFile{File: file, before: h}, nil
+	}
+	return file, err
 }
 
 func (f *faultFs) before(name string) error {
@@ -207,14 +238,16 @@ func (f *faultFs) Open(name string) (afero.File, error) {
 	if err := f.before(name); err != nil {
 		return nil, err
 	}
-	return f.Fs.Open(name)
+	file, err := f.Fs.Open(name)
+	return f.hooked(name, file, err)
 }
 
 func (f *faultFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
 	if err := f.before(name); err != nil {
 		return nil, err
 	}
-	return f.Fs.OpenFile(name, flag, perm)
+	file, err := f.Fs.OpenFile(name, flag, perm)
+	return f.hooked(name, file, err)
 }
 
 func (f *faultFs) Stat(name string) (os.FileInfo, error) {

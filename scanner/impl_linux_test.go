@@ -39,6 +39,9 @@ func forEachOS(t *testing.T, f func(t *testing.T, impl osImpl)) {
 type faults struct {
 	// open maps a path to what runs before it is opened; see faultFs.
 	open map[string]func() error
+	// list maps a directory to what runs after it was opened and before
+	// it is listed; see faultFs.
+	list map[string]func() error
 	// mount is a directory that, with everything under it, reports
 	// another st_dev, as a mounted filesystem does.
 	mount string
@@ -53,6 +56,14 @@ func (impl osImpl) fs(t *testing.T, f faults, cfg scanner.Config) (afero.Fs, sca
 		if f.open != nil {
 			h.Open = func(p string) error {
 				if hook, ok := f.open[filepath.Clean(p)]; ok {
+					return hook()
+				}
+				return nil
+			}
+		}
+		if f.list != nil {
+			h.List = func(p string) error {
+				if hook, ok := f.list[filepath.Clean(p)]; ok {
 					return hook()
 				}
 				return nil
@@ -81,8 +92,8 @@ func (impl osImpl) fs(t *testing.T, f faults, cfg scanner.Config) (afero.Fs, sca
 	if f.mount != "" {
 		fsys = &devFs{Fs: fsys, mount: filepath.Clean(f.mount)}
 	}
-	if f.open != nil {
-		fsys = &faultFs{Fs: fsys, open: f.open}
+	if f.open != nil || f.list != nil {
+		fsys = &faultFs{Fs: fsys, open: f.open, list: f.list}
 	}
 	return fsys, cfg
 }

@@ -261,6 +261,11 @@ func isDot(name []byte) bool {
 
 // getdents reads the next batch of d's entries into buf.
 func (n *nativeFS) getdents(sl *slot, d *fdDir, buf []byte) (int, error) {
+	if n.hooks != nil && n.hooks.list != nil {
+		if err := n.hooks.list(n.abs(d.rel)); err != nil {
+			return 0, err
+		}
+	}
 	sl.enter()
 	var nb int
 	var err error
@@ -376,6 +381,11 @@ func (n *nativeFS) size(w *walker[*fdDir], sl *slot, s *session, d *fdDir) error
 		if errors.Is(err, errDetached) {
 			n.release(d)
 			return err
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			// Removed since it was opened: what it held is gone, which in
+			// a live session is no failure.
+			break
 		}
 		if err != nil {
 			s.fail(fmt.Errorf("read dir %s: %w", d.rel, err))

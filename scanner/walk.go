@@ -81,6 +81,9 @@ type hooks struct {
 	// lstatDirs makes the native walk lstat subdirectories before opening
 	// them even where d_ino can be trusted.
 	lstatDirs bool
+	// list runs before an open directory is listed, as the place to
+	// remove it between its opening and its reading.
+	list func(path string) error
 }
 
 const (

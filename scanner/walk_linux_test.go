@@ -605,3 +605,30 @@ func testOsQuarantine(t *testing.T, impl osImpl) {
 		})
 	})
 }
+
+// TestOsVanishedWhileRead removes a subdirectory of a session after the
+// walker opened it and before it listed it, as a live session does: what
+// was listed counts, and the session is measured, not unreadable.
+func TestOsVanishedWhileRead(t *testing.T) { forEachOS(t, testOsVanishedWhileRead) }
+
+func testOsVanishedWhileRead(t *testing.T, impl osImpl) {
+	root := osTree(t, tree{
+		"workspace_1/session_a/f":            "x",
+		"workspace_1/session_a/sub/g":        "yy",
+		"workspace_1/session_a/sub/deeper/h": "zzz",
+		"workspace_1/session_b/h":            "zzz",
+	})
+	sub := filepath.Join(root, "workspace_1", "session_a", "sub")
+	f := faults{list: map[string]func() error{sub: func() error { return os.RemoveAll(sub) }}}
+	fsys, cfg := impl.fs(t, f, scanner.Config{})
+	entries := walk(t, fsys, root, cfg)
+
+	// f + the session and sub, listed before sub went: 4096+2048 + 2×2048.
+	want := scanner.Usage{Size: 1, Allocated: allocated(t, filepath.Join(root, "workspace_1/session_a/f")), Metered: 10240, Files: 1, Dirs: 2}
+	if e := entries["workspace_1/session_a"]; e.Err != nil || e.Usage != want {
+		t.Errorf("session_a = Err %v, Usage %+v; want no error, %+v", e.Err, e.Usage, want)
+	}
+	if e := entries["workspace_1/session_b"]; e.Err != nil || e.Usage.Files != 1 {
+		t.Errorf("session_b = Err %v, Usage %+v; want no error, 1 file", e.Err, e.Usage)
+	}
+}
