@@ -1,0 +1,280 @@
+package metrics
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"sessaudit/reconcile"
+)
+
+// Run is what one run of sessaudit tells the metrics file.
+type Run struct {
+	Started  time.Time
+	Finished time.Time
+	// Success is true when the run audited (exit 0 or 1), false when it
+	// could not (exit 2).
+	Success bool
+	// Report is the audit's report. Its counts are written only for a
+	// successful run: a failed one's are partial or missing, and a zero
+	// would read as "nothing found".
+	Report *reconcile.Report
+	// FilesystemCalls is how many filesystem calls the walk made; a
+	// negative value leaves the series out.
+	FilesystemCalls int64
+	// Shard labels every series with shard="<Shard>" when the run audited
+	// one shard of the workspaces; empty for a whole run.
+	Shard string
+}
+
+// Series and label names.
+const (
+	prefix          = "sessaudit_"
+	lastSuccessName = prefix + "last_success_timestamp_seconds"
+	// assignedInstance is not "instance", which Prometheus gives the
+	// scraped target.
+	assignedInstance = "assigned_instance"
+	labelShard       = "shard"
+	labelKind        = "kind"
+	labelType        = "type"
+	typeSize         = "size"
+	typeAllocated    = "allocated"
+	typeMet          = "metered"
+)
+
+// Write writes run to the metrics file at path, replacing it atomically.
+// When the run failed, the time of the last success is carried over from
+// the file being replaced, so that "no success for a day" can be told from
+// "the last run failed".
+func Write(path string, run Run) error {
+	lastSuccess, ok := time.Time{}, false
+	if run.Success {
+		lastSuccess, ok = run.Finished, true
+	} else {
+		lastSuccess, ok = previousSuccess(path, run.Shard)
+	}
+	var buf bytes.Buffer
+	if err := encode(&buf, run, lastSuccess, ok); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+		return fmt.Errorf("write metrics file %s: %w", path, err)
+	}
+	return nil
+}
+
+// Encode writes run in the Prometheus text format to w; a failed run's last
+// success is not known to it.
+func Encode(w io.Writer, run Run) error {
+	if run.Success {
+		return encode(w, run, run.Finished, true)
+	}
+	return encode(w, run, time.Time{}, false)
+}
+
+func encode(w io.Writer, run Run, lastSuccess time.Time, haveLastSuccess bool) error {
+	reg := prometheus.NewPedanticRegistry()
+	m := newSeries(reg, run.Shard)
+	m.set(run)
+	if haveLastSuccess {
+		m.gauge(lastSuccessName, "Unix time the last successful sessaudit run (exit 0 or 1) ended; carried over failed runs.").
+			Set(unix(lastSuccess))
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
+	}
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return fmt.Errorf("encode metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// series registers the gauges of one file.
+type series struct {
+	reg    prometheus.Registerer
+	labels prometheus.Labels // on every series
+}
+
+func newSeries(reg prometheus.Registerer, shard string) *series {
+	s := &series{reg: reg}
+	if shard != "" {
+		s.labels = prometheus.Labels{labelShard: shard}
+	}
+	return s
+}
+
+func (s *series) gauge(name, help string) prometheus.Gauge {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: s.labels})
+	s.reg.MustRegister(g)
+	return g
+}
+
+func (s *series) vec(name, help string, labels ...string) *prometheus.GaugeVec {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help, ConstLabels: s.labels}, labels)
+	s.reg.MustRegister(g)
+	return g
+}
+
+func (s *series) set(run Run) {
+	s.gauge(prefix+"last_run_start_timestamp_seconds", "Unix time the last sessaudit run started.").Set(unix(run.Started))
+	s.gauge(prefix+"last_run_end_timestamp_seconds", "Unix time the last sessaudit run ended.").Set(unix(run.Finished))
+	s.gauge(prefix+"last_run_duration_seconds", "How long the last sessaudit run took.").Set(run.Finished.Sub(run.Started).Seconds())
+	success := 0.0
+	if run.Success {
+		success = 1
+	}
+	s.gauge(prefix+"last_run_success", "1 when the last sessaudit run audited (exit 0 or 1), 0 when it could not (exit 2).").Set(success)
+	if run.FilesystemCalls >= 0 {
+		s.gauge(prefix+"filesystem_calls", "Filesystem calls the last run's walk made.").Set(float64(run.FilesystemCalls))
+	}
+	if !run.Success || run.Report == nil {
+		return
+	}
+	sum := run.Report.Summary
+	s.gauge(prefix+"sessions", "Session directories measured by the last successful run.").Set(float64(sum.Sessions))
+	s.gauge(prefix+"files", "Regular files in the session directories measured.").Set(float64(sum.Files))
+	bytes := s.vec(prefix+"bytes", "Bytes in the session directories measured: size (st_size), allocated (st_blocks), metered (as EFS bills).", labelType)
+	bytes.WithLabelValues(typeSize).Set(float64(sum.Bytes))
+	bytes.WithLabelValues(typeAllocated).Set(float64(sum.AllocatedBytes))
+	bytes.WithLabelValues(typeMet).Set(float64(sum.MeteredBytes))
+	s.gauge(prefix+"rows", "Rows of the accounts table read, live and soft-deleted.").Set(float64(sum.Rows))
+	s.gauge(prefix+"live_rows", "Live rows (deleted_at IS NULL) read.").Set(float64(sum.LiveRows))
+	s.gauge(prefix+"rows_written", "Verified rows whose size and verification time were written.").Set(float64(sum.RowsWritten))
+	s.gauge(prefix+"rows_changed_meanwhile", "Verified rows left alone because the application changed them during the run.").Set(float64(sum.RowsChanged))
+
+	findings := s.vec(prefix+"findings", "Findings of the last successful run by kind; every kind, 0 included.", labelKind)
+	findingBytes := s.vec(prefix+"finding_bytes", "Bytes of the session directories behind the findings of each kind (size, metered); orphan and soft_deleted are space to reclaim.", labelKind, labelType)
+	for _, kind := range reconcile.Outcomes() {
+		if !kind.IsFinding() {
+			continue
+		}
+		findings.WithLabelValues(string(kind)).Set(float64(sum.Outcomes[kind]))
+		findingBytes.WithLabelValues(string(kind), typeSize)
+		findingBytes.WithLabelValues(string(kind), typeMet)
+	}
+	for _, f := range run.Report.Findings {
+		if f.SizeBytes != nil {
+			findingBytes.WithLabelValues(string(f.Kind), typeSize).Add(float64(*f.SizeBytes))
+		}
+		if f.MeteredBytes != nil {
+			findingBytes.WithLabelValues(string(f.Kind), typeMet).Add(float64(*f.MeteredBytes))
+		}
+	}
+
+	if len(sum.Instances) == 0 {
+		return
+	}
+	rows := s.vec(prefix+"instance_live_rows", "Live rows by assigned_instance_index (\"unassigned\" when NULL).", assignedInstance)
+	sessions := s.vec(prefix+"instance_sessions", "Session directories measured, by the assigned instance of their rows.", assignedInstance)
+	instBytes := s.vec(prefix+"instance_bytes", "Bytes of the session directories measured (size, metered), by the assigned instance of their rows.", assignedInstance, labelType)
+	instFindings := s.vec(prefix+"instance_findings", "Findings, by the assigned instance of the rows involved.", assignedInstance)
+	for _, is := range sum.Instances {
+		rows.WithLabelValues(is.Instance).Set(float64(is.Rows))
+		sessions.WithLabelValues(is.Instance).Set(float64(is.Sessions))
+		instBytes.WithLabelValues(is.Instance, typeSize).Set(float64(is.Bytes))
+		instBytes.WithLabelValues(is.Instance, typeMet).Set(float64(is.MeteredBytes))
+		instFindings.WithLabelValues(is.Instance).Set(float64(is.Findings))
+	}
+}
+
+// unix is t in Unix seconds to the millisecond, which prints short.
+func unix(t time.Time) float64 {
+	return float64(t.UnixMilli()) / 1e3
+}
+
+// previousSuccess reads the time of the last success of the same shard from
+// the metrics file at path, if there is one and it can be read.
+func previousSuccess(path, shard string) (time.Time, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer f.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(f)
+	if err != nil {
+		return time.Time{}, false
+	}
+	mf := families[lastSuccessName]
+	if mf == nil {
+		return time.Time{}, false
+	}
+	for _, m := range mf.GetMetric() {
+		if labelValue(m, labelShard) != shard || m.GetGauge() == nil {
+			continue
+		}
+		return time.UnixMilli(int64(math.Round(m.GetGauge().GetValue() * 1e3))), true
+	}
+	return time.Time{}, false
+}
+
+func labelValue(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// writeFileAtomic writes data to a temporary file in path's directory (its
+// name does not end in .prom, so the collector ignores it) and renames it
+// over path.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		// node_exporter runs as its own user: the file must be readable.
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}
+
+// CheckPath reports whether a metrics file can be written at path, before a
+// run changes anything: its directory must exist and take a new file, and
+// path must not be a directory.
+func CheckPath(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("metrics file %s: is a directory", path)
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("metrics file %s: %w", path, err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("metrics file %s: %w", path, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
