@@ -105,8 +105,3 @@ func sortFindings(fs []Finding) {
 		return slices.Compare(a.RowIDs, b.RowIDs)
 	})
 }
-
-// Outcomes returns every outcome, in report order.
-func Outcomes() []Outcome {
-	return slices.Clone(outcomeOrder)
-}
