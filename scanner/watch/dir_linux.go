@@ -1,0 +1,125 @@
+package watch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+)
+
+// dirs opens directories below the root without following a symbolic link
+// anywhere on the way and without crossing into another mounted filesystem.
+type dirs struct {
+	root    string
+	rootFD  int
+	rootDev uint64
+	// noOpenat2 is set once openat2 turned out to be unavailable (kernels
+	// before 5.6, or a seccomp profile that does not know it).
+	noOpenat2 atomic.Bool
+}
+
+// errSkip marks a path that is not a directory to watch: a file, a symbolic
+// link, a mount point. It is not worth an error.
+var errSkip = errors.New("watch: not a directory on the root's filesystem")
+
+const openFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+
+func openRoot(root string) (*dirs, error) {
+	fd, err := unix.Open(root, openFlags&^unix.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open root %s: %w", root, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("stat root %s: %w", root, err)
+	}
+	return &dirs{root: root, rootFD: fd, rootDev: st.Dev}, nil
+}
+
+func (d *dirs) close() { unix.Close(d.rootFD) }
+
+// open opens the directory rel (slash-separated, relative to the root; ""
+// is the root) and returns its descriptor. A path that is not a directory,
+// passes through a symbolic link or lies on another filesystem gives an
+// error matching errSkip; one that does not exist, fs.ErrNotExist.
+func (d *dirs) open(rel string) (int, error) {
+	if rel == "" {
+		return d.openChild(d.rootFD, ".")
+	}
+	if !d.noOpenat2.Load() {
+		fd, err := unix.Openat2(d.rootFD, rel, &unix.OpenHow{
+			Flags:   openFlags,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
+		})
+		switch {
+		case err == nil:
+			return fd, nil
+		case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM) && fd == -1 && d.openat2Refused():
+			d.noOpenat2.Store(true)
+		default:
+			return -1, classify(err)
+		}
+	}
+	// One element at a time, each opened relative to its parent.
+	fd, err := unix.Dup(d.rootFD)
+	if err != nil {
+		return -1, err
+	}
+	start := 0
+	for i := 0; i <= len(rel); i++ {
+		if i < len(rel) && rel[i] != '/' {
+			continue
+		}
+		next, err := d.openChild(fd, rel[start:i])
+		unix.Close(fd)
+		if err != nil {
+			return -1, err
+		}
+		fd, start = next, i+1
+	}
+	return fd, nil
+}
+
+// openat2Refused tells a seccomp filter that answers EPERM to openat2 from a
+// real permission error, by asking openat2 for the root itself.
+func (d *dirs) openat2Refused() bool {
+	fd, err := unix.Openat2(d.rootFD, ".", &unix.OpenHow{Flags: openFlags})
+	if err == nil {
+		unix.Close(fd)
+		return false
+	}
+	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS)
+}
+
+// openChild opens the directory name inside the directory parent.
+func (d *dirs) openChild(parent int, name string) (int, error) {
+	fd, err := unix.Openat(parent, name, openFlags, 0)
+	if err != nil {
+		return -1, classify(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	if st.Dev != d.rootDev {
+		unix.Close(fd)
+		return -1, errSkip
+	}
+	return fd, nil
+}
+
+func classify(err error) error {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return os.ErrNotExist
+	case errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
+		// ELOOP: a symbolic link where O_NOFOLLOW or RESOLVE_NO_SYMLINKS
+		// refuses one. EXDEV: a mount point under RESOLVE_NO_XDEV.
+		return errSkip
+	}
+	return err
+}

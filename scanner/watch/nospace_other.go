@@ -1,0 +1,5 @@
+//go:build !linux
+
+package watch
+
+func isNoSpace(err error) bool { return false }
