@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"fmt"
 	"io/fs"
 	"math"
 	"sync"
@@ -36,6 +37,10 @@ func unixNano(t time.Time) int64 {
 type tally struct {
 	usage  Usage
 	newest int64
+	// overflow: a sum of usage did not fit in an int64 (usage is then
+	// meaningless; addDir and addOther cannot overflow before addFile does,
+	// as each adds 2 KiB per entry).
+	overflow bool
 }
 
 func newTally() tally { return tally{newest: noTime} }
@@ -85,9 +90,15 @@ func (s *session) add(t *tally, st *stat) bool {
 			if st.nlink > 1 && !s.firstLink(st.dev, st.ino) {
 				return false // counted under another name
 			}
+			if st.blocks512 < 0 || st.blocks512 > math.MaxInt64/512 {
+				t.overflow = true
+				return false
+			}
 			allocated = st.blocks512 * 512
 		}
-		t.usage.addFile(st.size, allocated)
+		if !t.usage.addFile(st.size, allocated) {
+			t.overflow = true
+		}
 	default:
 		t.usage.addOther()
 	}
@@ -102,11 +113,17 @@ func (s *session) addSelf(t *tally, st *stat) {
 	t.usage.addDir()
 }
 
+// merge adds what a goroutine measured to the session. A sum that does not
+// fit in an int64 fails the session: a wrapped-around size must never be
+// reported as one.
 func (s *session) merge(t *tally) {
 	s.mu.Lock()
-	s.usage.Add(t.usage)
+	ok := !t.overflow && s.usage.add(t.usage)
 	s.newest = max(s.newest, t.newest)
 	s.mu.Unlock()
+	if !ok {
+		s.fail(fmt.Errorf("measure %s: %w", s.entry.Path, ErrOverflow))
+	}
 }
 
 func (s *session) fail(err error) {
