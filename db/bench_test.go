@@ -96,7 +96,7 @@ func BenchmarkWriteSizes(b *testing.B) {
 					}
 					defer l.Release(ctx)
 				}
-				rows, err := s.Rows(ctx, nil)
+				rows, err := s.Rows(ctx, db.Selection{})
 				if err != nil {
 					b.Fatalf("Rows: %v", err)
 				}

@@ -329,7 +329,7 @@ func TestMinimalTable(t *testing.T) {
 			t.Errorf("HasColumn(%q) = true on the minimal table", c)
 		}
 	}
-	rows, err := s.Rows(context.Background(), nil)
+	rows, err := s.Rows(context.Background(), db.Selection{})
 	if err != nil {
 		t.Fatalf("Rows: %v", err)
 	}
@@ -487,22 +487,26 @@ func TestRows(t *testing.T) {
 	for w := uint64(2500); w > 0; w-- {
 		many = append(many, w)
 	}
+	list := func(ids ...uint64) db.Selection { return db.Selection{Workspaces: ids, Listed: true} }
 	tests := []struct {
-		name       string
-		workspaces []uint64
-		want       []db.Row
+		name string
+		sel  db.Selection
+		want []db.Row
 	}{
-		{"all", nil, all},
-		{"empty filter is all", []uint64{}, all},
-		{"one workspace", []uint64{2}, byID(3, 4)},
-		{"two workspaces, unordered, repeated", []uint64{3, 1, 3}, byID(1, 2, 5, 6)},
-		{"unknown workspace", []uint64{99}, nil},
-		{"more workspaces than one IN list", many, all},
+		{"all", db.Selection{}, all},
+		{"empty list is none", list(), nil},
+		{"one workspace", list(2), byID(3, 4)},
+		{"two workspaces, unordered, repeated", list(3, 1, 3), byID(1, 2, 5, 6)},
+		{"unknown workspace", list(99), nil},
+		{"more workspaces than one IN list", list(many...), all},
+		{"shard", db.Selection{ShardIndex: 1, ShardCount: 2}, byID(1, 2, 5, 6)},
+		{"list in a shard", db.Selection{Workspaces: []uint64{1, 2, 3}, Listed: true, ShardIndex: 0, ShardCount: 2}, byID(3, 4)},
+		{"cross rows of a healthy table", db.Selection{Workspaces: []uint64{2}, Listed: true, CrossPrefix: "/mnt/efs"}, byID(3, 4)},
 	}
 	s := open(t, db.Config{DSN: dsn})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := s.Rows(context.Background(), tc.workspaces)
+			got, err := s.Rows(context.Background(), tc.sel)
 			if err != nil {
 				t.Fatalf("Rows: %v", err)
 			}
@@ -513,7 +517,7 @@ func TestRows(t *testing.T) {
 	t.Run("time zone", func(t *testing.T) {
 		zone := time.FixedZone("UTC+2", 2*3600)
 		s := open(t, db.Config{DSN: dsn, TimeZone: zone})
-		got, err := s.Rows(context.Background(), []uint64{2})
+		got, err := s.Rows(context.Background(), db.Selection{Workspaces: []uint64{2}, Listed: true})
 		if err != nil {
 			t.Fatalf("Rows: %v", err)
 		}
@@ -522,6 +526,46 @@ func TestRows(t *testing.T) {
 			t.Fatalf("Rows = %s, want created_at %s", fmtRows(got), want)
 		}
 	})
+}
+
+// TestRowsCross checks that a limited selection with CrossPrefix also reads
+// every row whose stored path may name a directory of another workspace,
+// and none of the rows whose path is plainly their own workspace's.
+func TestRowsCross(t *testing.T) {
+	dsn := newDB(t)
+	dbtest.Exec(t, dsn, seed)
+	dbtest.Exec(t, dsn, `UPDATE whatsapp_accounts SET session_storage_path = '/mnt/efs/workspace_2/session_x' WHERE id = 7;
+UPDATE whatsapp_accounts SET session_storage_path = '/mnt/efs//workspace_3/session_sess-6' WHERE id = 6;
+UPDATE whatsapp_accounts SET session_storage_path = '/mnt/efs/workspaceX1/session_sess-2' WHERE id = 2;`)
+	s := open(t, db.Config{DSN: dsn})
+	tests := []struct {
+		name string
+		sel  db.Selection
+		want []uint64
+	}{
+		// 7 names workspace 2 from workspace 4; 6 and 2 are not plainly
+		// their own (a doubled slash, an X where the pattern has "_").
+		{"a workspace", db.Selection{Workspaces: []uint64{2}, Listed: true, CrossPrefix: "/mnt/efs"}, []uint64{2, 3, 4, 6, 7}},
+		{"a shard", db.Selection{ShardIndex: 1, ShardCount: 2, CrossPrefix: "/mnt/efs/"}, []uint64{1, 2, 5, 6, 7}},
+		{"no cross rows asked for", db.Selection{ShardIndex: 1, ShardCount: 2}, []uint64{1, 2, 5, 6}},
+		{"an empty list still reads cross rows", db.Selection{Listed: true, CrossPrefix: "/mnt/efs"}, []uint64{2, 6, 7}},
+		{"another prefix makes every path a cross row", db.Selection{Workspaces: []uint64{1}, Listed: true, CrossPrefix: "/efs"}, []uint64{1, 2, 3, 4, 6, 7}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := s.Rows(context.Background(), tc.sel)
+			if err != nil {
+				t.Fatalf("Rows: %v", err)
+			}
+			var ids []uint64
+			for _, r := range got {
+				ids = append(ids, r.ID)
+			}
+			if !slices.Equal(ids, tc.want) {
+				t.Errorf("Rows = ids %v, want %v", ids, tc.want)
+			}
+		})
+	}
 }
 
 // snapshot reads every column of every row as text ("NULL" for NULL), keyed

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -12,32 +13,62 @@ import (
 // maxInList bounds the number of workspace ids in one query.
 const maxInList = 1000
 
-// Rows returns every row of the table, live and soft-deleted, ordered by id;
-// when workspaces is not empty, only the rows of those workspaces. It reads
-// only the columns Row holds.
-func (s *Store) Rows(ctx context.Context, workspaces []uint64) ([]Row, error) {
-	if len(workspaces) == 0 {
-		return s.rows(ctx, nil)
+// Selection says which rows Rows reads. The zero Selection reads every row.
+//
+// A selection is a superset: the caller decides which of the rows it gets
+// belong to it. Besides the rows of its workspaces it can ask for every row
+// that may name a directory of those workspaces although it belongs to
+// another one (CrossPrefix), which a healthy table has few of.
+type Selection struct {
+	// Workspaces, when Listed, limits the rows to these workspace ids; an
+	// empty list then selects none of them.
+	Workspaces []uint64
+	Listed     bool
+	// ShardCount, when > 0, limits the rows to workspace_id % ShardCount
+	// == ShardIndex.
+	ShardIndex, ShardCount uint64
+	// CrossPrefix, when set, also selects every row whose
+	// session_storage_path is not NULL and does not begin with
+	// CrossPrefix + "/workspace_<its own workspace_id>/": the only rows
+	// whose stored path can name a directory of another workspace. It is
+	// the share's path as the application stores it.
+	CrossPrefix string
+}
+
+// limited reports whether the selection reads less than the whole table.
+func (sel Selection) limited() bool { return sel.Listed || sel.ShardCount > 0 }
+
+// Rows returns the rows of sel, live and soft-deleted, ordered by id. It
+// reads only the columns Row holds.
+func (s *Store) Rows(ctx context.Context, sel Selection) ([]Row, error) {
+	if !sel.Listed {
+		return s.rows(ctx, sel, nil)
 	}
-	ws := slices.Clone(workspaces)
+	ws := slices.Clone(sel.Workspaces)
 	slices.Sort(ws)
 	ws = slices.Compact(ws)
+	if len(ws) == 0 && sel.CrossPrefix == "" {
+		return nil, nil
+	}
+	if len(ws) <= maxInList {
+		return s.rows(ctx, sel, ws)
+	}
+	// Long lists go in several queries; a row may then come twice (a cross
+	// row is selected by each), so keep one of each id.
 	var all []Row
 	for chunk := range slices.Chunk(ws, maxInList) {
-		rows, err := s.rows(ctx, chunk)
+		rows, err := s.rows(ctx, sel, chunk)
 		if err != nil {
 			return nil, err
 		}
 		all = append(all, rows...)
 	}
-	if len(ws) > maxInList {
-		slices.SortFunc(all, func(a, b Row) int { return cmp.Compare(a.ID, b.ID) })
-	}
-	return all, nil
+	slices.SortFunc(all, func(a, b Row) int { return cmp.Compare(a.ID, b.ID) })
+	return slices.CompactFunc(all, func(a, b Row) bool { return a.ID == b.ID }), nil
 }
 
-// rows runs one SELECT, for the given workspaces or, when nil, for all.
-func (s *Store) rows(ctx context.Context, workspaces []uint64) ([]Row, error) {
+// rows runs one SELECT for sel, with workspaces standing for sel's list.
+func (s *Store) rows(ctx context.Context, sel Selection, workspaces []uint64) ([]Row, error) {
 	var q strings.Builder
 	q.WriteString("SELECT id, workspace_id, session_id, session_storage_path")
 	for _, c := range optionalColumns {
@@ -50,17 +81,35 @@ func (s *Store) rows(ctx context.Context, workspaces []uint64) ([]Row, error) {
 	}
 	q.WriteString(" FROM ")
 	q.WriteString(s.quoted)
-	args := make([]any, 0, len(workspaces))
-	if len(workspaces) > 0 {
-		q.WriteString(" WHERE workspace_id IN (")
-		for i, w := range workspaces {
-			if i > 0 {
-				q.WriteString(",")
+	var args []any
+	if sel.limited() {
+		var own []string
+		if sel.Listed {
+			if len(workspaces) == 0 {
+				own = append(own, "FALSE")
+			} else {
+				own = append(own, "workspace_id IN ("+strings.Repeat(",?", len(workspaces))[1:]+")")
+				for _, w := range workspaces {
+					args = append(args, w)
+				}
 			}
-			q.WriteString("?")
-			args = append(args, w)
 		}
+		if sel.ShardCount > 0 {
+			own = append(own, "workspace_id % ? = ?")
+			args = append(args, sel.ShardCount, sel.ShardIndex)
+		}
+		q.WriteString(" WHERE (")
+		q.WriteString(strings.Join(own, " AND "))
 		q.WriteString(")")
+		if sel.CrossPrefix != "" {
+			// LIKE compares by the column's collation, often without
+			// regard to case: a path it takes for one of the row's own
+			// workspace either is one or is unsafe, and both belong to
+			// the row's own workspace. Nothing that names another
+			// workspace is left out.
+			q.WriteString(" OR (session_storage_path IS NOT NULL AND session_storage_path NOT LIKE CONCAT(?, workspace_id, '/%') ESCAPE '!')")
+			args = append(args, likeEscape(ownPrefix(sel.CrossPrefix)))
+		}
 	}
 	q.WriteString(" ORDER BY id")
 
@@ -73,17 +122,17 @@ func (s *Store) rows(ctx context.Context, workspaces []uint64) ([]Row, error) {
 	for rs.Next() {
 		var (
 			r                             Row
-			sessionID, path               sql.NullString
+			sessionID, storagePath        sql.NullString
 			deletedAt, createdAt, updated sql.NullTime
 			instance                      sql.NullInt64
 		)
 		// The order of the last four follows optionalColumns.
-		if err := rs.Scan(&r.ID, &r.WorkspaceID, &sessionID, &path, &deletedAt, &createdAt, &updated, &instance); err != nil {
+		if err := rs.Scan(&r.ID, &r.WorkspaceID, &sessionID, &storagePath, &deletedAt, &createdAt, &updated, &instance); err != nil {
 			return nil, s.redact.errorf("read rows of %s: %w", s.table, err)
 		}
 		r.SessionID = sessionID.String
-		if path.Valid {
-			r.StoragePath = &path.String
+		if storagePath.Valid {
+			r.StoragePath = &storagePath.String
 		}
 		r.DeletedAt = timePtr(deletedAt)
 		r.CreatedAt = timePtr(createdAt)
@@ -98,6 +147,21 @@ func (s *Store) rows(ctx context.Context, workspaces []uint64) ([]Row, error) {
 		return nil, s.redact.errorf("read rows of %s: %w", s.table, err)
 	}
 	return out, nil
+}
+
+// ownPrefix returns the beginning every stored path of a workspace's own
+// directories has, up to the id: "<prefix>/workspace_".
+func ownPrefix(prefix string) string {
+	p := path.Clean("/" + prefix)
+	if p == "/" {
+		p = ""
+	}
+	return p + "/workspace_"
+}
+
+// likeEscape escapes s for a LIKE pattern with ESCAPE '!'.
+func likeEscape(s string) string {
+	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
 }
 
 func timePtr(t sql.NullTime) *time.Time {

@@ -25,9 +25,9 @@ var ErrTooManyMissing = errors.New("reconcile: too many rows would be missing")
 
 // RowStore is the accounts table as the audit needs it.
 type RowStore interface {
-	// Rows returns every row, live and soft-deleted, of the given workspaces
-	// (all when empty).
-	Rows(ctx context.Context, workspaces []uint64) ([]db.Row, error)
+	// Rows returns at least every row, live and soft-deleted, that sel
+	// describes; the audit keeps those in its scope.
+	Rows(ctx context.Context, sel db.Selection) ([]db.Row, error)
 	// WriteSizes writes verified sizes, each only while the row still holds
 	// the path it was read with and is live, and returns how many it wrote.
 	WriteSizes(ctx context.Context, batch []db.SizeUpdate, verifiedAt time.Time) (int, error)
@@ -39,8 +39,11 @@ type Config struct {
 	Root string
 	// PathPrefix is the share's path as the application stores it.
 	PathPrefix string
-	// Workspaces limits the audit to these workspace ids; nil audits all.
-	Workspaces []uint64
+	// Scope limits the audit to some workspaces; the zero Scope audits all.
+	// A row is in the scope when the directory its stored path names is,
+	// else when its own workspace is: the findings and writes of runs over
+	// disjoint scopes add up to those of one run over their union.
+	Scope scanner.Scope
 	// MinAge is the grace period: younger directories are never orphan or
 	// soft_deleted, and rows changed more recently are never missing.
 	MinAge time.Duration
@@ -103,9 +106,9 @@ func (a *auditor) run(ctx context.Context) (*Report, error) {
 	started := a.now()
 	a.cutoff = started.Add(-a.cfg.MinAge)
 
-	rows, err := a.store.Rows(ctx, a.cfg.Workspaces)
+	rows, err := a.rows(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read rows: %w", err)
+		return nil, err
 	}
 	d, err := a.walk(ctx)
 	if err != nil {
@@ -253,7 +256,7 @@ type disk struct {
 func (a *auditor) walk(ctx context.Context) (*disk, error) {
 	d := &disk{atSessionPath: map[string]scanner.Entry{}, wsErr: map[uint64]scanner.Entry{}}
 	wcfg := a.cfg.Walk
-	wcfg.Workspaces = a.cfg.Workspaces
+	wcfg.Scope = a.cfg.Scope
 	err := scanner.Walk(ctx, a.fsys, a.cfg.Root, wcfg, func(e scanner.Entry) error {
 		d.mu.Lock()
 		defer d.mu.Unlock()
@@ -271,6 +274,51 @@ func (a *auditor) walk(ctx context.Context) (*disk, error) {
 		return d, fmt.Errorf("walk %s: %w", a.cfg.Root, err)
 	}
 	return d, nil
+}
+
+// rows reads the rows of the audit's scope.
+func (a *auditor) rows(ctx context.Context) ([]db.Row, error) {
+	rows, err := a.store.Rows(ctx, Selection(a.cfg.Scope, a.cfg.PathPrefix))
+	if err != nil {
+		return nil, fmt.Errorf("read rows: %w", err)
+	}
+	if a.cfg.Scope.IsAll() {
+		return rows, nil
+	}
+	kept := rows[:0]
+	for _, r := range rows {
+		if a.cfg.Scope.Contains(RowWorkspace(a.cfg.PathPrefix, r)) {
+			kept = append(kept, r)
+		}
+	}
+	return kept, nil
+}
+
+// Selection returns the rows to read for scope: a superset of the rows in
+// it, which are those of its workspaces and those of other workspaces whose
+// stored path names a directory in it.
+func Selection(scope scanner.Scope, prefix string) db.Selection {
+	if scope.IsAll() {
+		return db.Selection{}
+	}
+	ids, listed := scope.Listed()
+	sh := scope.Shard()
+	return db.Selection{Workspaces: ids, Listed: listed, ShardIndex: sh.Index, ShardCount: sh.Count, CrossPrefix: prefix}
+}
+
+// RowWorkspace returns the workspace a row belongs to for scoping: that of
+// the session directory its stored path names, so that the directory and
+// every row that refers to it are judged together, else its own
+// workspace_id (a NULL path refers to its own conventional directory; an
+// unsafe one names no directory).
+func RowWorkspace(prefix string, r db.Row) uint64 {
+	if r.StoragePath != nil {
+		if p, err := MapPath(prefix, *r.StoragePath); err == nil {
+			ws, _, _ := scanner.ParseSessionPath(p)
+			return ws
+		}
+	}
+	return r.WorkspaceID
 }
 
 // refOf returns the session path a row refers to, or the row's outcome when

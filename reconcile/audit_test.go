@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"sessaudit/db"
 	"sessaudit/reconcile"
+	"sessaudit/scanner"
 	"sessaudit/scanner/faultfs"
 )
 
@@ -31,10 +33,17 @@ type fakeStore struct {
 	beforeWrite func(s *fakeStore)
 }
 
-func (s *fakeStore) Rows(_ context.Context, workspaces []uint64) ([]db.Row, error) {
+// Rows returns what the database would: the rows of the selected
+// workspaces and, with CrossPrefix, every row whose stored path is not
+// plainly under its own workspace.
+func (s *fakeStore) Rows(_ context.Context, sel db.Selection) ([]db.Row, error) {
 	var out []db.Row
 	for _, r := range s.rows {
-		if len(workspaces) == 0 || slices.Contains(workspaces, r.WorkspaceID) {
+		own := (!sel.Listed || slices.Contains(sel.Workspaces, r.WorkspaceID)) &&
+			(sel.ShardCount == 0 || r.WorkspaceID%sel.ShardCount == sel.ShardIndex)
+		cross := sel.CrossPrefix != "" && r.StoragePath != nil &&
+			!strings.HasPrefix(*r.StoragePath, strings.TrimSuffix(sel.CrossPrefix, "/")+"/workspace_"+strconv.FormatUint(r.WorkspaceID, 10)+"/")
+		if own || cross {
 			out = append(out, r)
 		}
 	}
@@ -397,7 +406,7 @@ func TestAuditWorkspaceFilter(t *testing.T) {
 		live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
 		live(2, 2, "x", str("/mnt/efs/workspace_2/session_x")),
 	}}
-	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.Workspaces = []uint64{1} })
+	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.Scope = scanner.OnlyWorkspaces(1) })
 	if got := outcomes(rep); len(got) != 0 {
 		t.Errorf("findings outside the filter: %q", got)
 	}

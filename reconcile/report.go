@@ -22,11 +22,16 @@ type Summary struct {
 	// counts then cover only what was done.
 	Complete bool `json:"complete"`
 	// Error says why the audit is incomplete.
-	Error           string    `json:"error,omitempty"`
-	DryRun          bool      `json:"dry_run"`
-	Root            string    `json:"root"`
-	PathPrefix      string    `json:"path_prefix"`
+	Error      string `json:"error,omitempty"`
+	DryRun     bool   `json:"dry_run"`
+	Root       string `json:"root"`
+	PathPrefix string `json:"path_prefix"`
+	// Scope names the workspaces audited ("all workspaces", "workspaces
+	// 2, 7", "shard 1/3"); Workspaces lists them when they were listed and
+	// Shard is "I/N" when the run was a shard.
+	Scope           string    `json:"scope"`
 	Workspaces      []uint64  `json:"workspaces,omitempty"`
+	Shard           string    `json:"shard,omitempty"`
 	StartedAt       time.Time `json:"started_at"`
 	FinishedAt      time.Time `json:"finished_at"`
 	DurationSeconds float64   `json:"duration_seconds"`
@@ -139,9 +144,11 @@ func perInstance(rows []db.Row, results []result) []InstanceSummary {
 
 func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, results []result) *Report {
 	s := Summary{
-		DryRun: cfg.DryRun, Root: cfg.Root, PathPrefix: cfg.PathPrefix, Workspaces: cfg.Workspaces,
+		DryRun: cfg.DryRun, Root: cfg.Root, PathPrefix: cfg.PathPrefix,
+		Scope: cfg.Scope.String(), Shard: cfg.Scope.Shard().String(),
 		StartedAt: started, Rows: len(rows), Outcomes: map[Outcome]int{},
 	}
+	s.Workspaces, _ = cfg.Scope.Listed()
 	for _, o := range outcomeOrder {
 		s.Outcomes[o] = 0
 	}

@@ -174,7 +174,7 @@ type named struct {
 	e    listed
 }
 
-func (w *walker[D]) walkRoot(only []uint64) error {
+func (w *walker[D]) walkRoot(scope Scope) error {
 	sl, err := w.acquire()
 	if err != nil {
 		return err
@@ -191,7 +191,8 @@ func (w *walker[D]) walkRoot(only []uint64) error {
 	}
 	defer w.b.release(root)
 	var ents []named
-	if only == nil {
+	only, isList := scope.Listed()
+	if !isList {
 		err = w.b.list(sl, root, func(name string, e listed) { ents = append(ents, named{name, e}) })
 		if errors.Is(err, errDetached) {
 			return err
@@ -201,12 +202,8 @@ func (w *walker[D]) walkRoot(only []uint64) error {
 			return fmt.Errorf("list root %s: %w", w.root, err)
 		}
 	} else {
-		seen := make(map[uint64]bool, len(only))
 		for _, id := range only {
-			if !seen[id] { // listed twice: walk it once
-				seen[id] = true
-				ents = append(ents, named{WorkspaceName(id), listed{}})
-			}
+			ents = append(ents, named{WorkspaceName(id), listed{}})
 		}
 	}
 	w.release(sl)
@@ -214,6 +211,12 @@ func (w *walker[D]) walkRoot(only []uint64) error {
 		id, ok := ParseWorkspace(en.name)
 		if !ok && en.name == QuarantineName && en.e.notDir() == "" {
 			continue // reclaim's quarantine: not part of the share's layout, not a stray
+		}
+		if ok && !scope.Contains(id) {
+			continue
+		}
+		if !ok && !scope.ownsRootEntries() {
+			continue
 		}
 		if !ok {
 			if err := w.emit(Entry{Kind: KindUnrecognized, Path: en.name, Reason: "not a workspace_<id> name"}); err != nil {

@@ -56,9 +56,12 @@ type Config struct {
 	// network or FUSE filesystem (or one of a type Walk does not know),
 	// where each operation waits for a round trip.
 	Workers int
-	// Workspaces limits the walk to these workspace ids; nil walks them all.
-	// Entries of the root other than these workspaces are then not reported.
-	Workspaces []uint64
+	// Scope limits the walk to some workspaces; the zero Scope walks them
+	// all. Entries of the root that are not workspace directories (such as
+	// lost+found) are reported only by a scope that is not a list and whose
+	// shard is 0 (or none), so that the shards of one share report each of
+	// them once.
+	Scope Scope
 	// IOTimeout bounds each filesystem call (opening a directory, reading a
 	// batch of its entries, one lstat); a session whose call times out is
 	// reported with an error wrapping ErrIOTimeout. 0 means
@@ -130,7 +133,7 @@ func Walk(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(E
 	if err := CheckRoot(ctx, fsys, root, cfg); err != nil {
 		return err
 	}
-	start := func(w walkerStarter) error { return w.walkRoot(cfg.Workspaces) }
+	start := func(w walkerStarter) error { return w.walkRoot(cfg.Scope) }
 	if ok, err := walkNative(ctx, fsys, root, cfg, fn, start); ok {
 		return err
 	}
@@ -174,7 +177,7 @@ func Measure(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (
 
 // walkerStarter is what Walk and Measure start a walk with.
 type walkerStarter interface {
-	walkRoot(only []uint64) error
+	walkRoot(scope Scope) error
 	measureOne(ws uint64, id string) error
 }
 

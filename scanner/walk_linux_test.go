@@ -127,7 +127,7 @@ func testOsSymlinks(t *testing.T, impl osImpl) {
 		diff(t, summarize(walk(t, fsys, alias, cfg)), want)
 	})
 	t.Run("walk limited to linked workspaces", func(t *testing.T) {
-		fsys, cfg := impl.fs(t, faults{}, scanner.Config{Workspaces: []uint64{2, 3, 4, 9}})
+		fsys, cfg := impl.fs(t, faults{}, scanner.Config{Scope: scanner.OnlyWorkspaces(2, 3, 4, 9)})
 		got := summarize(walk(t, fsys, root, cfg))
 		diff(t, got, map[string]result{
 			"workspace_2": unrec(2, ""), "workspace_3": unrec(3, ""),

@@ -226,27 +226,38 @@ func TestWalkWorkspacesFilter(t *testing.T) {
 	sessC := result{Kind: scanner.KindSession, WS: 3, SID: "c",
 		Usage: scanner.Usage{Size: 3, Allocated: 3, Metered: 8192, Files: 1, Dirs: 1}}
 	ws4 := result{Kind: scanner.KindUnrecognized, WS: 4}
+	stray := result{Kind: scanner.KindUnrecognized}
 	tests := []struct {
-		name       string
-		workspaces []uint64
-		want       map[string]result
+		name  string
+		scope scanner.Scope
+		want  map[string]result
 	}{
-		{"nil walks everything", nil, map[string]result{
+		{"zero scope walks everything", scanner.Scope{}, map[string]result{
 			"workspace_1/session_a": sessA, "workspace_2/session_b": sessB, "workspace_3/session_c": sessC,
-			"workspace_4": ws4, "stray": {Kind: scanner.KindUnrecognized},
+			"workspace_4": ws4, "stray": stray,
 		}},
-		{"one workspace", []uint64{2}, map[string]result{"workspace_2/session_b": sessB}},
-		{"missing workspace is no error", []uint64{99, 3}, map[string]result{"workspace_3/session_c": sessC}},
-		{"workspace that is a file", []uint64{4}, map[string]result{"workspace_4": ws4}},
-		{"duplicates walk once", []uint64{2, 1, 2, 2}, map[string]result{
+		{"one workspace", scanner.OnlyWorkspaces(2), map[string]result{"workspace_2/session_b": sessB}},
+		{"missing workspace is no error", scanner.OnlyWorkspaces(99, 3), map[string]result{"workspace_3/session_c": sessC}},
+		{"workspace that is a file", scanner.OnlyWorkspaces(4), map[string]result{"workspace_4": ws4}},
+		{"duplicates walk once", scanner.OnlyWorkspaces(2, 1, 2, 2), map[string]result{
 			"workspace_1/session_a": sessA, "workspace_2/session_b": sessB,
 		}},
-		{"empty list walks nothing", []uint64{}, map[string]result{}},
+		{"empty list walks nothing", scanner.OnlyWorkspaces(), map[string]result{}},
+		// Entries of the root outside the layout belong to shard 0 only.
+		{"shard 0 of 2", scanner.AllWorkspaces().InShard(scanner.Shard{Index: 0, Count: 2}), map[string]result{
+			"workspace_2/session_b": sessB, "workspace_4": ws4, "stray": stray,
+		}},
+		{"shard 1 of 2", scanner.AllWorkspaces().InShard(scanner.Shard{Index: 1, Count: 2}), map[string]result{
+			"workspace_1/session_a": sessA, "workspace_3/session_c": sessC,
+		}},
+		{"list in a shard", scanner.OnlyWorkspaces(1, 2, 3).InShard(scanner.Shard{Index: 1, Count: 2}), map[string]result{
+			"workspace_1/session_a": sessA, "workspace_3/session_c": sessC,
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			fsys := memTree(t, tr)
-			diff(t, summarize(walk(t, fsys, memRoot, scanner.Config{Workspaces: tc.workspaces})), tc.want)
+			diff(t, summarize(walk(t, fsys, memRoot, scanner.Config{Scope: tc.scope})), tc.want)
 		})
 	}
 }
@@ -427,7 +438,7 @@ func TestWalkWorkspacesFilterLstatError(t *testing.T) {
 			filepath.Join(memRoot, "workspace_1"): &fs.PathError{Op: "lstat", Path: "workspace_1", Err: syscall.EIO},
 		},
 	}
-	entries := walk(t, fsys, memRoot, scanner.Config{Workspaces: []uint64{1, 2}})
+	entries := walk(t, fsys, memRoot, scanner.Config{Scope: scanner.OnlyWorkspaces(1, 2)})
 	want := map[string]result{
 		"workspace_1": {Kind: scanner.KindWorkspaceError, WS: 1, Err: true},
 		"workspace_2/session_b": {Kind: scanner.KindSession, WS: 2, SID: "b",

@@ -125,14 +125,10 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, usageError("--instance-count needs the column assigned_instance_index, which table %s lacks (see sessaudit schema check)", c.table)
 	}
 
-	var workspaces []uint64
-	if len(c.workspaces) > 0 {
-		workspaces = c.workspaces
-	}
 	log.Info().Str("root", c.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).
 		Bool("dry_run", c.dryRun).Msg("audit started")
 	rep, err := reconcile.Audit(ctx, fsys, store, reconcile.Config{
-		Root: c.root, PathPrefix: c.pathPrefix, Workspaces: workspaces, MinAge: c.minAge,
+		Root: c.root, PathPrefix: c.pathPrefix, Scope: c.workspaces.scope(), MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: scanner.Config{Workers: c.workers, IOTimeout: c.ioTimeout},
 		InstanceCount: c.instanceCount, PerInstance: perInstance,
 	})

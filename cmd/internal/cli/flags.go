@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"sessaudit/scanner"
 )
 
 // workspaceList is a repeatable --workspace flag; commas also separate ids.
@@ -26,6 +28,14 @@ func (l *workspaceList) Set(v string) error {
 		*l = append(*l, id)
 	}
 	return nil
+}
+
+// scope returns the workspaces the flag selects: all when it was not given.
+func (l workspaceList) scope() scanner.Scope {
+	if len(l) == 0 {
+		return scanner.AllWorkspaces()
+	}
+	return scanner.OnlyWorkspaces(l...)
 }
 
 // formatFlag is --format: text or json.

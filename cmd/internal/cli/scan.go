@@ -51,10 +51,6 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 	if c.workers < 0 {
 		return ExitFailed, usageError("--workers %d must not be negative (0 chooses for the filesystem)", c.workers)
 	}
-	var workspaces []uint64
-	if len(c.workspaces) > 0 {
-		workspaces = c.workspaces
-	}
 
 	out := bufio.NewWriter(c.env.Stdout)
 	var (
@@ -63,7 +59,7 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 		others   []scanner.Entry
 		problems int
 	)
-	cfg := scanner.Config{Workers: c.workers, Workspaces: workspaces, IOTimeout: c.ioTimeout}
+	cfg := scanner.Config{Workers: c.workers, Scope: c.workspaces.scope(), IOTimeout: c.ioTimeout}
 	err = scanner.Walk(ctx, c.env.fs(), c.root, cfg, func(e scanner.Entry) error {
 		mu.Lock()
 		defer mu.Unlock()
