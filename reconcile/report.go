@@ -95,7 +95,7 @@ func instanceName(i *int) string {
 	return strconv.Itoa(*i)
 }
 
-func perInstance(rows []db.Row, results []result) []InstanceSummary {
+func perInstance(rows []db.Row, verdicts []Verdict) []InstanceSummary {
 	by := map[string]*InstanceSummary{}
 	get := func(name string) *InstanceSummary {
 		if by[name] == nil {
@@ -108,18 +108,15 @@ func perInstance(rows []db.Row, results []result) []InstanceSummary {
 			get(instanceName(r.InstanceIndex)).Rows++
 		}
 	}
-	for _, res := range results {
-		is := get(instanceName(instanceOf(res.rows)))
-		if res.Kind.IsFinding() {
+	for _, v := range verdicts {
+		is := get(instanceName(instanceOf(v.Rows)))
+		if v.Kind.IsFinding() {
 			is.Findings++
 		}
-		if res.Kind == Misrouted || res.group == nil || res.group.entry == nil {
-			continue
-		}
-		if e := res.group.entry; e.Kind == scanner.KindSession && e.Err == nil {
+		if u := v.measured; u != nil {
 			is.Sessions++
-			is.Bytes += e.Usage.Size
-			is.MeteredBytes += e.Usage.Metered
+			is.Bytes += u.Size
+			is.MeteredBytes += u.Metered
 		}
 	}
 	out := make([]InstanceSummary, 0, len(by))
@@ -142,7 +139,7 @@ func perInstance(rows []db.Row, results []result) []InstanceSummary {
 	return out
 }
 
-func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, results []result) *Report {
+func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts []Verdict) *Report {
 	s := Summary{
 		DryRun: cfg.DryRun, Root: cfg.Root, PathPrefix: cfg.PathPrefix,
 		Scope: cfg.Scope.String(), Shard: cfg.Scope.Shard().String(),
@@ -171,16 +168,16 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, results []
 		s.MeteredBytes += e.Usage.Metered
 	}
 	findings := []Finding{}
-	for _, res := range results {
-		s.Outcomes[res.Kind]++
-		if res.Kind.IsFinding() {
-			f := res.Finding
-			f.Instance = instanceOf(res.rows)
+	for _, v := range verdicts {
+		s.Outcomes[v.Kind]++
+		if v.Kind.IsFinding() {
+			f := v.Finding
+			f.Instance = instanceOf(v.Rows)
 			findings = append(findings, f)
 		}
 	}
-	if cfg.PerInstance && results != nil {
-		s.Instances = perInstance(rows, results)
+	if cfg.PerInstance && verdicts != nil {
+		s.Instances = perInstance(rows, verdicts)
 	}
 	sortFindings(findings)
 	s.Findings = len(findings)

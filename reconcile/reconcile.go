@@ -1,0 +1,252 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+	"time"
+
+	"github.com/spf13/afero"
+	"golang.org/x/sync/errgroup"
+
+	"sessaudit/db"
+	"sessaudit/scanner"
+)
+
+// ErrOutOfScope is returned by Reconcile for a session whose workspace is
+// not in the scope: nothing of it is read or written.
+var ErrOutOfScope = errors.New("reconcile: session is outside the scope")
+
+// Reconciler audits the share against the rows, either whole (Audit) or one
+// session at a time (Reconcile). Both give a session the same outcome and
+// write it the same way. It is safe for concurrent use.
+type Reconciler struct {
+	fsys  afero.Fs
+	store RowStore
+	cfg   Config
+	now   func() time.Time
+}
+
+// NewReconciler returns a Reconciler of the share under cfg.Root in fsys
+// with the rows of store.
+func NewReconciler(fsys afero.Fs, store RowStore, cfg Config) *Reconciler {
+	r := &Reconciler{fsys: fsys, store: store, cfg: cfg, now: cfg.Now}
+	if r.now == nil {
+		r.now = time.Now
+	}
+	return r
+}
+
+// Result is what Reconcile found and did about one session.
+type Result struct {
+	// Verdicts give the directory and every row that refers to it one
+	// outcome each.
+	Verdicts []Verdict
+	// RowsWritten were written; RowsChanged were verified but changed by
+	// the application before the write, and left alone.
+	RowsWritten, RowsChanged int
+}
+
+// Reconcile compares the session directory key ("workspace_<id>/
+// session_<id>") and the rows that refer to it as they are now, writes a
+// verified size (unless DryRun) and returns what it found. It reads both
+// sides itself, so calling it again, or for a key nothing happened to,
+// costs a look and changes nothing: it is idempotent. A key outside the
+// scope is refused with ErrOutOfScope before anything is read.
+func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) {
+	ws, _, ok := scanner.ParseSessionPath(key)
+	if !ok {
+		return Result{}, fmt.Errorf("reconcile %q: not a session path workspace_<id>/session_<id>", key)
+	}
+	if !r.cfg.Scope.Contains(ws) {
+		return Result{}, fmt.Errorf("reconcile %s: %w (%s)", key, ErrOutOfScope, r.cfg.Scope)
+	}
+	rows, err := r.store.Rows(ctx, Selection(scanner.OnlyWorkspaces(ws), r.cfg.PathPrefix))
+	if err != nil {
+		return Result{}, fmt.Errorf("reconcile %s: read rows: %w", key, err)
+	}
+	o := &Observation{Path: key, Workspace: ws}
+	for _, row := range rows {
+		if p, v := refOf(r.cfg.PathPrefix, row); v == nil && p == key {
+			o.Rows = append(o.Rows, row)
+		}
+	}
+	if err := r.observe(ctx, o); err != nil {
+		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
+	}
+	cutoff := r.now().Add(-r.cfg.MinAge)
+	verdicts, err := r.settle(ctx, []*Observation{o}, cutoff)
+	if err != nil {
+		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
+	}
+	res := Result{Verdicts: verdicts}
+	res.RowsWritten, res.RowsChanged, err = r.write(ctx, verdicts)
+	return res, err
+}
+
+// observe measures o's directory as it is now.
+func (r *Reconciler) observe(ctx context.Context, o *Observation) error {
+	e, err := scanner.Measure(ctx, r.fsys, r.cfg.Root, o.Path, r.cfg.Walk)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		o.Entry = nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		ws, id, _ := scanner.ParseSessionPath(o.Path)
+		o.Entry = &scanner.Entry{Kind: scanner.KindSession, Path: o.Path, WorkspaceID: ws, SessionID: id, Err: err}
+	default:
+		o.Entry = &e
+	}
+	o.WorkspaceErr = nil
+	return nil
+}
+
+// settle judges the observations and makes sure that what a verdict rests
+// on still holds when it is final: a missing directory is still absent, a
+// verified one is still the very directory that was measured (the same
+// device and inode, not changed while it was measured). An observation that
+// does not hold is measured once more and judged again; if it still does
+// not hold, its directory is changing under the audit, and its verdicts
+// become recent: judged on a later run, never written with a partial size.
+func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time.Time) ([]Verdict, error) {
+	var out []Verdict
+	for round := 1; ; round++ {
+		type judged struct {
+			o        *Observation
+			verdicts []Verdict
+		}
+		all := make([]judged, len(obs))
+		for i, o := range obs {
+			all[i] = judged{o, Judge(*o, cutoff)}
+		}
+		held, err := r.recheck(ctx, obs, func(i int) []Verdict { return all[i].verdicts })
+		if err != nil {
+			return nil, err
+		}
+		var again []*Observation
+		for i, j := range all {
+			switch {
+			case held[i] == "":
+				out = append(out, j.verdicts...)
+			case round == 1:
+				again = append(again, j.o)
+			default:
+				out = append(out, unsettled(*j.o, j.verdicts, held[i])...)
+			}
+		}
+		if len(again) == 0 {
+			return out, nil
+		}
+		if err := r.observeAll(ctx, again); err != nil {
+			return nil, err
+		}
+		obs = again
+	}
+}
+
+// unsettled turns the verdicts of an observation whose directory kept
+// changing into recent ones: nothing about it is final yet.
+func unsettled(o Observation, verdicts []Verdict, why string) []Verdict {
+	out := make([]Verdict, 0, len(verdicts))
+	for _, v := range verdicts {
+		if v.Kind == Verified || v.Kind == Missing {
+			v.Kind = Recent
+			v.Detail = why + "; judged on a later run"
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// observeAll measures the observations again, concurrently.
+func (r *Reconciler) observeAll(ctx context.Context, obs []*Observation) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(recheckWorkers(r.cfg.Walk))
+	for _, o := range obs {
+		g.Go(func() error { return r.observe(gctx, o) })
+	}
+	return g.Wait()
+}
+
+// recheck looks again, concurrently, at the directory of every observation
+// judged missing or verified, and says for each observation why its
+// verdicts no longer hold, or "" when they do.
+func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts func(int) []Verdict) ([]string, error) {
+	held := make([]string, len(obs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(recheckWorkers(r.cfg.Walk))
+	for i, o := range obs {
+		var missing, verified bool
+		for _, v := range verdicts(i) {
+			missing = missing || v.Kind == Missing
+			verified = verified || v.Kind == Verified
+		}
+		if !missing && !verified {
+			continue
+		}
+		g.Go(func() error {
+			err := scanner.Check(gctx, r.fsys, r.cfg.Root, o.Path, r.cfg.Walk)
+			if cerr := gctx.Err(); cerr != nil {
+				return cerr
+			}
+			switch {
+			case missing && !errors.Is(err, fs.ErrNotExist):
+				held[i] = "appeared while it was audited"
+			case verified && err != nil:
+				held[i] = "replaced while it was measured"
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return held, nil
+}
+
+// recheckWorkers is how many directories are looked at again at once: the
+// walk's setting, or enough to hide a network filesystem's round trip.
+func recheckWorkers(c scanner.Config) int {
+	if c.Workers > 0 {
+		return c.Workers
+	}
+	return 64
+}
+
+// write writes the sizes of the verified verdicts, unless DryRun, and
+// returns how many rows were written and how many the application changed
+// meanwhile.
+func (r *Reconciler) write(ctx context.Context, verdicts []Verdict) (written, changed int, err error) {
+	if r.cfg.DryRun {
+		return 0, 0, nil
+	}
+	batch := verifiedUpdates(verdicts)
+	if len(batch) == 0 {
+		return 0, 0, nil
+	}
+	written, err = r.store.WriteSizes(ctx, batch, r.now())
+	if err != nil {
+		return written, 0, fmt.Errorf("write sizes: %w", err)
+	}
+	return written, len(batch) - written, nil
+}
+
+func verifiedUpdates(verdicts []Verdict) []db.SizeUpdate {
+	var batch []db.SizeUpdate
+	for _, v := range verdicts {
+		if v.Kind != Verified || v.measured == nil {
+			continue
+		}
+		for _, row := range v.Rows {
+			if row.Live() && row.StoragePath != nil {
+				batch = append(batch, db.SizeUpdate{ID: row.ID, StoragePath: *row.StoragePath, SizeBytes: v.measured.Size})
+			}
+		}
+	}
+	slices.SortFunc(batch, func(x, y db.SizeUpdate) int { return cmp.Compare(x.ID, y.ID) })
+	return batch
+}
