@@ -71,6 +71,7 @@ type walker[D any] struct {
 	fn   func(Entry) error
 	pool chan *slot
 	grp  *group
+	prog *Progress // never nil
 }
 
 // run walks with b, starting with start.
@@ -78,7 +79,10 @@ func run[D any](ctx context.Context, b backend[D], root string, workers int, cfg
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	dog := newWatchdog(ctx, workers, cfg.ioTimeout())
-	w := &walker[D]{ctx: ctx, b: b, root: root, fn: fn, pool: dog.pool, grp: &group{cancel: cancel}}
+	w := &walker[D]{ctx: ctx, b: b, root: root, fn: fn, pool: dog.pool, grp: &group{cancel: cancel}, prog: cfg.Progress}
+	if w.prog == nil {
+		w.prog = &Progress{}
+	}
 	go dog.run()
 	w.grp.start(func() error { return start(w) })
 	err := w.grp.wait()
@@ -163,6 +167,7 @@ func (w *walker[D]) done(s *session) error {
 		return err
 	}
 	e, ok := s.result()
+	w.prog.sessionDone(e, ok)
 	if !ok {
 		return nil
 	}
@@ -208,6 +213,11 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 	}
 	w.release(sl)
 	for _, en := range ents {
+		if id, ok := ParseWorkspace(en.name); ok && scope.Contains(id) && en.e.notDir() == "" {
+			w.prog.Workspaces.Add(1)
+		}
+	}
+	for _, en := range ents {
 		id, ok := ParseWorkspace(en.name)
 		if !ok && en.name == QuarantineName && en.e.notDir() == "" {
 			continue // reclaim's quarantine: not part of the share's layout, not a stray
@@ -246,6 +256,7 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 
 func (w *walker[D]) abandonWorkspace(rel string, id uint64) func(string, error) {
 	return func(_ string, err error) {
+		w.prog.WorkspacesListed.Add(1)
 		if cerr := w.ctx.Err(); cerr != nil {
 			w.grp.finish(cerr)
 			return
@@ -274,6 +285,7 @@ func (w *walker[D]) workspace(sl *slot, root D, rel string, id uint64, e listed)
 		}
 	}
 	w.release(sl)
+	w.prog.WorkspacesListed.Add(1)
 	if err != nil {
 		var nd *notDirError
 		switch {
@@ -287,6 +299,11 @@ func (w *walker[D]) workspace(sl *slot, root D, rel string, id uint64, e listed)
 		return w.emit(Entry{Kind: KindWorkspaceError, Path: rel, WorkspaceID: id, Err: fmt.Errorf("list %s: %w", rel, err)})
 	}
 	defer w.b.release(ws)
+	for _, en := range ents {
+		if _, ok := ParseSession(en.name); ok && en.e.notDir() == "" {
+			w.prog.Sessions.Add(1)
+		}
+	}
 	for _, en := range ents {
 		srel := rel + "/" + en.name
 		sid, ok := ParseSession(en.name)
@@ -361,6 +378,7 @@ func (w *walker[D]) measureOne(ws uint64, id string) error {
 	wsName, sessName := WorkspaceName(ws), sessionPrefix+id
 	s := newSession(Entry{Kind: KindSession, Path: wsName + "/" + sessName, WorkspaceID: ws, SessionID: id})
 	s.pending.Store(1)
+	w.prog.Sessions.Add(1)
 	sl.abandon = w.abandonSession(s)
 	sl.where = "."
 	root, err := w.b.openRoot(sl)

@@ -67,6 +67,9 @@ type Config struct {
 	// reported with an error wrapping ErrIOTimeout. 0 means
 	// DefaultIOTimeout; a negative value means no limit.
 	IOTimeout time.Duration
+	// Progress, when not nil, is counted up as the walk goes, for a
+	// progress display.
+	Progress *Progress
 
 	// hooks lets tests inject faults into the native walk, which does not
 	// go through afero.

@@ -1,0 +1,30 @@
+package scanner
+
+import "sync/atomic"
+
+// Progress counts a walk while it runs, for a display of how far it got.
+// Walk only adds to it; any goroutine may read it at any time. Totals grow
+// as directories are listed: Workspaces is final once the root is listed,
+// Sessions once every workspace is.
+type Progress struct {
+	// Workspaces is the number of workspace directories to list;
+	// WorkspacesListed how many have been listed, or found unreadable.
+	Workspaces, WorkspacesListed atomic.Int64
+	// Sessions is the number of session directories found so far in the
+	// workspaces listed; SessionsDone how many have been measured, or
+	// failed.
+	Sessions, SessionsDone atomic.Int64
+	// Entries counts the files and directories of the sessions measured,
+	// Bytes their size (Usage.Size).
+	Entries, Bytes atomic.Int64
+}
+
+// sessionDone counts one session directory done with, and its usage when
+// it was measured.
+func (p *Progress) sessionDone(e Entry, measured bool) {
+	p.SessionsDone.Add(1)
+	if measured && e.Kind == KindSession && e.Err == nil {
+		p.Entries.Add(e.Usage.Files + e.Usage.Dirs)
+		p.Bytes.Add(e.Usage.Size)
+	}
+}
