@@ -3,6 +3,7 @@ module sessaudit
 go 1.26.8
 
 require (
+	github.com/creack/pty v1.1.24
 	github.com/dolthub/go-mysql-server v0.20.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-sql-driver/mysql v1.10.1

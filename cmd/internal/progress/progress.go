@@ -1,0 +1,188 @@
+package progress
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/term"
+
+	"sessaudit/cmd/internal/report"
+	"sessaudit/scanner"
+)
+
+// Snapshot is how far a walk has got.
+type Snapshot struct {
+	Workspaces, WorkspacesListed int64
+	Sessions, SessionsDone       int64
+	Entries, Bytes               int64
+	Elapsed                      time.Duration
+}
+
+// snapshot reads p, which the walk may be changing.
+func snapshot(p *scanner.Progress, elapsed time.Duration) Snapshot {
+	return Snapshot{
+		Workspaces: p.Workspaces.Load(), WorkspacesListed: p.WorkspacesListed.Load(),
+		Sessions: p.Sessions.Load(), SessionsDone: p.SessionsDone.Load(),
+		Entries: p.Entries.Load(), Bytes: p.Bytes.Load(), Elapsed: elapsed,
+	}
+}
+
+// Format renders s in at most width-1 columns (the last column of a
+// terminal would wrap the line). The session total and the estimate are
+// only known once every workspace has been listed.
+func Format(s Snapshot, width int) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "workspaces %d/%d  sessions %d/", s.WorkspacesListed, s.Workspaces, s.SessionsDone)
+	final := s.Workspaces > 0 && s.WorkspacesListed >= s.Workspaces
+	if final {
+		fmt.Fprintf(&b, "%d", s.Sessions)
+		if s.Sessions > 0 {
+			fmt.Fprintf(&b, " (%d%%)", s.SessionsDone*100/s.Sessions)
+		}
+	} else {
+		fmt.Fprintf(&b, "%d+", s.Sessions)
+	}
+	rate := 0.0
+	if sec := s.Elapsed.Seconds(); sec > 0 {
+		rate = float64(s.Entries) / sec
+	}
+	fmt.Fprintf(&b, "  %.0f entries/s  %s  %s elapsed", rate, report.HumanBytes(s.Bytes), clock(s.Elapsed))
+	if final && s.SessionsDone > 0 && s.SessionsDone < s.Sessions {
+		left := time.Duration(float64(s.Elapsed) * float64(s.Sessions-s.SessionsDone) / float64(s.SessionsDone))
+		fmt.Fprintf(&b, "  ~%s left", clock(left))
+	}
+	line := b.String()
+	if width > 1 && len(line) > width-1 {
+		line = line[:width-1]
+	}
+	return line
+}
+
+// clock formats d as m:ss or h:mm:ss.
+func clock(d time.Duration) string {
+	sec := int64(d.Round(time.Second) / time.Second)
+	if sec >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", sec/3600, sec/60%60, sec%60)
+	}
+	return fmt.Sprintf("%d:%02d", sec/60, sec%60)
+}
+
+const (
+	clearLine    = "\r\x1b[K"
+	defaultWidth = 80
+)
+
+// Line is a status line drawn on a terminal. A nil *Line does nothing, so
+// callers need not check whether there is a terminal.
+type Line struct {
+	mu    sync.Mutex
+	out   io.Writer
+	fd    int
+	p     *scanner.Progress
+	start time.Time
+	shown bool
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+// fder is a writer with a file descriptor, such as *os.File.
+type fder interface{ Fd() uintptr }
+
+// IsTerminal reports whether w is a terminal.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(fder)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// Start draws p on out at once and then every interval until Stop, when
+// out is a terminal. Otherwise it returns nil and never writes.
+func Start(out io.Writer, p *scanner.Progress, every time.Duration) *Line {
+	if !IsTerminal(out) {
+		return nil
+	}
+	l := &Line{out: out, fd: int(out.(fder).Fd()), p: p, start: time.Now(), done: make(chan struct{})}
+	l.draw()
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				l.draw()
+			case <-l.done:
+				return
+			}
+		}
+	}()
+	return l
+}
+
+func (l *Line) draw() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.out == nil {
+		return
+	}
+	l.drawLocked()
+}
+
+func (l *Line) drawLocked() {
+	width, _, err := term.GetSize(l.fd)
+	if err != nil || width <= 0 {
+		width = defaultWidth
+	}
+	io.WriteString(l.out, clearLine+Format(snapshot(l.p, time.Since(l.start)), width))
+	l.shown = true
+}
+
+func (l *Line) clearLocked() {
+	if l.shown {
+		io.WriteString(l.out, clearLine)
+		l.shown = false
+	}
+}
+
+// Stop stops drawing and clears the line.
+func (l *Line) Stop() {
+	if l == nil {
+		return
+	}
+	close(l.done)
+	l.wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.clearLocked()
+	l.out = nil
+}
+
+// Writer returns a writer to w that takes the line away while it writes,
+// for log lines written to the same terminal, and draws it again after.
+// Each Write should be whole lines, as a logger writes.
+func (l *Line) Writer(w io.Writer) io.Writer {
+	if l == nil {
+		return w
+	}
+	return &lineWriter{l: l, w: w}
+}
+
+type lineWriter struct {
+	l *Line
+	w io.Writer
+}
+
+func (lw *lineWriter) Write(b []byte) (int, error) {
+	lw.l.mu.Lock()
+	defer lw.l.mu.Unlock()
+	if lw.l.out == nil { // stopped
+		return lw.w.Write(b)
+	}
+	lw.l.clearLocked()
+	n, err := lw.w.Write(b)
+	lw.l.drawLocked()
+	return n, err
+}
