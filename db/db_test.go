@@ -269,31 +269,50 @@ func TestOpenUnreachable(t *testing.T) {
 	}
 }
 
+// TestOpenRejected: a server that answers and refuses the login is told
+// apart from one that cannot be reached, by the error number it sends.
 func TestOpenRejected(t *testing.T) {
 	dsn := newDB(t)
+	noDB := strings.Replace(dsn, "/"+dbName(t, dsn), "/sessaudit_no_such_db", 1)
 	tests := []struct {
 		name string
-		dsn  string
-		// embedded: whether the case exists against go-mysql-server, which
-		// accepts any password.
-		embedded bool
+		// dsn makes the case's DSN; it runs inside the subtest, so that a
+		// user made for the case belongs to it.
+		dsn  func(t *testing.T) string
+		want error
+		// mariadbOnly: the embedded server accepts any user and password,
+		// so the case cannot happen there.
+		mariadbOnly bool
 	}{
-		{"wrong password", withPassword(t, dsn, secret), false},
-		// MariaDB checks the password first and refuses the login.
-		{"unknown database", withPassword(t, strings.Replace(dsn, "/"+dbName(t, dsn), "/sessaudit_no_such_db", 1), secret), true},
+		{"wrong password", func(t *testing.T) string { return withPassword(t, dsn, secret) }, db.ErrAccessDenied, true},
+		{"unknown database", func(*testing.T) string { return noDB }, db.ErrUnknownDatabase, false},
+		// MariaDB checks the password before the database.
+		{"wrong password and unknown database", func(t *testing.T) string { return withPassword(t, noDB, secret) }, db.ErrAccessDenied, true},
+		{"user without rights on the database", func(t *testing.T) string {
+			own := secretDSN(t, dsn, "SELECT")
+			cfg, err := mysql.ParseDSN(own)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.DBName = "sessaudit_no_such_db"
+			return cfg.FormatDSN()
+		}, db.ErrAccessDenied, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if dbtest.Backend() == "embedded" && !tc.embedded {
-				t.Skip("the embedded server accepts any password; this case runs against MariaDB")
+			if tc.mariadbOnly && dbtest.Backend() == "embedded" {
+				t.Skip("the embedded server accepts any user and password; this case runs against MariaDB")
 			}
-			s, err := db.Open(context.Background(), db.Config{DSN: tc.dsn, ConnectTimeout: 10 * time.Second})
+			s, err := db.Open(context.Background(), db.Config{DSN: tc.dsn(t), ConnectTimeout: 10 * time.Second})
 			if err == nil {
 				s.Close()
-				t.Fatal("Open succeeded, want ErrUnreachable")
+				t.Fatalf("Open succeeded, want %v", tc.want)
 			}
-			if !errors.Is(err, db.ErrUnreachable) {
-				t.Errorf("Open error = %v, want ErrUnreachable", err)
+			if !errors.Is(err, tc.want) {
+				t.Errorf("Open error = %v, want %v", err, tc.want)
+			}
+			if errors.Is(err, db.ErrUnreachable) {
+				t.Errorf("Open error = %v, also matches ErrUnreachable", err)
 			}
 			var me *mysql.MySQLError
 			if !errors.As(err, &me) {

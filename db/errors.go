@@ -15,9 +15,19 @@ var (
 	// ErrBadTable reports a Config.Table that is not an identifier, optionally
 	// qualified by one schema name.
 	ErrBadTable = errors.New("db: bad table name")
-	// ErrUnreachable reports that the server could not be dialled, refused the
-	// login, or did not answer within Config.ConnectTimeout.
+	// ErrUnreachable reports that the server could not be dialled, broke off
+	// the connection, or did not answer within Config.ConnectTimeout.
 	ErrUnreachable = errors.New("db: server unreachable")
+	// ErrAccessDenied reports that the server answered and refused the login:
+	// a wrong user or password (MySQL error 1045, or 1698), or a user that
+	// may not use the database named in the DSN (1044; MySQL and MariaDB
+	// also say so for a database that does not exist when the user could
+	// not see it anyway). The error wraps the server's *mysql.MySQLError.
+	ErrAccessDenied = errors.New("db: access denied")
+	// ErrUnknownDatabase reports that the server answered and has no database
+	// of the name in the DSN (MySQL error 1049). The error wraps the
+	// server's *mysql.MySQLError.
+	ErrUnknownDatabase = errors.New("db: unknown database")
 	// ErrNoTable reports that the accounts table does not exist.
 	ErrNoTable = errors.New("db: table not found")
 	// ErrMissingColumns reports a table that lacks columns the audit needs;
@@ -38,6 +48,31 @@ func (e *MissingColumnsError) Error() string {
 
 // Is reports whether target is ErrMissingColumns.
 func (e *MissingColumnsError) Is(target error) bool { return target == ErrMissingColumns }
+
+// MySQL error numbers a login can end with.
+const (
+	erDBAccessDenied         = 1044 // ER_DBACCESS_DENIED_ERROR
+	erAccessDenied           = 1045 // ER_ACCESS_DENIED_ERROR
+	erBadDB                  = 1049 // ER_BAD_DB_ERROR
+	erAccessDeniedNoPassword = 1698 // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
+)
+
+// loginError returns the sentinel for a login the server refused with err:
+// ErrAccessDenied, ErrUnknownDatabase, or ErrUnreachable when err is not
+// such a refusal (a refused dial, a broken connection).
+func loginError(err error) error {
+	var me *mysql.MySQLError
+	if !errors.As(err, &me) {
+		return ErrUnreachable
+	}
+	switch me.Number {
+	case erAccessDenied, erDBAccessDenied, erAccessDeniedNoPassword:
+		return ErrAccessDenied
+	case erBadDB:
+		return ErrUnknownDatabase
+	}
+	return ErrUnreachable
+}
 
 // redactor removes the password of a DSN from error messages: the parsed
 // password, and whatever sits between the first ':' and the last '@' of the

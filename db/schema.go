@@ -71,7 +71,8 @@ func (s *Schema) Column(name string) (Column, bool) {
 // information_schema. Unlike Open it needs no particular column: it is how a
 // table that Open refuses is examined. cfg.ConnectTimeout bounds the whole
 // call; TimeZone and BatchSize are not used. Errors match ErrBadDSN,
-// ErrBadTable, ErrUnreachable or ErrNoTable; none of them quotes the DSN's
+// ErrBadTable, ErrUnreachable, ErrAccessDenied, ErrUnknownDatabase or
+// ErrNoTable; none of them quotes the DSN's
 // password.
 func Inspect(ctx context.Context, cfg Config) (*Schema, error) {
 	t, err := newTarget(cfg, nil)
@@ -163,7 +164,9 @@ func newTarget(cfg Config, tune func(*mysql.Config)) (*target, error) {
 
 // contextError words err, which happened while doing what, as Open does: an
 // interruption by the caller, ErrUnreachable when the time ran out, and
-// otherwise err itself; ErrUnreachable as well when what is connecting.
+// otherwise err itself; when what is connecting, err matches as well the
+// sentinel of loginError: ErrAccessDenied, ErrUnknownDatabase or
+// ErrUnreachable.
 func (t *target) contextError(ctx, ictx context.Context, what string, err error) error {
 	switch {
 	case ctx.Err() != nil:
@@ -171,7 +174,7 @@ func (t *target) contextError(ctx, ictx context.Context, what string, err error)
 	case ictx.Err() != nil:
 		return t.redact.errorf("%w: %s: no answer within %s", ErrUnreachable, what, t.timeout)
 	case strings.HasPrefix(what, "connect "):
-		return t.redact.errorf("%w: %s: %w", ErrUnreachable, what, err)
+		return t.redact.errorf("%w: %s: %w", loginError(err), what, err)
 	}
 	return t.redact.errorf("%s: %w", what, err)
 }

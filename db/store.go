@@ -76,7 +76,8 @@ type Store struct {
 
 // Open connects to the server of cfg.DSN, checks that the table exists and
 // has the required columns, and returns a Store for it. Errors match
-// ErrBadDSN, ErrBadTable, ErrUnreachable, ErrNoTable or ErrMissingColumns;
+// ErrBadDSN, ErrBadTable, ErrUnreachable, ErrAccessDenied,
+// ErrUnknownDatabase, ErrNoTable or ErrMissingColumns;
 // none of them quotes the DSN's password.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.BatchSize <= 0 {

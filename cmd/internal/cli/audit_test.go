@@ -251,6 +251,11 @@ func TestAuditRefusals(t *testing.T) {
 		cfg.User, cfg.Passwd = "sessaudit_nobody", "Pw-7f3k-SECRET"
 		badPassword = cfg.FormatDSN()
 	}
+	unknownDB := f.dsn
+	if cfg, err := mysql.ParseDSN(f.dsn); err == nil {
+		cfg.DBName = "sessaudit_no_such_db"
+		unknownDB = cfg.FormatDSN()
+	}
 	tests := []struct {
 		name string
 		args []string
@@ -266,13 +271,13 @@ func TestAuditRefusals(t *testing.T) {
 		{"bad ratio", []string{"--root", f.root, "--dsn", f.dsn, "--max-missing-ratio", "2"}, "--max-missing-ratio"},
 		{"bad time zone", []string{"--root", f.root, "--dsn", f.dsn, "--db-time-zone", "Mars/Olympus"}, "--db-time-zone"},
 		{"no dsn", []string{"--root", f.root}, "--dsn"},
-		{"wrong password", []string{"--root", f.root, "--dsn", badPassword}, ""},
+		{"wrong password", []string{"--root", f.root, "--dsn", badPassword}, "access denied"},
+		{"unknown database", []string{"--root", f.root, "--dsn", unknownDB}, "check the database in --dsn"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "wrong password" && dbtest.Backend() != "mariadb" {
-				t.Log("the embedded server accepts any password; covered against MariaDB")
-				return
+				t.Skip("the embedded server accepts any password; this case runs against MariaDB")
 			}
 			args := append([]string{"audit", "--path-prefix", "/mnt/efs", "--log-level", "error"}, tc.args...)
 			res := run(t, f.fsys, args...)

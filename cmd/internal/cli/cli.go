@@ -124,7 +124,11 @@ func explain(err error) string {
 	case errors.Is(err, db.ErrBadDSN):
 		hint = "--dsn (or SESSAUDIT_DSN) must look like user:password@tcp(host:3306)/database"
 	case errors.Is(err, db.ErrUnreachable):
-		hint = "check the host, port and credentials in --dsn and that the server is up"
+		hint = "check the host and port in --dsn and that the server is up"
+	case errors.Is(err, db.ErrAccessDenied):
+		hint = "the server refused the login: check the user and password in --dsn and that the user may use the database it names"
+	case errors.Is(err, db.ErrUnknownDatabase):
+		hint = "the server has no database of that name: check the database in --dsn"
 	case errors.Is(err, db.ErrLocked):
 		hint = "another sessaudit audit of this table is running; nothing was done, try again when it has finished"
 	case errors.Is(err, db.ErrLockLost):
