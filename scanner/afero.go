@@ -140,6 +140,7 @@ func (a *aferoFS) size(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir) 
 	if errors.Is(err, fs.ErrNotExist) {
 		// Removed since it was opened: what it held is gone, which in a
 		// live session is no failure.
+		s.change(changedVanished)
 		err = nil
 	}
 	if err != nil {
@@ -180,12 +181,31 @@ func (a *aferoFS) subdir(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir
 	case errors.Is(err, errDetached):
 		return err
 	case errors.Is(err, fs.ErrNotExist):
+		s.change(changedVanished)
 		return nil // removed while the walk ran: nothing is left to count
 	case err != nil:
 		s.fail(fmt.Errorf("read dir %s: %w", joinRel(d.rel, sub.name), err))
 		return nil
 	}
 	return a.size(w, sl, s, child)
+}
+
+// restat looks at d's path again: a directory read whole when it was
+// opened holds nothing open.
+func (a *aferoFS) restat(d *aferoDir) *restat {
+	return &restat{
+		look: func() (restated, error) {
+			fi, err := lstat(a.fsys, d.path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return restated{gone: true}, nil
+			}
+			if err != nil {
+				return restated{}, err
+			}
+			return restated{st: fileStat(fi)}, nil
+		},
+		release: func() {},
+	}
 }
 
 // sameDir reports whether got, the stat of an opened directory, is the

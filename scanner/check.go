@@ -20,7 +20,7 @@ var ErrNotSessionDir = errors.New("scanner: not a real directory")
 // without following a symbolic link. The error wraps fs.ErrNotExist when
 // nothing is there and ErrNotSessionDir when something else is.
 func Check(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) error {
-	_, err := lstatSession(ctx, fsys, root, rel, cfg.ioTimeout())
+	_, err := Lookup(ctx, fsys, root, rel, cfg)
 	return err
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 )
 
 // A backend is how a walk reads directories: through afero (aferoFS) or
@@ -30,6 +31,9 @@ type backend[D any] interface {
 	// closes d.
 	retain(d D)
 	release(d D)
+	// restat returns how to look at session directory d again once it is
+	// measured; it holds what it needs of d until then.
+	restat(d D) *restat
 }
 
 // listed is what a directory listing tells of an entry.
@@ -72,6 +76,8 @@ type walker[D any] struct {
 	pool chan *slot
 	grp  *group
 	prog *Progress // never nil
+	// timeout bounds the one call made outside a slot, a session's restat.
+	timeout time.Duration
 }
 
 // run walks with b, starting with start.
@@ -79,7 +85,7 @@ func run[D any](ctx context.Context, b backend[D], root string, workers int, cfg
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	dog := newWatchdog(ctx, workers, cfg.ioTimeout())
-	w := &walker[D]{ctx: ctx, b: b, root: root, fn: fn, pool: dog.pool, grp: &group{cancel: cancel}, prog: cfg.Progress}
+	w := &walker[D]{ctx: ctx, b: b, root: root, fn: fn, pool: dog.pool, grp: &group{cancel: cancel}, prog: cfg.Progress, timeout: cfg.ioTimeout()}
 	if w.prog == nil {
 		w.prog = &Progress{}
 	}
@@ -161,6 +167,7 @@ func (w *walker[D]) done(s *session) error {
 	if s.pending.Add(-1) != 0 {
 		return nil
 	}
+	s.settle(w.ctx, w.timeout)
 	if err := w.ctx.Err(); err != nil {
 		// The walk is being abandoned: what was measured is incomplete, and
 		// it is not a failure of this session.
@@ -349,6 +356,7 @@ func (w *walker[D]) session(sl *slot, s *session, ws D, name string, e listed) e
 		t := newTally()
 		s.addSelf(&t, &st)
 		s.merge(&t)
+		s.restat = w.b.restat(d)
 		if err := w.b.size(w, sl, s, d); err != nil {
 			return err
 		}

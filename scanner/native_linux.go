@@ -54,6 +54,10 @@ const (
 	statxFlags = unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT
 	statxMask  = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_NLINK | unix.STATX_INO |
 		unix.STATX_SIZE | unix.STATX_BLOCKS | unix.STATX_MTIME
+	// dirStatxMask is asked of a directory opened, once: its change and
+	// birth times tell whether a session directory changed or was
+	// replaced while it was measured.
+	dirStatxMask = statxMask | unix.STATX_CTIME | unix.STATX_BTIME
 )
 
 // walkNative walks with nativeFS when fsys is the host filesystem, and
@@ -99,6 +103,30 @@ func (n *nativeFS) release(d *fdDir) {
 	}
 }
 
+func (n *nativeFS) restat(d *fdDir) *restat {
+	n.retain(d)
+	return &restat{
+		look: func() (restated, error) {
+			defer n.release(d)
+			var stx unix.Statx_t
+			var err error
+			for {
+				err = unix.Statx(d.fd, "", unix.AT_EMPTY_PATH, dirStatxMask, &stx)
+				if err != unix.EINTR {
+					break
+				}
+			}
+			if err != nil {
+				return restated{}, &os.PathError{Op: "fstat", Path: d.rel, Err: err}
+			}
+			// Still open, it is the directory measured even when it was
+			// removed since: no link left means it was.
+			return restated{st: n.fromStatx(&stx, d.rel), gone: stx.Nlink == 0}, nil
+		},
+		release: func() { n.release(d) },
+	}
+}
+
 func (n *nativeFS) abs(rel string) string { return filepath.Join(n.root, filepath.FromSlash(rel)) }
 
 func (n *nativeFS) buffer(sl *slot) []byte {
@@ -139,7 +167,7 @@ func (n *nativeFS) openNow(dirfd int, name, rel string, flags int) (fd int, st s
 		return -1, stat{}, &os.PathError{Op: "open", Path: rel, Err: err}
 	}
 	var stx unix.Statx_t
-	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, statxMask, &stx); err != nil {
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH, dirStatxMask, &stx); err != nil {
 		unix.Close(fd)
 		return -1, stat{}, &os.PathError{Op: "fstat", Path: rel, Err: err}
 	}
@@ -183,6 +211,10 @@ func (n *nativeFS) fromStatx(stx *unix.Statx_t, rel string) stat {
 		ino:       stx.Ino,
 		nlink:     uint64(stx.Nlink),
 		blocks512: int64(stx.Blocks),
+		ctime:     stx.Ctime.Sec*1e9 + int64(stx.Ctime.Nsec),
+	}
+	if stx.Mask&unix.STATX_BTIME != 0 {
+		st.btime = stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
 	}
 	if n.hooks != nil && n.hooks.dev != nil {
 		st.dev = n.hooks.dev(n.abs(rel), st.dev)
@@ -385,6 +417,7 @@ func (n *nativeFS) size(w *walker[*fdDir], sl *slot, s *session, d *fdDir) error
 		if errors.Is(err, fs.ErrNotExist) {
 			// Removed since it was opened: what it held is gone, which in
 			// a live session is no failure.
+			s.change(changedVanished)
 			break
 		}
 		if err != nil {
@@ -445,7 +478,8 @@ func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir
 		switch errno {
 		case 0:
 		case unix.ENOENT:
-			continue // removed since it was listed
+			s.change(changedVanished) // removed since it was listed
+			continue
 		default:
 			s.fail(fmt.Errorf("lstat %s: %w", joinRel(d.rel, string(name)), errno))
 			return nil
@@ -537,6 +571,7 @@ func (n *nativeFS) subdir(w *walker[*fdDir], sl *slot, s *session, parent *fdDir
 	case errors.Is(err, errDetached):
 		return err
 	case errors.Is(err, fs.ErrNotExist):
+		s.change(changedVanished)
 		if !counted { // it was listed as a directory: it counts as one
 			t := newTally()
 			s.add(&t, &stat{mode: fs.ModeDir, mtime: noTime})
@@ -581,4 +616,63 @@ func (n *nativeFS) openFailed(sl *slot, s *session, parent *fdDir, name string, 
 		return errSkip
 	}
 	return err
+}
+
+// lookupNative looks at the session directory rel under root the way the
+// native walk reads it, where Walk would read fsys natively, and reports
+// whether it did: the workspace is opened relative to the root without
+// following a link, and the session lstat-ed relative to it with statx, so
+// that the Identity is made of the same facts as the walk's.
+func lookupNative(fsys afero.Fs, root, rel string) (stat, bool, error) {
+	if _, ok := fsys.(*afero.OsFs); !ok {
+		return stat{}, false, nil
+	}
+	ws, id, ok := ParseSessionPath(rel)
+	if !ok {
+		return stat{}, true, fmt.Errorf("check %q: %w", rel, ErrNotSessionDir)
+	}
+	wsName := WorkspaceName(ws)
+	rootFD, err := openRetry(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	if err != nil {
+		return stat{}, true, fmt.Errorf("check %s: %w", rel, &os.PathError{Op: "open", Path: root, Err: err})
+	}
+	defer unix.Close(rootFD)
+	wsFD, err := openRetry(rootFD, wsName, openFlags)
+	switch {
+	case err == unix.ELOOP:
+		return stat{}, true, fmt.Errorf("check %s: %w: its workspace is %s", rel, ErrNotSessionDir, notDir(fs.ModeSymlink))
+	case err == unix.ENOTDIR:
+		return stat{}, true, fmt.Errorf("check %s: %w: its workspace is %s", rel, ErrNotSessionDir, notDir(0))
+	case err != nil:
+		return stat{}, true, fmt.Errorf("check %s: %w", wsName, &os.PathError{Op: "open", Path: wsName, Err: err})
+	}
+	defer unix.Close(wsFD)
+	var stx unix.Statx_t
+	for {
+		err = unix.Statx(wsFD, sessionPrefix+id, statxFlags, dirStatxMask, &stx)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if errors.Is(err, unix.ENOSYS) {
+		return stat{}, false, nil // as walkNative: afero needs no statx
+	}
+	if err != nil {
+		return stat{}, true, fmt.Errorf("check %s: %w", rel, &os.PathError{Op: "lstat", Path: rel, Err: err})
+	}
+	st := (&nativeFS{}).fromStatx(&stx, rel)
+	if reason := notDir(st.mode); reason != "" {
+		return stat{}, true, fmt.Errorf("check %s: %w: %s", rel, ErrNotSessionDir, reason)
+	}
+	return st, true, nil
+}
+
+// openRetry opens name relative to dirfd, again when interrupted.
+func openRetry(dirfd int, name string, flags int) (int, error) {
+	for {
+		fd, err := unix.Openat(dirfd, name, flags, 0)
+		if err != unix.EINTR {
+			return fd, err
+		}
+	}
 }

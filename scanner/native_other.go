@@ -13,3 +13,6 @@ import (
 func walkNative(context.Context, afero.Fs, string, Config, func(Entry) error, func(walkerStarter) error) (bool, error) {
 	return false, nil
 }
+
+// lookupNative reports that there is no native look outside Linux.
+func lookupNative(afero.Fs, string, string) (stat, bool, error) { return stat{}, false, nil }

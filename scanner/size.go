@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"context"
 	"fmt"
 	"io/fs"
 	"math"
@@ -21,6 +22,11 @@ type stat struct {
 	dev, ino  uint64
 	nlink     uint64
 	blocks512 int64
+	// ctime and btime (Unix nanoseconds, 0 when unknown) are read only for
+	// directories opened, not for every entry.
+	ctime, btime int64
+	// node is the entry's node on afero's MemMapFs, which has no inodes.
+	node any
 }
 
 // noTime marks an unknown modification time.
@@ -63,8 +69,23 @@ type session struct {
 	newest   int64
 	err      error
 	vanished bool
+	changed  string
 	links    map[fileID]struct{}
+
+	// self is the session directory's own stat when it was opened, and
+	// restat reads it again once everything under it was measured (and
+	// closes what it holds); both set by walker.session.
+	self   stat
+	restat *restat
 }
+
+// Reasons for Entry.Changed.
+const (
+	changedVanished = "an entry vanished while it was measured"
+	changedRemoved  = "the session directory was removed while it was measured"
+	changedReplaced = "the session directory was replaced while it was measured"
+	changedCtime    = "the session directory's change time moved while it was measured"
+)
 
 type fileID struct{ dev, ino uint64 }
 
@@ -109,6 +130,8 @@ func (s *session) add(t *tally, st *stat) bool {
 // session is measured on.
 func (s *session) addSelf(t *tally, st *stat) {
 	s.dev, s.sys = st.dev, st.sys
+	s.self = *st
+	s.entry.Identity = identityOf(st)
 	t.newest = max(t.newest, st.mtime)
 	t.usage.addDir()
 }
@@ -143,6 +166,58 @@ func (s *session) vanish() {
 
 func (s *session) failed() bool { return s.failedF.Load() }
 
+// change notes that the session changed under the walk, for a reason that
+// is not a failure: its sizes are still reported.
+func (s *session) change(reason string) {
+	s.mu.Lock()
+	if s.changed == "" {
+		s.changed = reason
+	}
+	s.mu.Unlock()
+}
+
+// settle reads the session directory's stat again, once everything under it
+// was measured, and notes whether it was removed, replaced or changed (its
+// change time moved) meanwhile. It is the only call a session makes after
+// its last directory was read.
+func (s *session) settle(ctx context.Context, timeout time.Duration) {
+	restat := s.restat
+	if restat == nil {
+		return
+	}
+	s.restat = nil
+	if s.failed() || ctx.Err() != nil {
+		restat.release()
+		return
+	}
+	now, err := bounded(ctx, timeout, restat.look)
+	switch {
+	case err != nil:
+		s.fail(fmt.Errorf("stat %s: %w", s.entry.Path, err))
+	case now.gone:
+		s.change(changedRemoved)
+	case !identityOf(&now.st).Same(s.entry.Identity):
+		s.change(changedReplaced)
+	case now.st.ctime != s.self.ctime:
+		s.change(changedCtime)
+	}
+}
+
+// restat is how a backend looks at a session directory again: look reads
+// its stat (and releases what the backend held for it), release only
+// releases.
+type restat struct {
+	look    func() (restated, error)
+	release func()
+}
+
+// restated is a session directory looked at again: its stat, or gone when
+// it was removed.
+type restated struct {
+	st   stat
+	gone bool
+}
+
 // firstLink reports whether this is the first time the session meets the
 // file behind a hard link. Only files with more than one link are kept, so
 // the set stays small.
@@ -169,7 +244,7 @@ func (s *session) result() (Entry, bool) {
 		return Entry{}, false
 	}
 	e := s.entry
-	e.Usage, e.Err = s.usage, s.err
+	e.Usage, e.Err, e.Changed = s.usage, s.err, s.changed
 	if s.newest != noTime {
 		e.Newest = time.Unix(0, s.newest)
 	}

@@ -12,5 +12,5 @@ const openDirFlags = 0
 // inode facts: sizes are still exact, but hard links are not recognised and
 // allocated bytes equal sizes.
 func fileStat(fi os.FileInfo) stat {
-	return stat{mode: fi.Mode(), size: fi.Size(), mtime: unixNano(fi.ModTime())}
+	return stat{mode: fi.Mode(), size: fi.Size(), mtime: unixNano(fi.ModTime()), node: memNode(fi)}
 }

@@ -45,6 +45,19 @@ type Entry struct {
 	Newest time.Time
 	Reason string
 	Err    error
+	// Identity is the identity of the session directory that was measured,
+	// read when it was opened. Compare it with Lookup just before acting on
+	// the measurement: a different one means another directory stands there
+	// now.
+	Identity Identity
+	// Changed, when not empty, says how the session directory changed while
+	// it was measured: an entry under it vanished (ENOENT between listing
+	// and reading), it was removed or replaced, or its own change time
+	// (ctime) moved between its opening and the end of its measurement (an
+	// entry added, removed or renamed directly in it). Usage is still the
+	// measurement, but it may mix the tree before and after the change: it
+	// is not an error, and not a size to record as verified.
+	Changed string
 }
 
 // Config controls Walk. The zero value is valid.

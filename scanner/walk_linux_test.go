@@ -625,10 +625,10 @@ func testOsVanishedWhileRead(t *testing.T, impl osImpl) {
 
 	// f + the session and sub, listed before sub went: 4096+2048 + 2×2048.
 	want := scanner.Usage{Size: 1, Allocated: allocated(t, filepath.Join(root, "workspace_1/session_a/f")), Metered: 10240, Files: 1, Dirs: 2}
-	if e := entries["workspace_1/session_a"]; e.Err != nil || e.Usage != want {
-		t.Errorf("session_a = Err %v, Usage %+v; want no error, %+v", e.Err, e.Usage, want)
+	if e := entries["workspace_1/session_a"]; e.Err != nil || e.Usage != want || e.Changed == "" {
+		t.Errorf("session_a = Err %v, Usage %+v, Changed %q; want no error, %+v, a change", e.Err, e.Usage, e.Changed, want)
 	}
-	if e := entries["workspace_1/session_b"]; e.Err != nil || e.Usage.Files != 1 {
+	if e := entries["workspace_1/session_b"]; e.Err != nil || e.Usage.Files != 1 || e.Changed != "" {
 		t.Errorf("session_b = Err %v, Usage %+v; want no error, 1 file", e.Err, e.Usage)
 	}
 }
