@@ -54,6 +54,13 @@ type Summary struct {
 	// Instances breaks sessions, bytes and findings down by the
 	// assigned_instance_index of the rows involved, when asked for.
 	Instances []InstanceSummary `json:"instances,omitempty"`
+	// LargestSessions and LargestWorkspaces are the LargestCount largest
+	// session directories measured, and workspaces by the sessions in them,
+	// by size: where the space went. WorkspacesMeasured counts the
+	// workspaces with a session measured.
+	LargestSessions    []SessionUsage   `json:"largest_sessions"`
+	LargestWorkspaces  []WorkspaceUsage `json:"largest_workspaces"`
+	WorkspacesMeasured int              `json:"workspaces_measured"`
 }
 
 // InstanceSummary is one instance's share of the audit. A directory or
@@ -167,6 +174,7 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts [
 		s.AllocatedBytes += e.Usage.Allocated
 		s.MeteredBytes += e.Usage.Metered
 	}
+	s.LargestSessions, s.LargestWorkspaces, s.WorkspacesMeasured = largest(d.atSessionPath)
 	findings := []Finding{}
 	for _, v := range verdicts {
 		s.Outcomes[v.Kind]++
