@@ -70,17 +70,7 @@ func (s *Store) Rows(ctx context.Context, sel Selection) ([]Row, error) {
 // rows runs one SELECT for sel, with workspaces standing for sel's list.
 func (s *Store) rows(ctx context.Context, sel Selection, workspaces []uint64) ([]Row, error) {
 	var q strings.Builder
-	q.WriteString("SELECT id, workspace_id, session_id, session_storage_path")
-	for _, c := range optionalColumns {
-		q.WriteString(", ")
-		if s.columns[c] {
-			q.WriteString(c)
-		} else {
-			q.WriteString("NULL")
-		}
-	}
-	q.WriteString(" FROM ")
-	q.WriteString(s.quoted)
+	s.selectRows(&q)
 	var args []any
 	if sel.limited() {
 		var own []string
@@ -112,8 +102,29 @@ func (s *Store) rows(ctx context.Context, sel Selection, workspaces []uint64) ([
 		}
 	}
 	q.WriteString(" ORDER BY id")
+	return s.query(ctx, q.String(), args...)
+}
 
-	rs, err := s.db.QueryContext(ctx, q.String(), args...)
+// selectRows writes the start of a SELECT of the columns Row holds, in the
+// order query scans them, from the table.
+func (s *Store) selectRows(q *strings.Builder) {
+	q.WriteString("SELECT id, workspace_id, session_id, session_storage_path")
+	for _, c := range optionalColumns {
+		q.WriteString(", ")
+		if s.columns[c] {
+			q.WriteString(c)
+		} else {
+			q.WriteString("NULL")
+		}
+	}
+	q.WriteString(" FROM ")
+	q.WriteString(s.quoted)
+}
+
+// query runs a SELECT of the columns Row holds, in the order rows and
+// Sample write them, and scans its rows.
+func (s *Store) query(ctx context.Context, query string, args ...any) ([]Row, error) {
+	rs, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, s.redact.errorf("read rows of %s: %w", s.table, err)
 	}
@@ -169,4 +180,21 @@ func timePtr(t sql.NullTime) *time.Time {
 		return nil
 	}
 	return &t.Time
+}
+
+// Sample returns up to n of the newest live rows (the highest ids) that
+// have a stored path, whatever the selection of the run: what the audit
+// judges the prefix and the mount on before it trusts either.
+func (s *Store) Sample(ctx context.Context, n int) ([]Row, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var q strings.Builder
+	s.selectRows(&q)
+	q.WriteString(" WHERE session_storage_path IS NOT NULL")
+	if s.columns["deleted_at"] {
+		q.WriteString(" AND deleted_at IS NULL")
+	}
+	q.WriteString(" ORDER BY id DESC LIMIT ?")
+	return s.query(ctx, q.String(), n)
 }

@@ -24,6 +24,9 @@ type RowStore interface {
 	// Rows returns at least every row, live and soft-deleted, that sel
 	// describes; the audit keeps those in its scope.
 	Rows(ctx context.Context, sel db.Selection) ([]db.Row, error)
+	// Sample returns up to n of the newest live rows that have a stored
+	// path, from the whole table.
+	Sample(ctx context.Context, n int) ([]db.Row, error)
 	// WriteSizes writes verified sizes, each only while the row still holds
 	// the path it was read with and is live, and returns how many it wrote.
 	WriteSizes(ctx context.Context, batch []db.SizeUpdate, verifiedAt time.Time) (int, error)
@@ -74,6 +77,9 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	started := r.now()
 	cutoff := started.Add(-r.cfg.MinAge)
 
+	if err := r.checkShare(ctx, cutoff); err != nil {
+		return nil, err
+	}
 	rows, err := r.rows(ctx)
 	if err != nil {
 		return nil, err
@@ -95,6 +101,10 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep := newReport(r.cfg, started, rows, d, verdicts)
+	if !r.cfg.Scope.IsAll() && len(rows) == 0 && len(verdicts) == 0 {
+		rep.Summary.Warnings = append(rep.Summary.Warnings,
+			fmt.Sprintf("the selection (%s) matches no session directory and no row", r.cfg.Scope))
+	}
 	written, changed, err := r.write(ctx, verdicts)
 	rep.Summary.RowsWritten, rep.Summary.RowsChanged = written, changed
 	if err != nil {
@@ -151,13 +161,19 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 		verdicts = append(verdicts, unrecognized(e))
 	}
 
-	// An unmounted or wrong root looks like every session gone: refuse
-	// before looking again at thousands of paths, and after, on what held.
+	// An unmounted or wrong root looks like every session gone. checkShare
+	// judged the mount on a sample before the walk; a whole-share run also
+	// counts every row, before looking again at thousands of paths and
+	// after, on what held. A limited run does not: a few rows of one
+	// workspace say nothing about the mount.
 	var first []Verdict
 	obs := make([]*Observation, 0, len(byPath))
 	for _, p := range slices.Sorted(maps.Keys(byPath)) {
 		obs = append(obs, byPath[p])
 		first = append(first, Judge(*byPath[p], cutoff)...)
+	}
+	if !r.cfg.Scope.IsAll() {
+		withPath = 0
 	}
 	if err := r.checkMissingRatio(withPath, first); err != nil {
 		return nil, err

@@ -50,6 +50,16 @@ func (s *fakeStore) Rows(_ context.Context, sel db.Selection) ([]db.Row, error) 
 	return out, nil
 }
 
+func (s *fakeStore) Sample(_ context.Context, n int) ([]db.Row, error) {
+	var out []db.Row
+	for i := len(s.rows) - 1; i >= 0 && len(out) < n; i-- {
+		if r := s.rows[i]; r.Live() && r.StoragePath != nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 func (s *fakeStore) WriteSizes(_ context.Context, batch []db.SizeUpdate, _ time.Time) (int, error) {
 	s.calls++
 	if s.beforeWrite != nil {

@@ -61,6 +61,9 @@ type Summary struct {
 	LargestSessions    []SessionUsage   `json:"largest_sessions"`
 	LargestWorkspaces  []WorkspaceUsage `json:"largest_workspaces"`
 	WorkspacesMeasured int              `json:"workspaces_measured"`
+	// Warnings are things an operator should know that are not findings,
+	// such as a selection that matched nothing.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // InstanceSummary is one instance's share of the audit. A directory or

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/spf13/afero"
@@ -13,18 +14,20 @@ import (
 	"sessaudit/reconcile"
 )
 
-// swapFs replaces a session directory with a symbolic link to another one the
-// first time anyone looks at it by name after the walk: the moment between
-// classification and write.
+// swapFs replaces a session directory with a symbolic link to another one
+// when it is looked at by name for the second time: the first look is the
+// mount check before the walk, the second the look after the walk, the
+// moment between classification and write.
 type swapFs struct {
 	afero.Fs
 	session, elsewhere string
+	looks              atomic.Int32
 	once               sync.Once
 	err                error
 }
 
 func (s *swapFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
-	if name == s.session {
+	if name == s.session && s.looks.Add(1) == 2 {
 		s.once.Do(func() {
 			if s.err = os.Rename(s.session, s.session+".moved"); s.err == nil {
 				s.err = os.Symlink(s.elsewhere, s.session)
