@@ -18,14 +18,14 @@ type Hooks struct {
 	List func(path string) error
 }
 
-// WithHooks returns cfg with h installed.
-func WithHooks(cfg Config, h Hooks) Config {
-	cfg.hooks = &hooks{open: h.Open, dev: h.Dev, lstatDirs: h.LstatDirs, list: h.List}
-	return cfg
+// WithHooks returns the host filesystem fsys (an *afero.OsFs) with h
+// installed, for Walk, Measure and Lookup to read natively.
+func WithHooks(fsys afero.Fs, h Hooks) afero.Fs {
+	return hookedFs{OsFs: fsys.(*afero.OsFs), hooks: &hooks{open: h.Open, dev: h.Dev, lstatDirs: h.LstatDirs, list: h.List}}
 }
 
 // Native reports whether Walk reads fsys with the native walk.
 func Native(fsys afero.Fs) bool {
-	_, ok := fsys.(*afero.OsFs)
+	_, ok := hostFs(fsys)
 	return ok && runtime.GOOS == "linux"
 }

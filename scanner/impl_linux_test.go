@@ -83,7 +83,7 @@ func (impl osImpl) fs(t *testing.T, f faults, cfg scanner.Config) (afero.Fs, sca
 		if !scanner.Native(fsys) {
 			t.Fatal("Walk does not read afero.NewOsFs() natively")
 		}
-		return fsys, scanner.WithHooks(cfg, h)
+		return scanner.WithHooks(fsys, h), cfg
 	}
 	var fsys afero.Fs = aferoOsFs{afero.NewOsFs()}
 	if scanner.Native(fsys) {

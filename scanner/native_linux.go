@@ -63,7 +63,8 @@ const (
 // walkNative walks with nativeFS when fsys is the host filesystem, and
 // reports whether it did.
 func walkNative(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(Entry) error, start func(walkerStarter) error) (bool, error) {
-	if _, ok := fsys.(*afero.OsFs); !ok {
+	h, ok := hostFs(fsys)
+	if !ok {
 		return false, nil
 	}
 	kind, err := bounded(ctx, cfg.ioTimeout(), func() (fsKind, error) {
@@ -81,7 +82,7 @@ func walkNative(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn 
 	if err != nil {
 		return true, fmt.Errorf("root: %w", err)
 	}
-	n := &nativeFS{root: root, kind: kind, hooks: cfg.hooks}
+	n := &nativeFS{root: root, kind: kind, hooks: h}
 	return true, run(ctx, n, root, cfg.workers(kind.remote), cfg, fn, start)
 }
 
@@ -624,7 +625,7 @@ func (n *nativeFS) openFailed(sl *slot, s *session, parent *fdDir, name string, 
 // following a link, and the session lstat-ed relative to it with statx, so
 // that the Identity is made of the same facts as the walk's.
 func lookupNative(fsys afero.Fs, root, rel string) (stat, bool, error) {
-	if _, ok := fsys.(*afero.OsFs); !ok {
+	if _, ok := hostFs(fsys); !ok {
 		return stat{}, false, nil
 	}
 	ws, id, ok := ParseSessionPath(rel)

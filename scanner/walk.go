@@ -83,26 +83,6 @@ type Config struct {
 	// Progress, when not nil, is counted up as the walk goes, for a
 	// progress display.
 	Progress *Progress
-
-	// hooks lets tests inject faults into the native walk, which does not
-	// go through afero.
-	hooks *hooks
-}
-
-// hooks lets tests inject faults into the native walk, which afero wrappers
-// cannot reach. Paths are absolute.
-type hooks struct {
-	// open runs before a directory is opened; an error it returns is what
-	// the open returns. It may block, as a server that stopped answering.
-	open func(path string) error
-	// dev replaces the device an lstat or fstat reported for path.
-	dev func(path string, dev uint64) uint64
-	// lstatDirs makes the native walk lstat subdirectories before opening
-	// them even where d_ino can be trusted.
-	lstatDirs bool
-	// list runs before an open directory is listed, as the place to
-	// remove it between its opening and its reading.
-	list func(path string) error
 }
 
 const (
