@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/afero"
@@ -139,13 +140,35 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 			}
 		}
 		if len(again) == 0 {
-			return out, nil
+			return onePathEach(out), nil
 		}
 		if err := r.observeAll(ctx, again); err != nil {
 			return nil, err
 		}
 		obs = again
 	}
+}
+
+// onePathEach makes sure a directory is verified for one path at most: a
+// directory renamed while the walk ran can be measured under its old name
+// and its new one, and would then count for the rows of both. Neither is
+// written; both are judged on a later run.
+func onePathEach(verdicts []Verdict) []Verdict {
+	paths := map[scanner.Identity][]string{}
+	for _, v := range verdicts {
+		if v.Kind == Verified && v.identity != (scanner.Identity{}) {
+			paths[v.identity] = append(paths[v.identity], v.Path)
+		}
+	}
+	for i, v := range verdicts {
+		if v.Kind != Verified || v.identity == (scanner.Identity{}) || len(paths[v.identity]) < 2 {
+			continue
+		}
+		v.Kind = Recent
+		v.Detail = fmt.Sprintf("the same directory was measured at %s; judged on a later run", strings.Join(paths[v.identity], " and "))
+		verdicts[i] = v
+	}
+	return verdicts
 }
 
 // unsettled turns the verdicts of an observation whose directory kept
@@ -189,15 +212,20 @@ func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts f
 			continue
 		}
 		g.Go(func() error {
-			err := scanner.Check(gctx, r.fsys, r.cfg.Root, o.Path, r.cfg.Walk)
+			id, err := scanner.Lookup(gctx, r.fsys, r.cfg.Root, o.Path, r.cfg.Walk)
 			if cerr := gctx.Err(); cerr != nil {
 				return cerr
 			}
 			switch {
 			case missing && !errors.Is(err, fs.ErrNotExist):
 				held[i] = "appeared while it was audited"
-			case verified && err != nil:
-				held[i] = "replaced while it was measured"
+			case !verified:
+			case err != nil:
+				held[i] = "removed or replaced after it was measured"
+			case !id.Same(o.Entry.Identity):
+				held[i] = fmt.Sprintf("replaced while it was measured (measured %s, now %s)", o.Entry.Identity, id)
+			case o.Entry.Changed != "":
+				held[i] = "changed while it was measured: " + o.Entry.Changed
 			}
 			return nil
 		})

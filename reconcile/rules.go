@@ -36,8 +36,10 @@ type Verdict struct {
 	// Rows are the rows the outcome is about.
 	Rows []db.Row
 	// measured is the usage of the directory when the verdict carries its
-	// measurement (each measured directory is carried by one verdict).
+	// measurement (each measured directory is carried by one verdict), and
+	// identity the directory's.
 	measured *scanner.Usage
+	identity scanner.Identity
 }
 
 // Judge gives the directory of o and every row of o exactly one outcome. It
@@ -142,6 +144,7 @@ func verdict(o Observation, kind Outcome, rows []db.Row, detail string) Verdict 
 		u := e.Usage
 		v.SizeBytes, v.MeteredBytes, v.Files = &u.Size, &u.Metered, &u.Files
 		v.measured = &u
+		v.identity = e.Identity
 	}
 	return v
 }
