@@ -12,10 +12,22 @@ import (
 )
 
 // auditJSON is the audit report as JSON: the report itself, with each
-// finding's path made lossless (its Findings shadow the report's).
+// finding's and each largest session's path made lossless (its Summary and
+// Findings shadow the report's).
 type auditJSON struct {
 	*reconcile.Report
+	Summary  summaryJSON   `json:"summary"`
 	Findings []findingJSON `json:"findings"`
+}
+
+type summaryJSON struct {
+	reconcile.Summary
+	LargestSessions []sessionJSON `json:"largest_sessions"`
+}
+
+type sessionJSON struct {
+	reconcile.SessionUsage
+	PathBase64 string `json:"path_base64,omitempty"`
 }
 
 type findingJSON struct {
@@ -28,6 +40,10 @@ func AuditJSON(w io.Writer, r *reconcile.Report) error {
 	doc := auditJSON{Report: r, Findings: make([]findingJSON, len(r.Findings))}
 	for i, f := range r.Findings {
 		doc.Findings[i] = findingJSON{Finding: f, PathBase64: PathBase64(f.Path)}
+	}
+	doc.Summary = summaryJSON{Summary: r.Summary, LargestSessions: make([]sessionJSON, len(r.Summary.LargestSessions))}
+	for i, u := range r.Summary.LargestSessions {
+		doc.Summary.LargestSessions[i] = sessionJSON{SessionUsage: u, PathBase64: PathBase64(u.Path)}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
@@ -81,6 +97,7 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 		}
 		tw.Flush()
 	}
+	writeLargest(&b, s)
 	if len(r.Findings) == 0 {
 		b.WriteString("\nno findings\n")
 	}
@@ -122,4 +139,29 @@ func describe(f reconcile.Finding) string {
 		parts = append(parts, f.Detail)
 	}
 	return strings.Join(parts, "  ")
+}
+
+// writeLargest lists where the space went: the largest sessions and
+// workspaces by size.
+func writeLargest(b *strings.Builder, s reconcile.Summary) {
+	if len(s.LargestSessions) > 0 {
+		fmt.Fprintf(b, "\nlargest sessions (%d of %d)\n", len(s.LargestSessions), s.Sessions)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		// The path comes last, unaligned: right-aligned it would be hard
+		// to read.
+		fmt.Fprintln(tw, "  SIZE\tMETERED\tFILES\t  SESSION")
+		for _, u := range s.LargestSessions {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t  %q\n", HumanBytes(u.SizeBytes), HumanBytes(u.MeteredBytes), u.Files, u.Path)
+		}
+		tw.Flush()
+	}
+	if len(s.LargestWorkspaces) > 0 {
+		fmt.Fprintf(b, "\nlargest workspaces (%d of %d)\n", len(s.LargestWorkspaces), s.WorkspacesMeasured)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "  SIZE\tMETERED\tFILES\tSESSIONS\t  WORKSPACE")
+		for _, u := range s.LargestWorkspaces {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t  workspace_%d\n", HumanBytes(u.SizeBytes), HumanBytes(u.MeteredBytes), u.Files, u.Sessions, u.WorkspaceID)
+		}
+		tw.Flush()
+	}
 }

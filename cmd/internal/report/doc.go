@@ -1,5 +1,6 @@
 // Package report writes what the sessaudit commands print: the audit's
-// report as text for a person or as JSON for a program, and scan's table
+// report as text for a person, as one self-contained HTML page for a person
+// who would rather look, or as JSON for a program, and scan's table
 // and JSON lines. The rules that produce a report live in reconcile; this
 // package only decides how it reads.
 //

@@ -1,0 +1,285 @@
+package report_test
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"sessaudit/cmd/internal/report"
+	"sessaudit/reconcile"
+)
+
+// htmlReport is sampleReport with where-the-bytes-are figures and a
+// soft_deleted finding, so that every part of the page shows.
+func htmlReport() *reconcile.Report {
+	r := sampleReport()
+	s := &r.Summary
+	s.Complete, s.Error = true, ""
+	s.Scope = "all workspaces"
+	s.Outcomes[reconcile.SoftDeleted] = 1
+	s.Findings = 5
+	r.Findings = append(r.Findings, reconcile.Finding{Kind: reconcile.SoftDeleted, Path: "workspace_3/session_old",
+		WorkspaceID: ptr[uint64](3), RowIDs: []uint64{12}, SizeBytes: ptr[int64](700 << 10), Instance: ptr(1), Detail: "only soft-deleted rows refer to it"})
+	// Findings are sorted by kind in report order.
+	r.Findings[3], r.Findings[4] = r.Findings[4], r.Findings[3]
+	s.LargestSessions = []reconcile.SessionUsage{
+		{Path: "workspace_1/session_alice", WorkspaceID: 1, SizeBytes: 2 << 20, MeteredBytes: 3 << 20, Files: 30},
+		{Path: "workspace_3/session_old", WorkspaceID: 3, SizeBytes: 700 << 10, MeteredBytes: 800 << 10, Files: 7},
+		{Path: "workspace_2/session_\xfe\xff", WorkspaceID: 2, SizeBytes: 1536, MeteredBytes: 8192, Files: 1},
+	}
+	s.LargestWorkspaces = []reconcile.WorkspaceUsage{
+		{WorkspaceID: 1, Sessions: 2, SizeBytes: 2<<20 + 300<<10, MeteredBytes: 3 << 20, Files: 33},
+		{WorkspaceID: 3, Sessions: 1, SizeBytes: 700 << 10, MeteredBytes: 800 << 10, Files: 7},
+	}
+	s.WorkspacesMeasured = 3 // one more than listed: an "other workspaces" bar
+	return r
+}
+
+// The text report lists the largest sessions and workspaces.
+func TestAuditTextLargestGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := report.AuditText(&b, htmlReport()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "audit_largest.golden", b.Bytes())
+}
+
+// The largest sessions keep their exact bytes in JSON too.
+func TestAuditJSONLargestLossless(t *testing.T) {
+	var b bytes.Buffer
+	if err := report.AuditJSON(&b, htmlReport()); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Summary struct {
+			LargestSessions []struct {
+				Path       string `json:"path"`
+				PathBase64 string `json:"path_base64"`
+				SizeBytes  int64  `json:"size_bytes"`
+			} `json:"largest_sessions"`
+			LargestWorkspaces []reconcile.WorkspaceUsage `json:"largest_workspaces"`
+			Root              string                     `json:"root"`
+		} `json:"summary"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	ls := doc.Summary.LargestSessions
+	if len(ls) != 3 || ls[0].PathBase64 != "" || ls[0].SizeBytes != 2<<20 || doc.Summary.Root != "/srv/share" {
+		t.Fatalf("largest sessions %+v, root %q", ls, doc.Summary.Root)
+	}
+	if raw, _ := base64.StdEncoding.DecodeString(ls[2].PathBase64); string(raw) != "workspace_2/session_\xfe\xff" {
+		t.Errorf("path_base64 %q does not decode to the exact name", ls[2].PathBase64)
+	}
+	if len(doc.Summary.LargestWorkspaces) != 2 || doc.Summary.LargestWorkspaces[0].WorkspaceID != 1 {
+		t.Errorf("largest workspaces %+v", doc.Summary.LargestWorkspaces)
+	}
+}
+
+func renderHTML(t *testing.T, r *reconcile.Report) string {
+	t.Helper()
+	var b bytes.Buffer
+	if err := report.AuditHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+func TestAuditHTMLContent(t *testing.T) {
+	page := renderHTML(t, htmlReport())
+	for _, want := range []string{
+		"<title>sessaudit audit of /srv/share</title>",
+		`<span class="status">complete</span>`,
+		"workspace_1", "1 other workspace<", // the chart's bars
+		"instance 0", "unassigned",
+		`aria-label="Reclaimable bytes by kind"`, "700.0 KiB, 1 directory (metered 0 B)",
+		`<details id="orphan" open>`, `<details id="soft_deleted" open>`,
+		`&#34;workspace_2/session_\xfe\xff&#34;`, `&#34;workspace_2/session_\xff\xfe&#34;`, // told apart
+		"9, 10", "stored path has a .. element",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	// Self-contained: nothing is loaded from elsewhere.
+	for _, bad := range []string{"<script", "src=", "href=", "@import", "url(", "http://", "https://", "<link"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page contains %q: it must load nothing", bad)
+		}
+	}
+}
+
+func TestAuditHTMLEscapes(t *testing.T) {
+	r := htmlReport()
+	r.Summary.Root = `/srv/<b>share</b>`
+	r.Findings[0].Detail = `<script>alert(1)</script>`
+	page := renderHTML(t, r)
+	if strings.Contains(page, "<script>") || strings.Contains(page, "<b>share") {
+		t.Error("text from the report is not escaped")
+	}
+}
+
+// manyFindings is a report of n orphans (and one missing row).
+func manyFindings(n int) *reconcile.Report {
+	r := htmlReport()
+	r.Findings = r.Findings[:1] // the missing row
+	for i := range n {
+		r.Findings = append(r.Findings, reconcile.Finding{Kind: reconcile.Orphan, Path: fmt.Sprintf("workspace_%d/session_%06d", i%97, i),
+			WorkspaceID: ptr(uint64(i % 97)), RowIDs: []uint64{}, SizeBytes: ptr[int64](4096), Detail: "no row refers to it"})
+	}
+	r.Summary.Outcomes[reconcile.Orphan] = n
+	r.Summary.Outcomes[reconcile.SoftDeleted] = 0
+	r.Summary.Outcomes[reconcile.UnsafePath] = 0
+	r.Summary.Findings = n + 1
+	return r
+}
+
+func TestAuditHTMLCapsTheTable(t *testing.T) {
+	page := renderHTML(t, manyFindings(100_000))
+	if got := strings.Count(page, "no row refers to it"); got != report.HTMLRowsPerKind {
+		t.Errorf("%d orphan rows on the page, want %d", got, report.HTMLRowsPerKind)
+	}
+	for _, want := range []string{
+		"Showing the first 1,000 of 100,000;",
+		`<details id="orphan">`, // closed: too many to open by default
+		"390.6 MiB, 100,000 directories (metered 0 B)",
+		"<b>100,001</b><span>findings</span>",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if len(page) > 1<<20 {
+		t.Errorf("the page is %d bytes; capped, it should stay under 1 MiB", len(page))
+	}
+}
+
+// chromium returns the path of a headless Chromium, or skips the test when
+// there is none outside CI. CI installs Debian's chromium.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no chromium on PATH; .ci/run installs Debian's chromium")
+	}
+	t.Skip("SKIPPED: no chromium on PATH (apt-get install chromium); CI runs this test")
+	return ""
+}
+
+// browse runs headless Chromium on page with args and returns its stdout.
+func browse(t *testing.T, browser, page string, args ...string) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "report.html")
+	if err := os.WriteFile(file, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args = append([]string{"--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--user-data-dir=" + filepath.Join(dir, "profile"), "--hide-scrollbars"}, args...)
+	cmd := exec.Command(browser, append(args, "file://"+file)...)
+	cmd.Dir = dir
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium: %v\n%s", err, stderr.String())
+	}
+	return out
+}
+
+// TestAuditHTMLInChromium opens the page in a real browser: the DOM it
+// builds has the charts' bars and the tables, and the screenshot shows the
+// bars in their colour.
+func TestAuditHTMLInChromium(t *testing.T) {
+	browser := chromium(t)
+	page := renderHTML(t, htmlReport())
+
+	dom := string(browse(t, browser, page, "--dump-dom"))
+	bars := regexp.MustCompile(`<rect class="(bar|muted)"`).FindAllString(dom, -1)
+	// 3 workspace bars (2 + others), 2 instances, 2 reclaimable kinds.
+	if len(bars) != 7 {
+		t.Errorf("the browser's DOM has %d chart bars, want 7", len(bars))
+	}
+	for _, want := range []string{"<svg", "Largest sessions", `<details id="missing" open="">`, "session_alice"} {
+		if !strings.Contains(dom, want) {
+			t.Errorf("the browser's DOM lacks %q", want)
+		}
+	}
+
+	shot := filepath.Join(t.TempDir(), "report.png")
+	browse(t, browser, page, "--window-size=1200,1400", "--screenshot="+shot)
+	if keep := os.Getenv("SESSAUDIT_KEEP_SCREENSHOT"); keep != "" {
+		b, _ := os.ReadFile(shot)
+		os.WriteFile(keep, b, 0o644)
+	}
+	img := decodePNG(t, shot)
+	if b := img.Bounds(); b.Dx() != 1200 || b.Dy() != 1400 {
+		t.Errorf("screenshot is %v, want 1200x1400", b)
+	}
+	// The bars are drawn in #3b6fd8; the findings count in #c2410c.
+	if n := pixels(img, 0x3b, 0x6f, 0xd8); n < 2000 {
+		t.Errorf("%d pixels of the bar colour in the screenshot: the charts did not render", n)
+	}
+	if n := pixels(img, 0xc2, 0x41, 0x0c); n < 50 {
+		t.Errorf("%d pixels of the warning colour: the findings count did not render", n)
+	}
+}
+
+// TestAuditHTMLInChromiumAt100k checks that the browser lays out the capped
+// page of 100,000 findings with the cap's rows.
+func TestAuditHTMLInChromiumAt100k(t *testing.T) {
+	browser := chromium(t)
+	dom := string(browse(t, browser, renderHTML(t, manyFindings(100_000)), "--dump-dom"))
+	if got := strings.Count(dom, "no row refers to it"); got != report.HTMLRowsPerKind {
+		t.Errorf("the browser's DOM has %d orphan rows, want %d", got, report.HTMLRowsPerKind)
+	}
+	if !strings.Contains(dom, "Showing the first 1,000 of 100,000;") {
+		t.Error("the browser's DOM lacks the cap's note")
+	}
+}
+
+func decodePNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// pixels counts the pixels of img within a small distance of r, g, b.
+func pixels(img image.Image, r, g, b uint8) int {
+	near := func(a uint32, want uint8) bool {
+		d := int(a>>8) - int(want)
+		return d > -12 && d < 12
+	}
+	n := 0
+	bounds := img.Bounds()
+	for y := bounds.Min.Y; y < bounds.Max.Y; y++ {
+		for x := bounds.Min.X; x < bounds.Max.X; x++ {
+			pr, pg, pb, _ := img.At(x, y).RGBA()
+			if near(pr, r) && near(pg, g) && near(pb, b) {
+				n++
+			}
+		}
+	}
+	return n
+}
