@@ -93,6 +93,7 @@ func run[D any](ctx context.Context, b backend[D], root string, workers int, cfg
 	w.grp.start(func() error { return start(w) })
 	err := w.grp.wait()
 	dog.close()
+	w.prog.Calls.Add(dog.calls())
 	if err == nil {
 		err = ctx.Err()
 	}

@@ -17,6 +17,10 @@ type Progress struct {
 	// Entries counts the files and directories of the sessions measured,
 	// Bytes their size (Usage.Size).
 	Entries, Bytes atomic.Int64
+	// Calls counts the filesystem calls the walk made, each bounded by
+	// IOTimeout (opening a directory, reading a batch of its entries, one
+	// lstat); it is added when the walk ends.
+	Calls atomic.Int64
 }
 
 // sessionDone counts one session directory done with, and its usage when

@@ -45,6 +45,12 @@ func TestProgressCountsTheWalk(t *testing.T) {
 			if got != want {
 				t.Errorf("progress (workspaces, listed, sessions, done, entries, bytes) = %v, want %v", got, want)
 			}
+			// Every entry of a session was looked at by at least one call,
+			// and so were the root and the workspaces.
+			t.Logf("%d filesystem calls, %d entries in sessions", p.Calls.Load(), entriesSeen)
+			if calls := p.Calls.Load(); calls < entriesSeen+4 {
+				t.Errorf("%d filesystem calls counted for %d entries in sessions", calls, entriesSeen)
+			}
 			if sessions != 3 || bytes != 15 {
 				t.Errorf("walk saw %d sessions, %d bytes; want 3 and 15", sessions, bytes)
 			}

@@ -109,6 +109,9 @@ type watchdog struct {
 	timeout time.Duration
 	pool    chan *slot
 	slots   []*slot // only the watchdog's goroutine touches it once run starts
+	// retired counts the calls made on slots that were detached, the one
+	// abandoned included; only the watchdog's goroutine touches it.
+	retired uint64
 	stop    chan struct{}
 	stopped chan struct{}
 }
@@ -196,6 +199,7 @@ func (d *watchdog) detach(i int, v uint64, err error) {
 	if !sl.word.CompareAndSwap(v, v|slotDetached) {
 		return // the call returned meanwhile
 	}
+	d.retired += (v + 1) / 2
 	fresh := &slot{}
 	d.slots[i] = fresh
 	d.pool <- fresh // never blocks: the detached slot is out of the pool
@@ -207,4 +211,14 @@ func (d *watchdog) detach(i int, v uint64, err error) {
 func (d *watchdog) close() {
 	close(d.stop)
 	<-d.stopped
+}
+
+// calls returns how many filesystem calls were made on the walk's slots.
+// Each call adds 2 to its slot's word (enter, exit). Call it after close.
+func (d *watchdog) calls() int64 {
+	n := d.retired
+	for _, sl := range d.slots {
+		n += (sl.word.Load() &^ slotDetached) / 2
+	}
+	return int64(n)
 }
