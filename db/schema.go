@@ -13,8 +13,9 @@ import (
 	"github.com/go-sql-driver/mysql"
 )
 
-// Schema is what information_schema says about the accounts table. Inspect
-// reads it; Check judges it against the migrations.
+// Schema is what information_schema says about the accounts table: plain
+// facts. Inspect and Open read it; package checklist judges it against the
+// migrations.
 type Schema struct {
 	// Database is the database holding the table: the qualifier of
 	// Config.Table, or else the database named in the DSN.
@@ -54,6 +55,17 @@ type Index struct {
 	// Columns are the indexed columns in index order; an expression key part
 	// (a MySQL 8 functional index) is "".
 	Columns []string
+}
+
+// clone returns a copy of s that shares no memory with it.
+func (s *Schema) clone() *Schema {
+	c := *s
+	c.Columns = slices.Clone(s.Columns)
+	c.Indexes = slices.Clone(s.Indexes)
+	for i := range c.Indexes {
+		c.Indexes[i].Columns = slices.Clone(c.Indexes[i].Columns)
+	}
+	return &c
 }
 
 // Column returns the column of that name, compared without regard to case

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +56,10 @@ var (
 	optionalColumns = []string{"deleted_at", "created_at", "updated_at", "assigned_instance_index"}
 )
 
+// RequiredColumns returns the columns Open refuses to work without. The
+// schema checklist rates exactly these as required.
+func RequiredColumns() []string { return slices.Clone(requiredColumns) }
+
 var identRe = regexp.MustCompile(`^[A-Za-z0-9_$]+$`)
 
 // Store reads and writes the accounts table. It is safe for concurrent use.
@@ -63,6 +68,7 @@ type Store struct {
 	table     string // display name, e.g. whatsapp_accounts
 	quoted    string // quoted for SQL, e.g. `whatsapp_accounts`
 	columns   map[string]bool
+	schema    *Schema // as Open read it
 	batchSize int
 	redact    redactor
 	onRetry   func(err error, attempt int, wait time.Duration)
@@ -110,7 +116,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.db.Close()
 		return nil, t.contextError(ctx, ictx, "connect to "+t.addr, err)
 	}
-	if err := s.discover(ictx, t.schema, t.table); err != nil {
+	if err := s.discover(ictx, t); err != nil {
 		s.db.Close()
 		if ctx.Err() != nil || ictx.Err() != nil {
 			return nil, t.contextError(ctx, ictx, "read columns of "+t.display, err)
@@ -144,27 +150,19 @@ func quoteTable(schema, table string) string {
 	return "`" + schema + "`.`" + table + "`"
 }
 
-// discover reads the column names of the table and checks the required ones.
-func (s *Store) discover(ctx context.Context, schema, table string) error {
-	const q = "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?"
-	rows, err := s.db.QueryContext(ctx, q, schema, table)
-	if err != nil {
+// discover reads what information_schema says of the table, as Inspect
+// does, checks that the required columns are there and keeps it.
+func (s *Store) discover(ctx context.Context, t *target) error {
+	sch := &Schema{Database: t.schema, Table: t.display}
+	if err := t.readColumns(ctx, s.db, sch); err != nil {
 		return s.redact.errorf("read columns of %s: %w", s.table, err)
 	}
-	defer rows.Close()
-	cols := make(map[string]bool)
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			return s.redact.errorf("read columns of %s: %w", s.table, err)
-		}
-		cols[strings.ToLower(name)] = true
-	}
-	if err := rows.Err(); err != nil {
-		return s.redact.errorf("read columns of %s: %w", s.table, err)
-	}
-	if len(cols) == 0 {
+	if len(sch.Columns) == 0 {
 		return fmt.Errorf("%w: %s", ErrNoTable, s.table)
+	}
+	cols := make(map[string]bool, len(sch.Columns))
+	for _, c := range sch.Columns {
+		cols[strings.ToLower(c.Name)] = true
 	}
 	var missing []string
 	for _, c := range requiredColumns {
@@ -175,9 +173,18 @@ func (s *Store) discover(ctx context.Context, schema, table string) error {
 	if len(missing) > 0 {
 		return &MissingColumnsError{Table: s.table, Columns: missing}
 	}
+	if err := t.readIndexes(ctx, s.db, sch); err != nil {
+		return s.redact.errorf("read indexes of %s: %w", s.table, err)
+	}
+	s.schema = sch
 	s.columns = cols
 	return nil
 }
+
+// Schema returns what information_schema said of the table when Open read
+// it: the same facts as Inspect, for the schema checklist to judge. The
+// result is the caller's to keep.
+func (s *Store) Schema() *Schema { return s.schema.clone() }
 
 // HasColumn reports whether the table has the named column (compared without
 // regard to case, as MySQL does).

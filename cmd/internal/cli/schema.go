@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"sessaudit/db"
+	"sessaudit/db/checklist"
 )
 
 const schemaUsage = `usage: sessaudit schema <check|sql> [flags]
@@ -60,7 +61,7 @@ func (c *schemaUsageCmd) run(context.Context) (int, error) {
 }
 
 // schemaCmd is "sessaudit schema check" and, with sql set, "sessaudit
-// schema sql": both read the table and apply db's checklist; they differ in
+// schema sql": both read the table and apply the checklist; they differ in
 // what they print and in the exit status.
 type schemaCmd struct {
 	env    Env
@@ -95,7 +96,7 @@ func (c *schemaCmd) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return ExitFailed, err
 	}
-	cl := schema.Check()
+	cl := checklist.Check(schema)
 	w := bufio.NewWriter(c.env.Stdout)
 	switch {
 	case c.sql:
@@ -125,7 +126,7 @@ type checklistItem struct {
 	Fix    string `json:"fix"`
 }
 
-func writeChecklistJSON(w *bufio.Writer, cl *db.Checklist) error {
+func writeChecklistJSON(w *bufio.Writer, cl *checklist.Result) error {
 	doc := struct {
 		Table      string          `json:"table"`
 		Items      []checklistItem `json:"items"`
@@ -141,13 +142,13 @@ func writeChecklistJSON(w *bufio.Writer, cl *db.Checklist) error {
 
 // writeChecklistText writes one line per item, a verdict, and the SQL that
 // fixes what is not ok.
-func writeChecklistText(w *bufio.Writer, cl *db.Checklist) {
+func writeChecklistText(w *bufio.Writer, cl *checklist.Result) {
 	var errs, warns int
 	for _, it := range cl.Items {
 		switch it.Status {
-		case db.StatusError:
+		case checklist.StatusError:
 			errs++
-		case db.StatusWarn:
+		case checklist.StatusWarn:
 			warns++
 		}
 		fmt.Fprintf(w, "%-5s  %s: %s\n", it.Status, it.Name, it.Detail)
@@ -168,7 +169,7 @@ func writeChecklistText(w *bufio.Writer, cl *db.Checklist) {
 
 // writeSchemaSQL writes the fixing statements as a script: comments name
 // the table and what is left to a person.
-func writeSchemaSQL(w *bufio.Writer, s *db.Schema, cl *db.Checklist) {
+func writeSchemaSQL(w *bufio.Writer, s *db.Schema, cl *checklist.Result) {
 	fmt.Fprintf(w, "-- sessaudit schema sql: table %s in database %s.\n", s.Table, s.Database)
 	stmts := cl.SQL()
 	if len(stmts) == 0 {
@@ -177,7 +178,7 @@ func writeSchemaSQL(w *bufio.Writer, s *db.Schema, cl *db.Checklist) {
 		fmt.Fprintln(w, "-- Brings it to the schema of the four multi-instance migrations. Review before running.")
 	}
 	for _, it := range cl.Items {
-		if it.Status != db.StatusOK && it.Fix == "" {
+		if it.Status != checklist.StatusOK && it.Fix == "" {
 			fmt.Fprintf(w, "-- Not changed, see to it by hand: %s: %s\n", it.Name, it.Detail)
 		}
 	}

@@ -1,15 +1,12 @@
-package db
+package checklist
 
 import (
 	"fmt"
 	"slices"
 	"strings"
-)
 
-// This file is the database part of the verification checklist of the
-// multi-instance audit (context/000_c5e2a7b5b0c46258.txt) as rules: which
-// columns and indexes its four migrations add, where, with which types, and
-// which of them the audit cannot do without.
+	"sessaudit/db"
+)
 
 // Status is the verdict on one checklist item.
 type Status string
@@ -36,10 +33,13 @@ type Item struct {
 	// Fix is the one SQL statement that resolves the item, or "" when it is
 	// ok or has no fix that is safe to write without knowing the data.
 	Fix string
+	// Required: the item is a column db.Open requires; the audit cannot run
+	// while it is an error.
+	Required bool
 }
 
-// Checklist is the checklist applied to one table.
-type Checklist struct {
+// Result is the checklist applied to one table.
+type Result struct {
 	Table string
 	// Items are in checklist order: the columns the audit requires, the
 	// recommended columns in migration order, the unique indexes that
@@ -50,7 +50,7 @@ type Checklist struct {
 // Ready reports whether no item is an error: every column the audit needs
 // is there with a compatible type, and no unique index includes
 // phone_number.
-func (c *Checklist) Ready() bool {
+func (c *Result) Ready() bool {
 	return !slices.ContainsFunc(c.Items, func(it Item) bool { return it.Status == StatusError })
 }
 
@@ -60,7 +60,7 @@ func (c *Checklist) Ready() bool {
 // to the migrated schema, except for what Check leaves to a person (a
 // recommended column of another type, a primary key that includes
 // phone_number). Check never runs them.
-func (c *Checklist) SQL() []string {
+func (c *Result) SQL() []string {
 	var out []string
 	for _, it := range c.Items {
 		if it.Fix != "" {
@@ -86,12 +86,10 @@ type columnSpec struct {
 	after string
 	// def is the column definition the migration produces.
 	def string
-	// required: the audit refuses to run without the column.
-	required bool
 	// judge rates a column of that name that is present: its status when
 	// the column is required (a recommended column is at most a warning),
 	// and what is wrong when it is not ok.
-	judge func(Column) (Status, string)
+	judge func(db.Column) (Status, string)
 }
 
 // columnSpecs are the migrated columns in checklist order: the storage
@@ -107,38 +105,38 @@ type columnSpec struct {
 var columnSpecs = []columnSpec{
 	{"session_storage_path", 3, "session_data",
 		"VARCHAR(500) NULL DEFAULT NULL COMMENT 'Path to session files in shared storage'",
-		true, judgeStoragePath},
+		judgeStoragePath},
 	{"session_file_size_bytes", 3, "session_storage_path",
 		"BIGINT NULL DEFAULT NULL COMMENT 'Total size of session files'",
-		true, judgeSizeBytes},
+		judgeSizeBytes},
 	{"session_storage_verified_at", 3, "session_file_size_bytes",
 		"TIMESTAMP NULL DEFAULT NULL COMMENT 'Last time session files were verified'",
-		true, judgeTime},
+		judgeTime},
 
 	{"assigned_instance_index", 1, "workspace_id",
 		"TINYINT NULL DEFAULT NULL COMMENT 'Index of WhatsApp instance handling this session (0-based)'",
-		false, judgeInteger("TINYINT; the audit reads it as an integer")},
+		judgeInteger("TINYINT; the audit reads it as an integer")},
 	{"assigned_instance_url", 1, "assigned_instance_index",
 		"VARCHAR(255) NULL DEFAULT NULL COMMENT 'URL of instance handling this session'",
-		false, judgeChars(255)},
+		judgeChars(255)},
 	{"disconnected_at", 2, "last_connected_at",
 		"TIMESTAMP NULL DEFAULT NULL COMMENT 'When session was disconnected'",
-		false, judgeTime},
+		judgeTime},
 	{"disconnect_reason", 2, "disconnected_at",
 		"ENUM(" + quoteValues(disconnectReasons) + ") NULL DEFAULT NULL COMMENT 'Reason for disconnect'",
-		false, judgeEnum(disconnectReasons)},
+		judgeEnum(disconnectReasons)},
 	{"disconnect_details", 2, "disconnect_reason",
 		"TEXT NULL COMMENT 'Additional details about disconnect'",
-		false, judgeText},
+		judgeText},
 	{"instance_migration_count", 4, "session_restore_count",
 		"INT DEFAULT 0 COMMENT 'Number of times session migrated to different instance'",
-		false, judgeInteger("INT")},
+		judgeInteger("INT")},
 	{"last_instance_migration_at", 4, "instance_migration_count",
 		"TIMESTAMP NULL DEFAULT NULL COMMENT 'Last instance migration time'",
-		false, judgeTime},
+		judgeTime},
 	{"previous_instance_index", 4, "assigned_instance_index",
 		"TINYINT NULL DEFAULT NULL COMMENT 'Previous instance index before migration'",
-		false, judgeInteger("TINYINT")},
+		judgeInteger("TINYINT")},
 }
 
 var disconnectReasons = []string{"user_initiated", "instance_restart", "timeout", "error", "qr_expired", "unknown"}
@@ -171,7 +169,7 @@ var migratedLayout = []string{
 
 // Check applies the checklist to s:
 //
-//   - every column the audit requires (see Open) must be there; the three
+//   - every column the audit requires (db.RequiredColumns) must be there; the three
 //     storage columns with a compatible type (an error otherwise);
 //   - the eight recommended columns of migrations 1, 2 and 4 should be there
 //     with the migration's type (a warning otherwise);
@@ -183,21 +181,25 @@ var migratedLayout = []string{
 // required column of an unusable type a MODIFY COLUMN to the migration's
 // definition; a unique index on phone_number a DROP INDEX; a missing index a
 // CREATE INDEX.
-func (s *Schema) Check() *Checklist {
-	quoted := s.quotedTable()
+//
+// Check reads nothing but s: it is a pure function of what db.Inspect (or
+// Store.Schema) read from information_schema.
+func Check(s *db.Schema) *Result {
+	quoted := quotedTable(s.Table)
 	present := make(map[string]bool, len(s.Columns))
 	for _, c := range s.Columns {
 		present[strings.ToLower(c.Name)] = true
 	}
-	cl := &Checklist{Table: s.Table}
+	required := db.RequiredColumns()
+	cl := &Result{Table: s.Table}
 
 	// Columns Open requires that no migration adds: id, workspace_id,
 	// session_id. Without them this is not the accounts table.
-	for _, name := range requiredColumns {
+	for _, name := range required {
 		if slices.ContainsFunc(columnSpecs, func(cs columnSpec) bool { return cs.name == name }) {
 			continue
 		}
-		it := Item{Name: "column " + name, Status: StatusOK}
+		it := Item{Name: "column " + name, Status: StatusOK, Required: true}
 		if c, ok := s.Column(name); ok {
 			it.Detail = c.ColumnType
 		} else {
@@ -208,28 +210,28 @@ func (s *Schema) Check() *Checklist {
 	}
 
 	for _, cs := range columnSpecs {
-		cl.Items = append(cl.Items, s.checkColumn(cs, quoted, present))
+		cl.Items = append(cl.Items, checkColumn(s, cs, slices.Contains(required, cs.name), quoted, present))
 	}
-	cl.Items = append(cl.Items, s.checkPhoneUnique(quoted)...)
+	cl.Items = append(cl.Items, checkPhoneUnique(s, quoted)...)
 	for _, is := range indexSpecs {
-		cl.Items = append(cl.Items, s.checkIndex(is, quoted))
+		cl.Items = append(cl.Items, checkIndex(s, is, quoted))
 	}
 	return cl
 }
 
 // checkColumn rates one migrated column. present holds the columns of the
 // table and those that the fixes before this one add; a missing column is
-// added to it.
-func (s *Schema) checkColumn(cs columnSpec, quoted string, present map[string]bool) Item {
-	it := Item{Name: "column " + cs.name}
+// added to it. required: the audit cannot run without it.
+func checkColumn(s *db.Schema, cs columnSpec, required bool, quoted string, present map[string]bool) Item {
+	it := Item{Name: "column " + cs.name, Required: required}
 	role := "recommended"
-	if cs.required {
+	if required {
 		role = "required by the audit"
 	}
 	c, ok := s.Column(cs.name)
 	if !ok {
 		it.Status = StatusWarn
-		if cs.required {
+		if required {
 			it.Status = StatusError
 		}
 		it.Detail = fmt.Sprintf("missing; %s (%s)", role, migrations[cs.migration])
@@ -243,7 +245,7 @@ func (s *Schema) checkColumn(cs columnSpec, quoted string, present map[string]bo
 		it.Detail = c.ColumnType
 		return it
 	}
-	if !cs.required {
+	if !required {
 		it.Status = StatusWarn
 		it.Detail = fmt.Sprintf("%s: %s; %s (%s); not changed automatically, a type change can lose data", c.ColumnType, problem, role, migrations[cs.migration])
 		return it
@@ -274,7 +276,7 @@ func position(after string, present map[string]bool) string {
 // the document's "Phone Number Unique Constraint" section. Such a key
 // (phone_number, workspace_id, status) made a second disconnected account
 // with the same number fail.
-func (s *Schema) checkPhoneUnique(quoted string) []Item {
+func checkPhoneUnique(s *db.Schema, quoted string) []Item {
 	var items []Item
 	for _, ix := range s.Indexes {
 		if !ix.Unique || !slices.ContainsFunc(ix.Columns, func(c string) bool { return strings.EqualFold(c, "phone_number") }) {
@@ -300,10 +302,10 @@ func (s *Schema) checkPhoneUnique(quoted string) []Item {
 
 // checkIndex rates one recommended index. An index serves when its leading
 // columns are the wanted ones, whatever its name.
-func (s *Schema) checkIndex(is indexSpec, quoted string) Item {
+func checkIndex(s *db.Schema, is indexSpec, quoted string) Item {
 	cols := strings.Join(is.columns, ", ")
 	it := Item{Name: "index " + is.name}
-	var named *Index
+	var named *db.Index
 	for i, ix := range s.Indexes {
 		if len(ix.Columns) >= len(is.columns) && slices.EqualFunc(ix.Columns[:len(is.columns)], is.columns, strings.EqualFold) {
 			it.Status = StatusOK
@@ -338,7 +340,7 @@ func (s *Schema) checkIndex(is indexSpec, quoted string) Item {
 // judgeStoragePath: VARCHAR of at least 500 characters or TEXT, MEDIUMTEXT,
 // LONGTEXT; shorter VARCHAR and TINYTEXT work but cut long paths (warn);
 // anything else is an error.
-func judgeStoragePath(c Column) (Status, string) {
+func judgeStoragePath(c db.Column) (Status, string) {
 	switch c.DataType {
 	case "varchar":
 		if c.MaxLength < 500 {
@@ -367,7 +369,7 @@ var integerMax = map[string]uint64{
 // error, not a warning: a session of 2 GiB (INT; 4 GiB unsigned) would fail
 // the whole write transaction in strict SQL mode and be stored clamped,
 // wrong, in any other.
-func judgeSizeBytes(c Column) (Status, string) {
+func judgeSizeBytes(c db.Column) (Status, string) {
 	m, ok := integerMax[c.DataType]
 	switch {
 	case !ok:
@@ -382,7 +384,7 @@ func judgeSizeBytes(c Column) (Status, string) {
 }
 
 // judgeTime: TIMESTAMP or DATETIME.
-func judgeTime(c Column) (Status, string) {
+func judgeTime(c db.Column) (Status, string) {
 	if c.DataType == "timestamp" || c.DataType == "datetime" {
 		return StatusOK, ""
 	}
@@ -390,8 +392,8 @@ func judgeTime(c Column) (Status, string) {
 }
 
 // judgeInteger: any integer type; want names the migration's type.
-func judgeInteger(want string) func(Column) (Status, string) {
-	return func(c Column) (Status, string) {
+func judgeInteger(want string) func(db.Column) (Status, string) {
+	return func(c db.Column) (Status, string) {
 		if _, ok := integerMax[c.DataType]; ok {
 			return StatusOK, ""
 		}
@@ -400,8 +402,8 @@ func judgeInteger(want string) func(Column) (Status, string) {
 }
 
 // judgeChars: a VARCHAR of at least n characters, or a TEXT type.
-func judgeChars(n int64) func(Column) (Status, string) {
-	return func(c Column) (Status, string) {
+func judgeChars(n int64) func(db.Column) (Status, string) {
+	return func(c db.Column) (Status, string) {
 		switch c.DataType {
 		case "varchar":
 			if c.MaxLength >= n {
@@ -416,7 +418,7 @@ func judgeChars(n int64) func(Column) (Status, string) {
 }
 
 // judgeText: TEXT, MEDIUMTEXT or LONGTEXT.
-func judgeText(c Column) (Status, string) {
+func judgeText(c db.Column) (Status, string) {
 	switch c.DataType {
 	case "text", "mediumtext", "longtext":
 		return StatusOK, ""
@@ -425,8 +427,8 @@ func judgeText(c Column) (Status, string) {
 }
 
 // judgeEnum: an ENUM with at least the values the application writes.
-func judgeEnum(values []string) func(Column) (Status, string) {
-	return func(c Column) (Status, string) {
+func judgeEnum(values []string) func(db.Column) (Status, string) {
+	return func(c db.Column) (Status, string) {
 		if c.DataType != "enum" {
 			return StatusError, "not ENUM: the migration defines ENUM(" + quoteValues(values) + ")"
 		}
@@ -484,14 +486,19 @@ func quoteIdent(name string) string {
 	return "`" + strings.ReplaceAll(name, "`", "``") + "`"
 }
 
-// quotedTable is Table quoted for SQL: `t` or `schema`.`t`.
-func (s *Schema) quotedTable() string {
-	schema, table, err := splitTable(s.Table)
-	if err != nil {
-		// Not from Inspect; quote it whole rather than guess.
-		return quoteIdent(s.Table)
+// quotedTable is a table named "t" or "schema.t", as db.Schema.Table names
+// it, quoted for SQL: `t` or `schema`.`t`.
+func quotedTable(table string) string {
+	parts := strings.Split(table, ".")
+	if len(parts) > 2 {
+		// Not from db, which accepts one qualifier; quote it whole rather
+		// than guess.
+		return quoteIdent(table)
 	}
-	return quoteTable(schema, table)
+	for i, p := range parts {
+		parts[i] = quoteIdent(p)
+	}
+	return strings.Join(parts, ".")
 }
 
 // approxBinary writes n bytes in the largest binary unit that divides it

@@ -1,4 +1,4 @@
-package db_test
+package checklist_test
 
 import (
 	"slices"
@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"sessaudit/db"
+	"sessaudit/db/checklist"
 )
 
 // migrated is the fully migrated table as Inspect reads it from MySQL 8,
@@ -57,10 +58,10 @@ func with(s *db.Schema, name string, c db.Column) *db.Schema {
 	return s
 }
 
-func item(cl *db.Checklist, name string) (db.Item, bool) {
-	i := slices.IndexFunc(cl.Items, func(it db.Item) bool { return it.Name == name })
+func item(cl *checklist.Result, name string) (checklist.Item, bool) {
+	i := slices.IndexFunc(cl.Items, func(it checklist.Item) bool { return it.Name == name })
 	if i < 0 {
-		return db.Item{}, false
+		return checklist.Item{}, false
 	}
 	return cl.Items[i], true
 }
@@ -72,56 +73,56 @@ func TestCheckColumnTypes(t *testing.T) {
 		dataType   string
 		columnType string
 		maxLength  int64
-		want       db.Status
+		want       checklist.Status
 		detail     string // in Detail
 		fix        string // Fix, "" for none
 	}{
-		{"path varchar 500", "session_storage_path", "varchar", "varchar(500)", 500, db.StatusOK, "varchar(500)", ""},
-		{"path varchar 1024", "session_storage_path", "varchar", "varchar(1024)", 1024, db.StatusOK, "", ""},
-		{"path text (MariaDB length)", "session_storage_path", "text", "text", 65535, db.StatusOK, "", ""},
-		{"path text (go-mysql-server length)", "session_storage_path", "text", "text", 16383, db.StatusOK, "", ""},
-		{"path longtext", "session_storage_path", "longtext", "longtext", 4294967295, db.StatusOK, "", ""},
-		{"path varchar 255", "session_storage_path", "varchar", "varchar(255)", 255, db.StatusWarn, "holds 255 characters",
+		{"path varchar 500", "session_storage_path", "varchar", "varchar(500)", 500, checklist.StatusOK, "varchar(500)", ""},
+		{"path varchar 1024", "session_storage_path", "varchar", "varchar(1024)", 1024, checklist.StatusOK, "", ""},
+		{"path text (MariaDB length)", "session_storage_path", "text", "text", 65535, checklist.StatusOK, "", ""},
+		{"path text (go-mysql-server length)", "session_storage_path", "text", "text", 16383, checklist.StatusOK, "", ""},
+		{"path longtext", "session_storage_path", "longtext", "longtext", 4294967295, checklist.StatusOK, "", ""},
+		{"path varchar 255", "session_storage_path", "varchar", "varchar(255)", 255, checklist.StatusWarn, "holds 255 characters",
 			"ALTER TABLE `whatsapp_accounts` MODIFY COLUMN `session_storage_path` VARCHAR(500) NULL DEFAULT NULL COMMENT 'Path to session files in shared storage';"},
-		{"path tinytext", "session_storage_path", "tinytext", "tinytext", 255, db.StatusWarn, "255 bytes",
+		{"path tinytext", "session_storage_path", "tinytext", "tinytext", 255, checklist.StatusWarn, "255 bytes",
 			"ALTER TABLE `whatsapp_accounts` MODIFY COLUMN `session_storage_path` VARCHAR(500) NULL DEFAULT NULL COMMENT 'Path to session files in shared storage';"},
-		{"path char", "session_storage_path", "char", "char(200)", 200, db.StatusError, "not VARCHAR or TEXT",
+		{"path char", "session_storage_path", "char", "char(200)", 200, checklist.StatusError, "not VARCHAR or TEXT",
 			"ALTER TABLE `whatsapp_accounts` MODIFY COLUMN `session_storage_path` VARCHAR(500) NULL DEFAULT NULL COMMENT 'Path to session files in shared storage';"},
-		{"path varbinary", "session_storage_path", "varbinary", "varbinary(500)", 500, db.StatusError, "not VARCHAR or TEXT",
+		{"path varbinary", "session_storage_path", "varbinary", "varbinary(500)", 500, checklist.StatusError, "not VARCHAR or TEXT",
 			"ALTER TABLE `whatsapp_accounts` MODIFY COLUMN `session_storage_path` VARCHAR(500) NULL DEFAULT NULL COMMENT 'Path to session files in shared storage';"},
 
-		{"size bigint", "session_file_size_bytes", "bigint", "bigint", 0, db.StatusOK, "bigint", ""},
-		{"size bigint unsigned (MariaDB)", "session_file_size_bytes", "bigint", "bigint(20) unsigned", 0, db.StatusOK, "bigint(20) unsigned", ""},
-		{"size int", "session_file_size_bytes", "int", "int(11)", 0, db.StatusError, "up to 2147483647 bytes (2 GiB)",
+		{"size bigint", "session_file_size_bytes", "bigint", "bigint", 0, checklist.StatusOK, "bigint", ""},
+		{"size bigint unsigned (MariaDB)", "session_file_size_bytes", "bigint", "bigint(20) unsigned", 0, checklist.StatusOK, "bigint(20) unsigned", ""},
+		{"size int", "session_file_size_bytes", "int", "int(11)", 0, checklist.StatusError, "up to 2147483647 bytes (2 GiB)",
 			"ALTER TABLE `whatsapp_accounts` MODIFY COLUMN `session_file_size_bytes` BIGINT NULL DEFAULT NULL COMMENT 'Total size of session files';"},
-		{"size int unsigned", "session_file_size_bytes", "int", "int unsigned", 0, db.StatusError, "up to 4294967295 bytes (4 GiB)",
+		{"size int unsigned", "session_file_size_bytes", "int", "int unsigned", 0, checklist.StatusError, "up to 4294967295 bytes (4 GiB)",
 			"ALTER TABLE `whatsapp_accounts` MODIFY COLUMN `session_file_size_bytes` BIGINT NULL DEFAULT NULL COMMENT 'Total size of session files';"},
-		{"size mediumint", "session_file_size_bytes", "mediumint", "mediumint", 0, db.StatusError, "(8 MiB)",
+		{"size mediumint", "session_file_size_bytes", "mediumint", "mediumint", 0, checklist.StatusError, "(8 MiB)",
 			"ALTER TABLE `whatsapp_accounts` MODIFY COLUMN `session_file_size_bytes` BIGINT NULL DEFAULT NULL COMMENT 'Total size of session files';"},
-		{"size decimal", "session_file_size_bytes", "decimal", "decimal(20,0)", 0, db.StatusError, "not an integer type",
+		{"size decimal", "session_file_size_bytes", "decimal", "decimal(20,0)", 0, checklist.StatusError, "not an integer type",
 			"ALTER TABLE `whatsapp_accounts` MODIFY COLUMN `session_file_size_bytes` BIGINT NULL DEFAULT NULL COMMENT 'Total size of session files';"},
 
-		{"verified timestamp", "session_storage_verified_at", "timestamp", "timestamp", 0, db.StatusOK, "", ""},
-		{"verified datetime", "session_storage_verified_at", "datetime", "datetime(6)", 0, db.StatusOK, "datetime(6)", ""},
-		{"verified date", "session_storage_verified_at", "date", "date", 0, db.StatusError, "not TIMESTAMP or DATETIME",
+		{"verified timestamp", "session_storage_verified_at", "timestamp", "timestamp", 0, checklist.StatusOK, "", ""},
+		{"verified datetime", "session_storage_verified_at", "datetime", "datetime(6)", 0, checklist.StatusOK, "datetime(6)", ""},
+		{"verified date", "session_storage_verified_at", "date", "date", 0, checklist.StatusError, "not TIMESTAMP or DATETIME",
 			"ALTER TABLE `whatsapp_accounts` MODIFY COLUMN `session_storage_verified_at` TIMESTAMP NULL DEFAULT NULL COMMENT 'Last time session files were verified';"},
 
 		// A recommended column of another type is a warning without a fix.
-		{"instance index smallint", "assigned_instance_index", "smallint", "smallint", 0, db.StatusOK, "", ""},
-		{"instance index varchar", "assigned_instance_index", "varchar", "varchar(10)", 10, db.StatusWarn, "the audit reads it as an integer", ""},
-		{"instance url varchar 100", "assigned_instance_url", "varchar", "varchar(100)", 100, db.StatusWarn, "holds 100 characters, the migration 255", ""},
-		{"instance url text", "assigned_instance_url", "text", "text", 65535, db.StatusOK, "", ""},
-		{"disconnected_at datetime", "disconnected_at", "datetime", "datetime", 0, db.StatusOK, "", ""},
-		{"reason superset", "disconnect_reason", "enum", "enum('user_initiated','instance_restart','timeout','error','qr_expired','unknown','banned')", 16, db.StatusOK, "", ""},
-		{"reason lacking values", "disconnect_reason", "enum", "enum('user_initiated','timeout','error','unknown')", 14, db.StatusWarn, "lacks the values 'instance_restart', 'qr_expired'", ""},
-		{"reason varchar", "disconnect_reason", "varchar", "varchar(32)", 32, db.StatusWarn, "not ENUM", ""},
-		{"details varchar", "disconnect_details", "varchar", "varchar(255)", 255, db.StatusWarn, "not TEXT", ""},
-		{"migration count bigint", "instance_migration_count", "bigint", "bigint", 0, db.StatusOK, "", ""},
+		{"instance index smallint", "assigned_instance_index", "smallint", "smallint", 0, checklist.StatusOK, "", ""},
+		{"instance index varchar", "assigned_instance_index", "varchar", "varchar(10)", 10, checklist.StatusWarn, "the audit reads it as an integer", ""},
+		{"instance url varchar 100", "assigned_instance_url", "varchar", "varchar(100)", 100, checklist.StatusWarn, "holds 100 characters, the migration 255", ""},
+		{"instance url text", "assigned_instance_url", "text", "text", 65535, checklist.StatusOK, "", ""},
+		{"disconnected_at datetime", "disconnected_at", "datetime", "datetime", 0, checklist.StatusOK, "", ""},
+		{"reason superset", "disconnect_reason", "enum", "enum('user_initiated','instance_restart','timeout','error','qr_expired','unknown','banned')", 16, checklist.StatusOK, "", ""},
+		{"reason lacking values", "disconnect_reason", "enum", "enum('user_initiated','timeout','error','unknown')", 14, checklist.StatusWarn, "lacks the values 'instance_restart', 'qr_expired'", ""},
+		{"reason varchar", "disconnect_reason", "varchar", "varchar(32)", 32, checklist.StatusWarn, "not ENUM", ""},
+		{"details varchar", "disconnect_details", "varchar", "varchar(255)", 255, checklist.StatusWarn, "not TEXT", ""},
+		{"migration count bigint", "instance_migration_count", "bigint", "bigint", 0, checklist.StatusOK, "", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			s := with(migrated(), tc.column, db.Column{Name: tc.column, DataType: tc.dataType, ColumnType: tc.columnType, MaxLength: tc.maxLength})
-			cl := s.Check()
+			cl := checklist.Check(s)
 			it, ok := item(cl, "column "+tc.column)
 			if !ok {
 				t.Fatalf("no item for %s", tc.column)
@@ -129,11 +130,11 @@ func TestCheckColumnTypes(t *testing.T) {
 			if it.Status != tc.want || !strings.Contains(it.Detail, tc.detail) || it.Fix != tc.fix {
 				t.Errorf("got %s %q fix %q\nwant %s %q fix %q", it.Status, it.Detail, it.Fix, tc.want, tc.detail, tc.fix)
 			}
-			if want := tc.want != db.StatusError; cl.Ready() != want {
+			if want := tc.want != checklist.StatusError; cl.Ready() != want {
 				t.Errorf("Ready() = %v, want %v", cl.Ready(), want)
 			}
 			for _, other := range cl.Items {
-				if other.Name != it.Name && other.Status != db.StatusOK {
+				if other.Name != it.Name && other.Status != checklist.StatusOK {
 					t.Errorf("%s: %s (%s), want ok", other.Name, other.Status, other.Detail)
 				}
 			}
@@ -207,7 +208,7 @@ func TestCheckPositions(t *testing.T) {
 				s.Columns = append(s.Columns, db.Column{Name: c, DataType: "varchar", ColumnType: "varchar(10)", MaxLength: 10})
 			}
 			var got []string
-			for _, fix := range s.Check().SQL() {
+			for _, fix := range checklist.Check(s).SQL() {
 				rest, ok := strings.CutPrefix(fix, "ALTER TABLE `whatsapp_accounts` ADD COLUMN `")
 				if !ok {
 					continue
@@ -256,7 +257,7 @@ func TestCheckPhoneUnique(t *testing.T) {
 			s := migrated()
 			s.Table = "app.whatsapp_accounts"
 			s.Indexes = append(s.Indexes, tc.indexes...)
-			cl := s.Check()
+			cl := checklist.Check(s)
 			var got []string
 			for _, it := range cl.Items {
 				if strings.HasPrefix(it.Name, "unique index") {
@@ -310,7 +311,7 @@ func TestCheckIndexes(t *testing.T) {
 			s := migrated()
 			s.Indexes = slices.DeleteFunc(s.Indexes, func(ix db.Index) bool { return ix.Name == "idx_instance_assignment" })
 			s.Indexes = append(s.Indexes, tc.indexes...)
-			it, ok := item(s.Check(), "index idx_instance_assignment")
+			it, ok := item(checklist.Check(s), "index idx_instance_assignment")
 			if !ok {
 				t.Fatal("no item")
 			}
@@ -322,13 +323,13 @@ func TestCheckIndexes(t *testing.T) {
 }
 
 func TestCheckMigrated(t *testing.T) {
-	cl := migrated().Check()
+	cl := checklist.Check(migrated())
 	if !cl.Ready() || len(cl.SQL()) != 0 {
 		t.Errorf("Ready() = %v, SQL() = %q; want true, none", cl.Ready(), cl.SQL())
 	}
 	var names []string
 	for _, it := range cl.Items {
-		if it.Status != db.StatusOK {
+		if it.Status != checklist.StatusOK {
 			t.Errorf("%s: %s (%s)", it.Name, it.Status, it.Detail)
 		}
 		names = append(names, it.Name)
