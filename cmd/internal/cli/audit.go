@@ -5,10 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"time"
 
+	"sessaudit/cmd/internal/output"
 	"sessaudit/cmd/internal/report"
 	"sessaudit/db"
 	"sessaudit/reconcile"
@@ -97,9 +97,17 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 	if err != nil {
 		return ExitFailed, usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
 	}
+	// Everything the user controls is checked before anything is written:
+	// the report's destination is opened (and space reserved) now, so that
+	// exit 2 always means the table is untouched.
+	dest, err := output.Open(c.output, c.env.Stdout)
+	if err != nil {
+		return ExitFailed, err
+	}
+	defer dest.Close()
 	fsys := c.env.fs()
 	if err := scanner.CheckRoot(ctx, fsys, c.root, scanner.Config{IOTimeout: c.ioTimeout}); err != nil {
-		return ExitFailed, err
+		return ExitFailed, mark(errBadRoot, err)
 	}
 
 	store, err := db.Open(ctx, db.Config{
@@ -133,8 +141,11 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		InstanceCount: c.instanceCount, PerInstance: perInstance,
 	})
 	if rep != nil {
-		if werr := c.writeReport(rep); werr != nil && err == nil {
+		if werr := c.writeReport(dest, rep); werr != nil && err == nil {
 			err = werr
+			if n := rep.Summary.RowsWritten; n > 0 {
+				err = fmt.Errorf("%w (%d rows were written)", err, n)
+			}
 		}
 	}
 	if err != nil {
@@ -149,44 +160,11 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 	return ExitClean, nil
 }
 
-func (c *auditCmd) writeReport(rep *reconcile.Report) error {
-	write := func(w io.Writer) error {
+func (c *auditCmd) writeReport(dest *output.Dest, rep *reconcile.Report) error {
+	return dest.Commit(func(w io.Writer) error {
 		if c.format == "json" {
 			return report.AuditJSON(w, rep)
 		}
 		return report.AuditText(w, rep)
-	}
-	if c.output == "" {
-		return write(c.env.Stdout)
-	}
-	return writeFileAtomic(c.output, write)
-}
-
-// writeFileAtomic writes name through a temporary file in the same directory
-// and renames it into place, so that readers see the old file or the whole
-// new one, never a part.
-func writeFileAtomic(name string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".*")
-	if err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	tmp := f.Name()
-	err = write(f)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, name)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write report %s: %w", name, err)
-	}
-	return nil
+	})
 }

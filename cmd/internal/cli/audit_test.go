@@ -5,11 +5,14 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -436,4 +439,171 @@ func TestAuditStopsOnSignal(t *testing.T) {
 			t.Errorf("row %s changed by an interrupted audit", id)
 		}
 	}
+}
+
+// Defect 3 of issue 9: a bad --output used to be found only after the rows
+// were written (and blamed on --root). Every one is refused before anything
+// is written: exit 2, one line about --output, the table untouched.
+func TestAuditOutputCheckedBeforeWriting(t *testing.T) {
+	f := newFixture(t)
+	before := dump(t, f.dsn)
+	dir := t.TempDir()
+	tests := []struct {
+		name, output, want string
+	}{
+		{"directory missing", filepath.Join(dir, "nope", "report.json"), "no such file or directory"},
+		{"not writable", "/sys/sessaudit-report.json", "permission denied"}, // sysfs refuses root too
+		{"a directory", dir, "is a directory"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res, _ := f.audit(t, "--output", tc.output)
+			if res.code != cli.ExitFailed {
+				t.Fatalf("exit %d, want 2\nstderr %s", res.code, res.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(res.stderr), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], "--output "+tc.output) ||
+				!strings.Contains(lines[0], tc.want) || strings.Contains(lines[0], "--root") {
+				t.Errorf("stderr should be one line about --output %s, %q, not --root; got:\n%s", tc.output, tc.want, res.stderr)
+			}
+			after := dump(t, f.dsn)
+			for id := range before {
+				if !slices.Equal(before[id], after[id]) {
+					t.Errorf("row %s written by a run that exits 2", id)
+				}
+			}
+			if got, _ := os.ReadDir(dir); len(got) != 0 {
+				t.Errorf("left behind in %s: %v", dir, got)
+			}
+		})
+	}
+}
+
+// A full filesystem is found before the first write too. The audit runs as
+// a child process whose RLIMIT_FSIZE makes writes past 4 KiB fail as a full
+// disk does (EFBIG; Go ignores SIGXFSZ): the report (larger than that) used
+// to fail after the rows were written.
+func TestAuditOutputFullFilesystem(t *testing.T) {
+	f := newFixture(t)
+	before := dump(t, f.dsn)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "report.json")
+	cmd := exec.Command(os.Args[0], "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn,
+		"--format", "json", "--log-level", "error", "--output", out)
+	cmd.Env = append(os.Environ(), asSessaudit+"=1", fileSizeLimit+"=4096")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != cli.ExitFailed {
+		t.Fatalf("exit %v, want 2\nstderr %s", err, stderr.String())
+	}
+	if line := strings.TrimSpace(stderr.String()); strings.Contains(line, "\n") ||
+		!strings.Contains(line, "--output "+out) || !strings.Contains(line, "file too large") {
+		t.Errorf("stderr should be one line about --output %s, file too large; got:\n%s", out, line)
+	}
+	after := dump(t, f.dsn)
+	for id := range before {
+		if !slices.Equal(before[id], after[id]) {
+			t.Errorf("row %s written by a run that exits 2", id)
+		}
+	}
+	if got, _ := os.ReadDir(dir); len(got) != 0 {
+		t.Errorf("left behind in %s: %v", dir, got)
+	}
+}
+
+// Set in the environment, asSessaudit makes the test binary run as the
+// sessaudit command (see TestMain), with fileSizeLimit as its RLIMIT_FSIZE.
+const (
+	asSessaudit   = "SESSAUDIT_TEST_AS_SESSAUDIT"
+	fileSizeLimit = "SESSAUDIT_TEST_FILE_SIZE_LIMIT"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(asSessaudit) == "" {
+		os.Exit(m.Run())
+	}
+	if n, err := strconv.ParseUint(os.Getenv(fileSizeLimit), 10, 64); err == nil {
+		var lim syscall.Rlimit
+		if err := syscall.Getrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		lim.Cur = n
+		if err := syscall.Setrlimit(syscall.RLIMIT_FSIZE, &lim); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+	}
+	os.Exit(cli.Run(context.Background(), os.Args[1:], cli.Env{Stdout: os.Stdout, Stderr: os.Stderr}))
+}
+
+// Defect 4 of issue 9: --output replaced what it named. /dev/null stays the
+// null device, a symbolic link stays a link (its target gets the report),
+// and - is standard output.
+func TestAuditOutputNotReplaced(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	target := filepath.Join(dir, "target.json")
+	link := filepath.Join(dir, "link.json")
+	if err := os.WriteFile(target, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	null := guardDevNull(t)
+
+	auditTo := func(out string) result {
+		return run(t, f.fsys, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn,
+			"--format", "json", "--log-level", "warn", "--dry-run", "--output", out)
+	}
+	if res := auditTo("/dev/null"); res.code != cli.ExitFindings || res.stdout != "" {
+		t.Fatalf("/dev/null: exit %d stdout %q stderr %s", res.code, res.stdout, res.stderr)
+	}
+	if fi, err := os.Lstat("/dev/null"); err != nil || fi.Mode() != null.Mode() || !os.SameFile(fi, null) {
+		t.Fatalf("/dev/null replaced: %v %v", fi.Mode(), err)
+	}
+
+	if res := auditTo(link); res.code != cli.ExitFindings || res.stdout != "" {
+		t.Fatalf("link: exit %d stdout %q stderr %s", res.code, res.stdout, res.stderr)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("link replaced by %v (%v)", fi.Mode(), err)
+	}
+	var rep reconcile.Report
+	if text, err := os.ReadFile(target); err != nil || json.Unmarshal(text, &rep) != nil || !rep.Summary.DryRun {
+		t.Errorf("the link's target does not hold the report: %v\n%s", err, text)
+	}
+
+	if res, rep := f.audit(t, "--dry-run", "--output", "-"); res.code != cli.ExitFindings || rep == nil || !rep.Summary.DryRun {
+		t.Errorf("-: exit %d stderr %s", res.code, res.stderr)
+	}
+	if got, _ := os.ReadDir(dir); len(got) != 2 {
+		t.Errorf("left behind in %s: %v", dir, got)
+	}
+}
+
+// guardDevNull fails the test and puts the null device back if the test
+// replaced /dev/null: the bug under test does that when run as root, and
+// the machine needs it.
+func guardDevNull(t *testing.T) os.FileInfo {
+	t.Helper()
+	before, err := os.Lstat("/dev/null")
+	if err != nil || before.Mode()&os.ModeCharDevice == 0 {
+		t.Fatalf("/dev/null is not the null device before the test: %v %v", before, err)
+	}
+	t.Cleanup(func() {
+		if fi, err := os.Lstat("/dev/null"); err == nil && os.SameFile(fi, before) {
+			return
+		}
+		t.Errorf("/dev/null was replaced; restoring it")
+		os.Remove("/dev/null")
+		if err := syscall.Mknod("/dev/null", syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
+			t.Errorf("restore /dev/null: %v", err)
+		}
+		os.Chmod("/dev/null", 0o666)
+	})
+	return before
 }

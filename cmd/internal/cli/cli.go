@@ -6,13 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strings"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/afero"
 
+	"sessaudit/cmd/internal/output"
 	"sessaudit/db"
 	"sessaudit/reconcile"
 	"sessaudit/scanner"
@@ -137,8 +137,10 @@ func explain(err error) string {
 		hint = "check --table and the database named in --dsn"
 	case errors.Is(err, db.ErrMissingColumns):
 		hint = "run 'sessaudit schema check' to see what the table lacks and 'sessaudit schema sql' for the statements that add it"
-	case errors.Is(err, scanner.ErrRootNotDir), errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, scanner.ErrRootNotDir), errors.Is(err, errBadRoot):
 		hint = "--root must be the directory where the share is mounted on this host"
+	case errors.Is(err, output.ErrDestination):
+		hint = "nothing was done; --output must name a file in a directory that exists and is writable, or - for standard output"
 	case errors.Is(err, reconcile.ErrTooManyMissing):
 		hint = "nothing was written; check --root and --path-prefix, or raise --max-missing-ratio if so many sessions really are gone"
 	}
@@ -148,7 +150,21 @@ func explain(err error) string {
 	return msg + " (" + hint + ")"
 }
 
-var errUsage = errors.New("bad usage")
+var (
+	errUsage   = errors.New("bad usage")
+	errBadRoot = errors.New("bad root")
+)
+
+// mark adds a sentinel to err without changing its message, so that
+// explain can tell which flag an error is about.
+func mark(sentinel, err error) error {
+	return marked{sentinel, err}
+}
+
+type marked struct{ sentinel, err error }
+
+func (m marked) Error() string   { return m.err.Error() }
+func (m marked) Unwrap() []error { return []error{m.sentinel, m.err} }
 
 func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
