@@ -365,6 +365,15 @@ func TestAuditGracePeriod(t *testing.T) {
 	if got := rep.Summary.Outcomes[reconcile.Recent]; got != 4 {
 		t.Errorf("recent %d, want 4 (two directories, two rows)", got)
 	}
+	// The report says which (issue 9, defect 13).
+	var recent []string
+	for _, f := range rep.Recent {
+		recent = append(recent, fmt.Sprintf("%s %v", f.Path, f.RowIDs))
+	}
+	wantRecent := []string{"workspace_1/session_fresh [1]", "workspace_1/session_new []", "workspace_1/session_touched []", "workspace_1/session_upd [2]"}
+	if !slices.Equal(recent, wantRecent) {
+		t.Errorf("recent list %q, want %q", recent, wantRecent)
+	}
 }
 
 func TestAuditRefusesWhenTooManyMissing(t *testing.T) {

@@ -14,6 +14,9 @@ import (
 type Report struct {
 	Summary  Summary   `json:"summary"`
 	Findings []Finding `json:"findings"`
+	// Recent lists the directories and rows judged recent: not findings,
+	// but what an operator asks about ("which?"); judged on a later run.
+	Recent []Finding `json:"recent"`
 }
 
 // Summary counts what the audit saw and did.
@@ -178,21 +181,27 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts [
 		s.MeteredBytes += e.Usage.Metered
 	}
 	s.LargestSessions, s.LargestWorkspaces, s.WorkspacesMeasured = largest(d.atSessionPath)
-	findings := []Finding{}
+	findings, recent := []Finding{}, []Finding{}
 	for _, v := range verdicts {
 		s.Outcomes[v.Kind]++
-		if v.Kind.IsFinding() {
+		switch {
+		case v.Kind.IsFinding():
 			f := v.Finding
 			f.Instance = instanceOf(v.Rows)
 			findings = append(findings, f)
+		case v.Kind == Recent:
+			f := v.Finding
+			f.Instance = instanceOf(v.Rows)
+			recent = append(recent, f)
 		}
 	}
 	if cfg.PerInstance && verdicts != nil {
 		s.Instances = perInstance(rows, verdicts)
 	}
 	sortFindings(findings)
+	sortFindings(recent)
 	s.Findings = len(findings)
-	return &Report{Summary: s, Findings: findings}
+	return &Report{Summary: s, Findings: findings, Recent: recent}
 }
 
 func (r *Report) finish(at time.Time) {

@@ -152,6 +152,9 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, err
 	}
 	s := rep.Summary
+	for _, w := range s.Warnings {
+		log.Warn().Msg(w)
+	}
 	log.Info().Int("sessions", s.Sessions).Int("rows", s.Rows).Int("findings", s.Findings).
 		Int("rows_written", s.RowsWritten).Float64("seconds", s.DurationSeconds).Msg("audit finished")
 	if s.Findings > 0 {

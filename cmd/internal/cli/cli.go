@@ -141,6 +141,8 @@ func explain(err error) string {
 		hint = "--root must be the directory where the share is mounted on this host"
 	case errors.Is(err, output.ErrDestination):
 		hint = "nothing was done; --output must name a file in a directory that exists and is writable, or - for standard output"
+	case errors.Is(err, reconcile.ErrWrongPrefix):
+		hint = "nothing was written; set --path-prefix to the prefix the application stores in session_storage_path"
 	case errors.Is(err, reconcile.ErrTooManyMissing):
 		hint = "nothing was written; check --root and --path-prefix, or raise --max-missing-ratio if so many sessions really are gone"
 	}

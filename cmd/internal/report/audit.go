@@ -18,6 +18,7 @@ type auditJSON struct {
 	*reconcile.Report
 	Summary  summaryJSON   `json:"summary"`
 	Findings []findingJSON `json:"findings"`
+	Recent   []findingJSON `json:"recent"`
 }
 
 type summaryJSON struct {
@@ -37,10 +38,7 @@ type findingJSON struct {
 
 // AuditJSON writes r as one indented JSON document.
 func AuditJSON(w io.Writer, r *reconcile.Report) error {
-	doc := auditJSON{Report: r, Findings: make([]findingJSON, len(r.Findings))}
-	for i, f := range r.Findings {
-		doc.Findings[i] = findingJSON{Finding: f, PathBase64: PathBase64(f.Path)}
-	}
+	doc := auditJSON{Report: r, Findings: lossless(r.Findings), Recent: lossless(r.Recent)}
 	doc.Summary = summaryJSON{Summary: r.Summary, LargestSessions: make([]sessionJSON, len(r.Summary.LargestSessions))}
 	for i, u := range r.Summary.LargestSessions {
 		doc.Summary.LargestSessions[i] = sessionJSON{SessionUsage: u, PathBase64: PathBase64(u.Path)}
@@ -51,6 +49,14 @@ func AuditJSON(w io.Writer, r *reconcile.Report) error {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil
+}
+
+func lossless(fs []reconcile.Finding) []findingJSON {
+	out := make([]findingJSON, len(fs))
+	for i, f := range fs {
+		out[i] = findingJSON{Finding: f, PathBase64: PathBase64(f.Path)}
+	}
+	return out
 }
 
 // AuditText writes r for a person: the summary, then the findings grouped
@@ -66,7 +72,14 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 	if s.DryRun {
 		mode = ", dry run: nothing written"
 	}
-	fmt.Fprintf(&b, "sessaudit audit of %s (stored as %s), %s%s\n", s.Root, s.PathPrefix, status, mode)
+	scope := s.Scope
+	if scope == "" {
+		scope = "all workspaces"
+	}
+	fmt.Fprintf(&b, "sessaudit audit of %s (stored as %s), %s, %s%s\n", s.Root, s.PathPrefix, scope, status, mode)
+	for _, warning := range s.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", warning)
+	}
 	fmt.Fprintf(&b, "started %s, took %s\n", s.StartedAt.UTC().Format(time.RFC3339), time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
 	fmt.Fprintf(&b, "sessions %d, files %d, size %s (allocated %s, EFS metered %s)\n",
 		s.Sessions, s.Files, HumanBytes(s.Bytes), HumanBytes(s.AllocatedBytes), HumanBytes(s.MeteredBytes))
@@ -108,6 +121,12 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 			fmt.Fprintf(&b, "\n%s (%d)\n", kind, s.Outcomes[kind])
 		}
 		b.WriteString("  " + describe(f) + "\n")
+	}
+	if len(r.Recent) > 0 {
+		fmt.Fprintf(&b, "\nrecent, not findings: judged on a later run (%d)\n", len(r.Recent))
+		for _, f := range r.Recent {
+			b.WriteString("  " + describe(f) + "\n")
+		}
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
 		return fmt.Errorf("write report: %w", err)

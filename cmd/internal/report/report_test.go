@@ -53,9 +53,12 @@ func sampleReport() *reconcile.Report {
 	outcomes[reconcile.Missing] = 1
 	outcomes[reconcile.Orphan] = 2
 	outcomes[reconcile.UnsafePath] = 1
+	outcomes[reconcile.Recent] = 2
 	return &reconcile.Report{
 		Summary: reconcile.Summary{
 			Complete: false, Error: "write sizes: context canceled", Root: "/srv/share", PathPrefix: "/mnt/efs",
+			Scope: "workspaces 1, 2, 99", Workspaces: []uint64{1, 2, 99},
+			Warnings:  []string{"a warning an operator should read"},
 			StartedAt: started, FinishedAt: started.Add(1500 * time.Millisecond), DurationSeconds: 1.5,
 			Sessions: 5, Files: 42, Bytes: 3 << 20, AllocatedBytes: 4 << 20, MeteredBytes: 5 << 20,
 			Rows: 6, LiveRows: 5, Outcomes: outcomes, Findings: 4, RowsWritten: 2, RowsChanged: 1,
@@ -69,6 +72,10 @@ func sampleReport() *reconcile.Report {
 			{Kind: reconcile.Orphan, Path: "workspace_2/session_\xfe\xff", WorkspaceID: ptr[uint64](2), RowIDs: []uint64{}, SizeBytes: ptr[int64](1536), Files: ptr[int64](1), Detail: "no row refers to it"},
 			{Kind: reconcile.Orphan, Path: "workspace_2/session_\xff\xfe", WorkspaceID: ptr[uint64](2), RowIDs: []uint64{}, SizeBytes: ptr[int64](3), Files: ptr[int64](1), Detail: "no row refers to it"},
 			{Kind: reconcile.UnsafePath, RowIDs: []uint64{9, 10}, Detail: "stored path has a .. element"},
+		},
+		Recent: []reconcile.Finding{
+			{Kind: reconcile.Recent, Path: "workspace_1/session_new", WorkspaceID: ptr[uint64](1), RowIDs: []uint64{}, SizeBytes: ptr[int64](10), Detail: "changed within the grace period"},
+			{Kind: reconcile.Recent, Path: "workspace_2/session_fresh", WorkspaceID: ptr[uint64](2), RowIDs: []uint64{11}, Detail: "row changed within the grace period"},
 		},
 	}
 }
