@@ -3,6 +3,7 @@ package db_test
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -130,5 +131,21 @@ func TestInspectErrors(t *testing.T) {
 			}
 			assertNoSecret(t, err, secret)
 		})
+	}
+}
+
+// TestStoreSchema: Open reads the same facts as Inspect, and Store.Schema
+// hands out a copy.
+func TestStoreSchema(t *testing.T) {
+	dsn := newDB(t)
+	s := open(t, db.Config{DSN: dsn})
+	got, want := s.Schema(), inspect(t, dsn, "")
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Store.Schema() = %+v\nInspect = %+v", got, want)
+	}
+	got.Columns[0].Name = "changed"
+	got.Indexes[0].Columns[0] = "changed"
+	if again := s.Schema(); !reflect.DeepEqual(again, want) {
+		t.Errorf("Store.Schema() changed through an earlier result: %+v", again)
 	}
 }

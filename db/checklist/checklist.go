@@ -1,12 +1,18 @@
 package checklist
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"sessaudit/db"
 )
+
+// ErrUnusableColumns reports a table that has every column the audit
+// requires but one of them of a type the checklist rates an error; the
+// error returned by Result.Usable names each such column and its problem.
+var ErrUnusableColumns = errors.New("checklist: required columns of unusable types")
 
 // Status is the verdict on one checklist item.
 type Status string
@@ -36,6 +42,8 @@ type Item struct {
 	// Required: the item is a column db.Open requires; the audit cannot run
 	// while it is an error.
 	Required bool
+	// missing: the item is a column the table lacks.
+	missing bool
 }
 
 // Result is the checklist applied to one table.
@@ -52,6 +60,34 @@ type Result struct {
 // phone_number.
 func (c *Result) Ready() bool {
 	return !slices.ContainsFunc(c.Items, func(it Item) bool { return it.Status == StatusError })
+}
+
+// Usable returns nil when every column the audit requires is there with a
+// type it can use, and otherwise an error naming each required column that
+// is an error item and what is wrong with it. It matches
+// ErrUnusableColumns, or db.ErrMissingColumns when a column is missing.
+// Unlike Ready it lets a unique index on phone_number pass: that breaks the
+// application's writes, not the audit's.
+func (c *Result) Usable() error {
+	var missing, unusable []string
+	for _, it := range c.Items {
+		if !it.Required || it.Status != StatusError {
+			continue
+		}
+		name := strings.TrimPrefix(it.Name, "column ")
+		if it.missing {
+			missing = append(missing, name)
+			continue
+		}
+		unusable = append(unusable, name+" is "+it.Detail)
+	}
+	if len(missing) > 0 {
+		return &db.MissingColumnsError{Table: c.Table, Columns: missing}
+	}
+	if len(unusable) > 0 {
+		return fmt.Errorf("%w: table %s: %s", ErrUnusableColumns, c.Table, strings.Join(unusable, "; "))
+	}
+	return nil
 }
 
 // SQL returns the fixes of all items, in checklist order, which is an order
@@ -205,6 +241,7 @@ func Check(s *db.Schema) *Result {
 		} else {
 			it.Status = StatusError
 			it.Detail = "missing; the audit needs it and no migration adds it: is this the accounts table?"
+			it.missing = true
 		}
 		cl.Items = append(cl.Items, it)
 	}
@@ -234,6 +271,7 @@ func checkColumn(s *db.Schema, cs columnSpec, required bool, quoted string, pres
 		if required {
 			it.Status = StatusError
 		}
+		it.missing = true
 		it.Detail = fmt.Sprintf("missing; %s (%s)", role, migrations[cs.migration])
 		it.Fix = fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s %s %s;", quoted, quoteIdent(cs.name), cs.def, position(cs.after, present))
 		present[cs.name] = true

@@ -1,6 +1,8 @@
 package checklist_test
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -344,5 +346,52 @@ func TestCheckMigrated(t *testing.T) {
 	}
 	if !slices.Equal(names, want) {
 		t.Errorf("items\n got %q\nwant %q", names, want)
+	}
+}
+
+// TestUsable: the audit refuses exactly the required columns that Check
+// rates an error; warnings and a unique index on phone_number pass.
+func TestUsable(t *testing.T) {
+	tests := []struct {
+		name   string
+		schema func() *db.Schema
+		want   error  // nil: usable
+		detail string // in the error
+	}{
+		{"migrated", migrated, nil, ""},
+		{"int size", func() *db.Schema {
+			return with(migrated(), "session_file_size_bytes", db.Column{Name: "session_file_size_bytes", DataType: "int", ColumnType: "int(11)"})
+		}, checklist.ErrUnusableColumns, "session_file_size_bytes is int(11): holds sizes up to 2147483647 bytes (2 GiB)"},
+		{"char path", func() *db.Schema {
+			return with(migrated(), "session_storage_path", db.Column{Name: "session_storage_path", DataType: "char", ColumnType: "char(200)", MaxLength: 200})
+		}, checklist.ErrUnusableColumns, "session_storage_path is char(200): not VARCHAR or TEXT"},
+		{"short path only warns", func() *db.Schema {
+			return with(migrated(), "session_storage_path", db.Column{Name: "session_storage_path", DataType: "varchar", ColumnType: "varchar(255)", MaxLength: 255})
+		}, nil, ""},
+		{"recommended column of another type", func() *db.Schema {
+			return with(migrated(), "assigned_instance_index", db.Column{Name: "assigned_instance_index", DataType: "varchar", ColumnType: "varchar(10)", MaxLength: 10})
+		}, nil, ""},
+		{"unique index on phone_number", func() *db.Schema {
+			s := migrated()
+			s.Indexes = append(s.Indexes, db.Index{Name: "by_phone", Unique: true, Columns: []string{"phone_number"}})
+			return s
+		}, nil, ""},
+		{"missing size column", func() *db.Schema {
+			return with(migrated(), "session_file_size_bytes", db.Column{})
+		}, db.ErrMissingColumns, "session_file_size_bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checklist.Check(tc.schema()).Usable()
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("Usable() = %v, want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || !strings.Contains(fmt.Sprint(err), tc.detail) {
+				t.Fatalf("Usable() = %v, want %v containing %q", err, tc.want, tc.detail)
+			}
+		})
 	}
 }

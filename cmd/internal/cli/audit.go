@@ -11,6 +11,7 @@ import (
 	"sessaudit/cmd/internal/output"
 	"sessaudit/cmd/internal/report"
 	"sessaudit/db"
+	"sessaudit/db/checklist"
 	"sessaudit/reconcile"
 	"sessaudit/scanner"
 )
@@ -120,6 +121,12 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		return ExitFailed, err
 	}
 	defer store.Close()
+	// A required column that schema check rates an error (an INT size,
+	// say) would store wrong values or fail whole batches: refuse it
+	// before the share is read.
+	if err := checklist.Check(store.Schema()).Usable(); err != nil {
+		return ExitFailed, err
+	}
 	// One audit of a table at a time. The lock belongs to a connection the
 	// store keeps for the run, so it dies with the process.
 	lock, err := store.Lock(ctx, auditLockScope)

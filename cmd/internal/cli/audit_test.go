@@ -607,3 +607,50 @@ func guardDevNull(t *testing.T) os.FileInfo {
 	})
 	return before
 }
+
+// TestAuditRefusesUnusableColumn: a required column that schema check rates
+// an error (an INT size stores a clamped size, or fails a whole batch under
+// strict SQL mode) makes the audit exit 2 before it reads the share, naming
+// the column and its problem and pointing to schema check.
+func TestAuditRefusesUnusableColumn(t *testing.T) {
+	tests := []struct {
+		name   string
+		alter  string
+		column string
+		detail string
+	}{
+		{"int size", "ALTER TABLE whatsapp_accounts MODIFY COLUMN session_file_size_bytes INT NULL;",
+			"session_file_size_bytes", "holds sizes up to 2147483647 bytes"},
+		{"date verified_at", "ALTER TABLE whatsapp_accounts MODIFY COLUMN session_storage_verified_at DATE NULL;",
+			"session_storage_verified_at", "not TIMESTAMP or DATETIME"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			dbtest.Exec(t, f.dsn, tc.alter)
+			before := dump(t, f.dsn)
+			res, _ := f.audit(t)
+			if res.code != cli.ExitFailed {
+				t.Fatalf("exit %d, want 2\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(res.stderr), "\n")
+			if len(lines) != 1 {
+				t.Errorf("stderr should be one line, got:\n%s", res.stderr)
+			}
+			for _, want := range []string{tc.column, tc.detail, "sessaudit schema check"} {
+				if !strings.Contains(res.stderr, want) {
+					t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
+				}
+			}
+			if res.stdout != "" {
+				t.Errorf("stdout not empty: %s", res.stdout)
+			}
+			after := dump(t, f.dsn)
+			for id := range before {
+				if !slices.Equal(before[id], after[id]) {
+					t.Errorf("row %s changed by a refused audit", id)
+				}
+			}
+		})
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"sessaudit/cmd/internal/output"
 	"sessaudit/db"
+	"sessaudit/db/checklist"
 	"sessaudit/reconcile"
 	"sessaudit/scanner"
 )
@@ -135,6 +136,8 @@ func explain(err error) string {
 		hint = "the connection holding the audit lock was lost; writes stopped, rows written so far are complete"
 	case errors.Is(err, db.ErrNoTable):
 		hint = "check --table and the database named in --dsn"
+	case errors.Is(err, checklist.ErrUnusableColumns):
+		hint = "run 'sessaudit schema check' to see the table's columns and 'sessaudit schema sql' for the statements that fix them"
 	case errors.Is(err, db.ErrMissingColumns):
 		hint = "run 'sessaudit schema check' to see what the table lacks and 'sessaudit schema sql' for the statements that add it"
 	case errors.Is(err, scanner.ErrRootNotDir), errors.Is(err, errBadRoot):
