@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string) (int, error) {
 	fmt.Printf("a permission error is injected at %s; %s was just modified.\n\n", sample.LockedSession, sample.NewSession)
 	fsys := faultfs.New(afero.NewOsFs(), faultfs.Rule{Path: filepath.Join(root, sample.LockedSession), Err: syscall.EACCES})
 	auditArgs := []string{"audit", "--root", root, "--path-prefix", "/mnt/efs", "--dsn", srv.DSN(), "--instance-count", "4", "--format", *format}
-	fmt.Printf("$ sessaudit %s\n", strings.Join(auditArgs, " "))
+	fmt.Printf("$ sessaudit %s\n", shellJoin(auditArgs))
 	code := cli.Run(ctx, auditArgs, cli.Env{
 		Stdout: os.Stdout, Stderr: os.Stderr, Fs: fsys,
 		StderrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())),
@@ -154,4 +154,29 @@ func orNull(s string, valid bool) string {
 		return "NULL"
 	}
 	return s
+}
+
+// shellJoin joins args into a command line a POSIX shell reads back as the
+// same words: a word with anything but letters, digits and @%+=:,./_- in it
+// is single-quoted, a ' inside written as '\”. The DSN's parentheses need it.
+func shellJoin(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = shellQuote(a)
+	}
+	return strings.Join(quoted, " ")
+}
+
+func shellQuote(s string) string {
+	safe := s != ""
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("@%+=:,./_-", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

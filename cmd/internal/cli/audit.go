@@ -49,16 +49,16 @@ func newAuditCmd(env Env) *auditCmd {
 
 func (c *auditCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: --path-prefix)")
-	fs.StringVar(&c.dsn, "dsn", "", "MySQL DSN user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
+	fs.StringVar(&c.root, "root", "", "`DIR` where the share is mounted on this host (default: --path-prefix)")
+	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
 	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
-	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
+	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
 	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
-	fs.IntVar(&c.workers, "workers", 0, "filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
-	fs.Var(&c.workspaces, "workspace", "audit only this workspace id (repeatable)")
-	fs.Var(&c.format, "format", "report format: text or json")
-	fs.StringVar(&c.output, "output", "", "write the report to this file, replaced whole at the end (default: stdout)")
+	fs.IntVar(&c.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
+	fs.Var(&c.workspaces, "workspace", "audit only the workspace with this `ID` (repeatable, or comma-separated)")
+	fs.Var(&c.format, "format", "report format: `text|json`")
+	fs.StringVar(&c.output, "output", "", "write the report to `FILE`; - is stdout; a new path or regular file is replaced whole at the end, anything else (a link, a device, a FIFO) written into (default: stdout)")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
 	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in (IANA name)")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
@@ -67,10 +67,10 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-func (c *auditCmd) run(ctx context.Context) (int, error) {
+func (c *auditCmd) run(ctx context.Context) error {
 	log, err := newLogger(c.env, c.logLevel)
 	if err != nil {
-		return ExitFailed, err
+		return err
 	}
 	if c.dsn == "" {
 		c.dsn = c.env.getenv("SESSAUDIT_DSN")
@@ -80,35 +80,35 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 	}
 	switch {
 	case c.dsn == "":
-		return ExitFailed, usageError("--dsn or SESSAUDIT_DSN is required")
+		return usageError("--dsn or SESSAUDIT_DSN is required")
 	case !filepath.IsAbs(c.pathPrefix):
-		return ExitFailed, usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
+		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
 	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
-		return ExitFailed, usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
+		return usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
 	case c.workers < 0:
-		return ExitFailed, usageError("--workers %d must not be negative (0 chooses for the filesystem)", c.workers)
+		return usageError("--workers %d must not be negative (0 chooses for the filesystem)", c.workers)
 	case c.ioTimeout <= 0:
-		return ExitFailed, usageError("--io-timeout %v must be positive", c.ioTimeout)
+		return usageError("--io-timeout %v must be positive", c.ioTimeout)
 	case c.minAge < 0:
-		return ExitFailed, usageError("--min-age %v must not be negative", c.minAge)
+		return usageError("--min-age %v must not be negative", c.minAge)
 	case c.instanceCount < 0 || c.instanceCount > 255:
-		return ExitFailed, usageError("--instance-count %d must be between 0 and 255", c.instanceCount)
+		return usageError("--instance-count %d must be between 0 and 255", c.instanceCount)
 	}
 	loc, err := time.LoadLocation(c.dbTimeZone)
 	if err != nil {
-		return ExitFailed, usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
+		return usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
 	}
 	// Everything the user controls is checked before anything is written:
 	// the report's destination is opened (and space reserved) now, so that
 	// exit 2 always means the table is untouched.
 	dest, err := output.Open(c.output, c.env.Stdout)
 	if err != nil {
-		return ExitFailed, err
+		return err
 	}
 	defer dest.Close()
 	fsys := c.env.fs()
 	if err := scanner.CheckRoot(ctx, fsys, c.root, scanner.Config{IOTimeout: c.ioTimeout}); err != nil {
-		return ExitFailed, mark(errBadRoot, err)
+		return mark(errBadRoot, err)
 	}
 
 	store, err := db.Open(ctx, db.Config{
@@ -118,26 +118,26 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		},
 	})
 	if err != nil {
-		return ExitFailed, err
+		return err
 	}
 	defer store.Close()
 	// A required column that schema check rates an error (an INT size,
 	// say) would store wrong values or fail whole batches: refuse it
 	// before the share is read.
 	if err := checklist.Check(store.Schema()).Usable(); err != nil {
-		return ExitFailed, err
+		return err
 	}
 	// One audit of a table at a time. The lock belongs to a connection the
 	// store keeps for the run, so it dies with the process.
 	lock, err := store.Lock(ctx, auditLockScope)
 	if err != nil {
-		return ExitFailed, err
+		return err
 	}
 	defer lock.Release(context.WithoutCancel(ctx))
 	log.Debug().Str("lock", lock.Name()).Msg("lock taken")
 	perInstance := store.HasColumn("assigned_instance_index")
 	if c.instanceCount > 0 && !perInstance {
-		return ExitFailed, usageError("--instance-count needs the column assigned_instance_index, which table %s lacks (see sessaudit schema check)", c.table)
+		return usageError("--instance-count needs the column assigned_instance_index, which table %s lacks (see sessaudit schema check)", c.table)
 	}
 
 	log.Info().Str("root", c.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).
@@ -156,7 +156,7 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 		}
 	}
 	if err != nil {
-		return ExitFailed, err
+		return err
 	}
 	s := rep.Summary
 	for _, w := range s.Warnings {
@@ -165,9 +165,9 @@ func (c *auditCmd) run(ctx context.Context) (int, error) {
 	log.Info().Int("sessions", s.Sessions).Int("rows", s.Rows).Int("findings", s.Findings).
 		Int("rows_written", s.RowsWritten).Float64("seconds", s.DurationSeconds).Msg("audit finished")
 	if s.Findings > 0 {
-		return ExitFindings, nil
+		return errFindings
 	}
-	return ExitClean, nil
+	return nil
 }
 
 func (c *auditCmd) writeReport(dest *output.Dest, rep *reconcile.Report) error {

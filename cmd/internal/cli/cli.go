@@ -58,56 +58,97 @@ commands:
   scan    walk the share and print the size of every session directory
   audit   reconcile the share with the accounts table, write verified sizes, report
   schema  check the accounts table against the migrations (check), print the SQL to fix it (sql)
-  help    show this text; "sessaudit <command> -h" shows a command's flags
+  help    show this text; "sessaudit help <command>" or "sessaudit <command> -h" shows a command's help
 
 exit status: 0 nothing found, 1 findings present, 2 could not run
 `
 
+// errFindings is what a command returns when it did its work and found
+// something: exit status 1, and nothing printed for it.
+var errFindings = errors.New("cli: findings present")
+
+// exitCode is the one place an outcome becomes an exit status.
+func exitCode(err error) int {
+	switch {
+	case err == nil:
+		return ExitClean
+	case errors.Is(err, errFindings):
+		return ExitFindings
+	default:
+		return ExitFailed
+	}
+}
+
 // Run runs the command line args (without the program name) and returns the
-// exit status. It never panics on bad input.
+// exit status. It never panics on bad input. Every error is printed as one
+// line on stderr.
 func Run(ctx context.Context, args []string, env Env) int {
 	if len(args) == 0 {
 		fmt.Fprint(env.Stderr, usage)
 		return ExitFailed
 	}
-	var cmd command
-	switch args[0] {
-	case "scan":
-		cmd = newScanCmd(env)
-	case "audit":
-		cmd = newAuditCmd(env)
-	case "schema":
-		cmd, args = newSchemaCmd(env, args)
-	case "help", "-h", "-help", "--help":
-		fmt.Fprint(env.Stdout, usage)
-		return ExitClean
-	default:
-		fmt.Fprintf(env.Stderr, "sessaudit: unknown command %q\n\n%s", args[0], usage)
-		return ExitFailed
+	name, err := runCommand(ctx, args, env)
+	if err != nil && !errors.Is(err, errFindings) {
+		msg := explain(err)
+		switch {
+		case errors.Is(err, errUnknownCommand):
+			msg += "; see 'sessaudit help'"
+		case errors.Is(err, errUsage):
+			msg += "; see 'sessaudit " + name + " -h'"
+		}
+		fmt.Fprintf(env.Stderr, "sessaudit %s: %s\n", name, msg)
+	}
+	return exitCode(err)
+}
+
+// runCommand parses args and runs the command they name; it returns the
+// command's full name ("schema check") for messages.
+func runCommand(ctx context.Context, args []string, env Env) (string, error) {
+	if args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
+		if len(args) < 2 {
+			fmt.Fprint(env.Stdout, usage)
+			return "help", nil
+		}
+		args = append(args[1:], "-h") // sessaudit help audit = sessaudit audit -h
+	}
+	cmd, name, flagArgs, err := newCommand(env, args)
+	if err != nil {
+		return args[0], err
 	}
 	fset := cmd.flags()
-	fset.SetOutput(env.Stderr)
-	if err := fset.Parse(args[1:]); err != nil {
+	fset.SetOutput(io.Discard) // errors are reported in one line below, help on -h
+	fset.Usage = func() {}
+	if err := fset.Parse(flagArgs); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			return ExitClean
+			fmt.Fprint(env.Stdout, help(name, fset))
+			return name, nil
 		}
-		return ExitFailed // flag has printed the error and the usage
+		return name, flagError(fset, err)
 	}
 	if fset.NArg() > 0 {
-		fmt.Fprintf(env.Stderr, "sessaudit %s: unexpected argument %q\n", args[0], fset.Arg(0))
-		return ExitFailed
+		return name, usageError("unexpected argument %q", fset.Arg(0))
 	}
-	code, err := cmd.run(ctx)
-	if err != nil {
-		fmt.Fprintf(env.Stderr, "sessaudit %s: %s\n", args[0], explain(err))
-		return ExitFailed
+	return name, cmd.run(ctx)
+}
+
+// newCommand returns the command args name, its full name ("audit",
+// "schema check") and the arguments left for its flags.
+func newCommand(env Env, args []string) (command, string, []string, error) {
+	switch args[0] {
+	case "scan":
+		return newScanCmd(env), "scan", args[1:], nil
+	case "audit":
+		return newAuditCmd(env), "audit", args[1:], nil
+	case "schema":
+		cmd, rest := newSchemaCmd(env, args)
+		return cmd, rest[0], rest[1:], nil
 	}
-	return code
+	return nil, "", nil, mark(errUnknownCommand, fmt.Errorf("unknown command %q: want scan, audit, schema or help", args[0]))
 }
 
 type command interface {
 	flags() *flag.FlagSet
-	run(ctx context.Context) (int, error)
+	run(ctx context.Context) error
 }
 
 // explain turns an error into the one line an operator reads: what is wrong
@@ -121,7 +162,7 @@ func explain(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		hint = "timed out"
 	case errors.Is(err, errUsage):
-		hint = "see -h"
+		// the message says it
 	case errors.Is(err, db.ErrBadDSN):
 		hint = "--dsn (or SESSAUDIT_DSN) must look like user:password@tcp(host:3306)/database"
 	case errors.Is(err, db.ErrUnreachable):
@@ -158,6 +199,8 @@ func explain(err error) string {
 var (
 	errUsage   = errors.New("bad usage")
 	errBadRoot = errors.New("bad root")
+	// errUnknownCommand: the first argument names no command.
+	errUnknownCommand = errors.New("unknown command")
 )
 
 // mark adds a sentinel to err without changing its message, so that
@@ -172,7 +215,7 @@ func (m marked) Error() string   { return m.err.Error() }
 func (m marked) Unwrap() []error { return []error{m.sentinel, m.err} }
 
 func usageError(format string, args ...any) error {
-	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+	return mark(errUsage, fmt.Errorf(format, args...))
 }
 
 func oneLine(s string) string {

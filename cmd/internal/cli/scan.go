@@ -28,28 +28,28 @@ func newScanCmd(env Env) *scanCmd {
 
 func (c *scanCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
-	fs.StringVar(&c.root, "root", "", "directory holding the workspace_<id> directories (required)")
-	fs.Var(&c.format, "format", "output: text (a table) or json (one JSON object per session per line)")
-	fs.IntVar(&c.workers, "workers", 0, "filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
-	fs.Var(&c.workspaces, "workspace", "scan only this workspace id (repeatable)")
+	fs.StringVar(&c.root, "root", "", "`DIR` holding the workspace_<id> directories (required)")
+	fs.Var(&c.format, "format", "output: `text|json`: a table, or one JSON object per session per line")
+	fs.IntVar(&c.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
+	fs.Var(&c.workspaces, "workspace", "scan only the workspace with this `ID` (repeatable, or comma-separated)")
 	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
 
-func (c *scanCmd) run(ctx context.Context) (int, error) {
+func (c *scanCmd) run(ctx context.Context) error {
 	log, err := newLogger(c.env, c.logLevel)
 	if err != nil {
-		return ExitFailed, err
+		return err
 	}
 	if c.root == "" {
-		return ExitFailed, usageError("--root is required")
+		return usageError("--root is required")
 	}
 	if c.ioTimeout <= 0 {
-		return ExitFailed, usageError("--io-timeout %v must be positive", c.ioTimeout)
+		return usageError("--io-timeout %v must be positive", c.ioTimeout)
 	}
 	if c.workers < 0 {
-		return ExitFailed, usageError("--workers %d must not be negative (0 chooses for the filesystem)", c.workers)
+		return usageError("--workers %d must not be negative (0 chooses for the filesystem)", c.workers)
 	}
 
 	out := bufio.NewWriter(c.env.Stdout)
@@ -86,7 +86,7 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 	})
 	if err != nil {
 		out.Flush()
-		return ExitFailed, fmt.Errorf("scan: %w", err)
+		return fmt.Errorf("scan: %w", err)
 	}
 	if c.format == "text" {
 		err = report.ScanTable(out, sessions, others)
@@ -95,10 +95,10 @@ func (c *scanCmd) run(ctx context.Context) (int, error) {
 		err = ferr
 	}
 	if err != nil {
-		return ExitFailed, fmt.Errorf("write output: %w", err)
+		return fmt.Errorf("write output: %w", err)
 	}
 	if problems > 0 {
-		return ExitFindings, nil
+		return errFindings
 	}
-	return ExitClean, nil
+	return nil
 }

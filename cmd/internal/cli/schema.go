@@ -53,11 +53,11 @@ func (c *schemaUsageCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-func (c *schemaUsageCmd) run(context.Context) (int, error) {
+func (c *schemaUsageCmd) run(context.Context) error {
 	if c.unknown != "" {
-		return ExitFailed, usageError("unknown subcommand %q: want check or sql", c.unknown)
+		return usageError("unknown subcommand %q: want check or sql", c.unknown)
 	}
-	return ExitFailed, usageError("want a subcommand: check or sql")
+	return usageError("want a subcommand: check or sql")
 }
 
 // schemaCmd is "sessaudit schema check" and, with sql set, "sessaudit
@@ -77,24 +77,24 @@ func (c *schemaCmd) flags() *flag.FlagSet {
 		name = "schema sql"
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(&c.dsn, "dsn", "", "MySQL DSN user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
+	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	if !c.sql {
-		fs.Var(&c.format, "format", "output: text or json")
+		fs.Var(&c.format, "format", "output: `text|json`")
 	}
 	return fs
 }
 
-func (c *schemaCmd) run(ctx context.Context) (int, error) {
+func (c *schemaCmd) run(ctx context.Context) error {
 	if c.dsn == "" {
 		c.dsn = c.env.getenv("SESSAUDIT_DSN")
 	}
 	if c.dsn == "" {
-		return ExitFailed, usageError("--dsn or SESSAUDIT_DSN is required")
+		return usageError("--dsn or SESSAUDIT_DSN is required")
 	}
 	schema, err := db.Inspect(ctx, db.Config{DSN: c.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout})
 	if err != nil {
-		return ExitFailed, err
+		return err
 	}
 	cl := checklist.Check(schema)
 	w := bufio.NewWriter(c.env.Stdout)
@@ -110,12 +110,12 @@ func (c *schemaCmd) run(ctx context.Context) (int, error) {
 		err = ferr
 	}
 	if err != nil {
-		return ExitFailed, fmt.Errorf("write output: %w", err)
+		return fmt.Errorf("write output: %w", err)
 	}
 	if c.sql || cl.Ready() {
-		return ExitClean, nil
+		return nil
 	}
-	return ExitFindings, nil
+	return errFindings
 }
 
 // checklistItem is one item in --format json.

@@ -1,0 +1,102 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// docs is each command's help: synopsis, what it does, an example; the
+// flags and the exit statuses follow it.
+var docs = map[string]struct{ synopsis, about, example, exit string }{
+	"scan": {
+		synopsis: "sessaudit scan --root DIR [--format text|json] [--workers N] [--workspace ID]...",
+		about:    "Walks ROOT/workspace_*/session_* and prints the size of every session directory:\na table (text) or one JSON object per session per line (json). No database.",
+		example:  "sessaudit scan --root /mnt/efs --format json > sizes.jsonl",
+		exit:     "0 every session measured, nothing unrecognized; 1 some entry unreadable or unrecognized;\n2 could not scan (bad flags, root missing)",
+	},
+	"audit": {
+		synopsis: "sessaudit audit [--root DIR] [--dsn DSN] [--dry-run] [--format text|json] [--output FILE|-] [flags]",
+		about:    "Reconciles the share with the accounts table: gives every session directory and row one\noutcome, writes the verified sizes and reports the findings.",
+		example:  "SESSAUDIT_DSN='sessaudit:secret@tcp(db:3306)/app' sessaudit audit --root /mnt/efs --dry-run",
+		exit:     "0 audited, nothing found; 1 audited, findings present; 2 could not audit (nothing written,\nunless the one line on stderr says how many rows were)",
+	},
+	"schema check": {
+		synopsis: "sessaudit schema check [--dsn DSN] [--table T] [--format text|json]",
+		about:    "Reports, item by item, whether the accounts table is ready for the audit and has the\nmigrations' columns and indexes. Reads information_schema only.",
+		example:  "SESSAUDIT_DSN='sessaudit:secret@tcp(db:3306)/app' sessaudit schema check",
+		exit:     "0 ready; 1 a required item missing or a unique index on phone_number; 2 could not check",
+	},
+	"schema sql": {
+		synopsis: "sessaudit schema sql [--dsn DSN] [--table T]",
+		about:    "Prints the statements that bring the table to the migrated schema (only what is\nmissing). Never runs them.",
+		example:  "SESSAUDIT_DSN='sessaudit:secret@tcp(db:3306)/app' sessaudit schema sql > migrate.sql",
+		exit:     "0 printed; 2 could not read the table",
+	},
+}
+
+// help is the text -h prints for the command name.
+func help(name string, fset *flag.FlagSet) string {
+	d, ok := docs[name]
+	if !ok {
+		return schemaUsage
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: %s\n\n%s\n\nexample:\n  %s\n\nflags:\n", d.synopsis, d.about, d.example)
+	fset.VisitAll(func(f *flag.Flag) {
+		typ, usage := flag.UnquoteUsage(f)
+		fmt.Fprintf(&b, "  --%s", f.Name)
+		if typ != "" {
+			fmt.Fprintf(&b, " %s", typ)
+		}
+		fmt.Fprintf(&b, "\n        %s", usage)
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+			fmt.Fprintf(&b, " (default %s)", f.DefValue)
+		}
+		b.WriteString("\n")
+	})
+	fmt.Fprintf(&b, "\nexit status: %s\n", d.exit)
+	return b.String()
+}
+
+var (
+	badValue   = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): `)
+	unknown    = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	needsValue = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+)
+
+// flagError turns an error of the flag package into one line that names the
+// flag the way the README writes it (--name) and says what a value must
+// look like, instead of flag's "parse error".
+func flagError(fset *flag.FlagSet, err error) error {
+	msg := err.Error()
+	if m := unknown.FindStringSubmatch(msg); m != nil {
+		return usageError("unknown flag --%s", m[1])
+	}
+	if m := needsValue.FindStringSubmatch(msg); m != nil {
+		return usageError("--%s needs a value", m[1])
+	}
+	m := badValue.FindStringSubmatch(msg)
+	if m == nil {
+		return usageError("%s", msg)
+	}
+	value, name := m[1], m[2]
+	want := strings.TrimPrefix(msg, m[0])
+	if f := fset.Lookup(name); f != nil {
+		if g, ok := f.Value.(flag.Getter); ok {
+			switch g.Get().(type) {
+			case time.Duration:
+				want = "want a duration with a unit, such as 48h or 30m"
+			case int, int64, uint, uint64:
+				want = "want a whole number"
+			case float64:
+				want = "want a number, such as 0.5"
+			case bool:
+				want = "want true or false"
+			}
+		}
+	}
+	return usageError("--%s %q: %s", name, value, want)
+}
