@@ -3,11 +3,9 @@ package db
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"path"
 	"slices"
 	"strings"
-	"time"
 )
 
 // maxInList bounds the number of workspace ids in one query.
@@ -130,27 +128,11 @@ func (s *Store) query(ctx context.Context, query string, args ...any) ([]Row, er
 	}
 	defer rs.Close()
 	var out []Row
+	sc := newRowScanner()
 	for rs.Next() {
-		var (
-			r                             Row
-			sessionID, storagePath        sql.NullString
-			deletedAt, createdAt, updated sql.NullTime
-			instance                      sql.NullInt64
-		)
-		// The order of the last four follows optionalColumns.
-		if err := rs.Scan(&r.ID, &r.WorkspaceID, &sessionID, &storagePath, &deletedAt, &createdAt, &updated, &instance); err != nil {
+		r, err := sc.scan(rs)
+		if err != nil {
 			return nil, s.redact.errorf("read rows of %s: %w", s.table, err)
-		}
-		r.SessionID = sessionID.String
-		if storagePath.Valid {
-			r.StoragePath = &storagePath.String
-		}
-		r.DeletedAt = timePtr(deletedAt)
-		r.CreatedAt = timePtr(createdAt)
-		r.UpdatedAt = timePtr(updated)
-		if instance.Valid {
-			i := int(instance.Int64)
-			r.InstanceIndex = &i
 		}
 		out = append(out, r)
 	}
@@ -173,13 +155,6 @@ func ownPrefix(prefix string) string {
 // likeEscape escapes s for a LIKE pattern with ESCAPE '!'.
 func likeEscape(s string) string {
 	return strings.NewReplacer("!", "!!", "%", "!%", "_", "!_").Replace(s)
-}
-
-func timePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	return &t.Time
 }
 
 // Sample returns up to n of the newest live rows (the highest ids) that
