@@ -38,7 +38,9 @@ func MapPath(prefix, stored string) (string, error) {
 	case !strings.HasPrefix(stored, "/"):
 		return "", unsafe("relative path")
 	}
-	for _, elem := range strings.Split(stored, "/") {
+	// MapPath runs once per row: written so that a clean stored path under
+	// a clean prefix allocates nothing.
+	for elem := range strings.SplitSeq(stored, "/") {
 		if elem == ".." {
 			return "", unsafe(`path contains a ".." element`)
 		}
@@ -46,17 +48,20 @@ func MapPath(prefix, stored string) (string, error) {
 			return "", unsafe("path element longer than 255 bytes")
 		}
 	}
-	prefix = path.Clean("/" + prefix)
+	if !strings.HasPrefix(prefix, "/") {
+		prefix = "/" + prefix
+	}
+	prefix = path.Clean(prefix)
 	clean := path.Clean(stored)
 	var rel string
 	if prefix == "/" {
 		rel = strings.TrimPrefix(clean, "/")
 	} else {
-		var ok bool
-		rel, ok = strings.CutPrefix(clean, prefix+"/")
-		if !ok {
+		rest, ok := strings.CutPrefix(clean, prefix)
+		if !ok || !strings.HasPrefix(rest, "/") {
 			return "", unsafe("path is outside " + prefix)
 		}
+		rel = rest[1:]
 	}
 	if _, _, ok := scanner.ParseSessionPath(rel); !ok {
 		return "", unsafe("path is not " + prefix + "/workspace_<id>/session_<id>")
