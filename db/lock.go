@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -70,6 +71,9 @@ func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 type Lock struct {
 	store *Store
 	name  string
+	// also are further locks held on the same connection (a shard run's
+	// slot); they go with it.
+	also []string
 
 	mu   sync.Mutex
 	conn *sql.Conn // nil once released
@@ -120,6 +124,78 @@ func (s *Store) Lock(ctx context.Context, scope string) (*Lock, error) {
 	s.locks[l] = struct{}{}
 	s.mu.Unlock()
 	return l, nil
+}
+
+// runSlots is how many shard runs of a table may hold their locks at once;
+// a whole-table run looks at every slot in one query.
+const runSlots = 256
+
+// LockRun takes the locks of one audit run of the table: of the whole table
+// when count is 0, else of shard index of count. Two runs of the same shard
+// never hold them at once, a whole-table run never holds them together with
+// a shard run, and the shards of a share run side by side.
+//
+// A whole-table run holds the lock "all" (as Lock(ctx, "all")) and, once it
+// has it, refuses while any shard run is registered. A shard run registers
+// while it holds "all" for a moment: it takes "shard-<index>-of-<count>"
+// and one of 256 slot locks "slot-<k>", then lets "all" go. Everything is
+// held on one connection, so a crashed run leaves nothing behind. A refusal
+// is a *LockedError naming the lock and its holder.
+func (s *Store) LockRun(ctx context.Context, index, count uint64) (*Lock, error) {
+	all, err := s.Lock(ctx, "all")
+	if err != nil || count == 0 {
+		if err == nil {
+			err = s.refuseWhileShardsRun(ctx, all)
+		}
+		if err != nil {
+			if all != nil {
+				_ = all.Release(ctx)
+			}
+			return nil, err
+		}
+		return all, nil
+	}
+	defer all.Release(ctx)
+	l, err := s.Lock(ctx, fmt.Sprintf("shard-%d-of-%d", index, count))
+	if err != nil {
+		return nil, err
+	}
+	for k := range uint64(runSlots) {
+		slot := lockName(s.lockBase, fmt.Sprintf("slot-%d", (index+k)%runSlots))
+		var got sql.NullInt64
+		if err := l.conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", slot).Scan(&got); err != nil {
+			_ = l.Release(ctx)
+			return nil, s.redact.errorf("lock %s: %w", slot, err)
+		}
+		if got.Valid && got.Int64 == 1 {
+			l.also = append(l.also, slot)
+			return l, nil
+		}
+	}
+	_ = l.Release(ctx)
+	return nil, fmt.Errorf("lock %s: %w: all %d shard run slots are taken", l.name, ErrLocked, runSlots)
+}
+
+// refuseWhileShardsRun returns a *LockedError when a shard run holds a slot;
+// all, the whole-table lock, keeps new shard runs from registering
+// meanwhile.
+func (s *Store) refuseWhileShardsRun(ctx context.Context, all *Lock) error {
+	names := make([]any, runSlots)
+	calls := make([]string, runSlots)
+	for k := range runSlots {
+		names[k] = lockName(s.lockBase, fmt.Sprintf("slot-%d", k))
+		calls[k] = "IS_USED_LOCK(?)"
+	}
+	var holder sql.NullInt64
+	q := "SELECT COALESCE(" + strings.Join(calls, ", ") + ")"
+	if err := all.conn.QueryRowContext(ctx, q, names...).Scan(&holder); err != nil {
+		return s.redact.errorf("look for shard runs of %s: %w", s.table, err)
+	}
+	if !holder.Valid {
+		return nil
+	}
+	e := &LockedError{Name: s.redact.redact(lockName(s.lockBase, "shard-*")), HolderID: uint64(holder.Int64)}
+	return e
 }
 
 // lockedError describes who holds the lock name, as far as the server says.
@@ -217,6 +293,11 @@ func (l *Lock) Release(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
 	defer cancel()
+	for _, name := range l.also {
+		// Best effort: closing the connection frees them in any case.
+		var ignored sql.NullInt64
+		_ = conn.QueryRowContext(ctx, "SELECT RELEASE_LOCK(?)", name).Scan(&ignored)
+	}
 	var released sql.NullInt64
 	if err := conn.QueryRowContext(ctx, "SELECT RELEASE_LOCK(?)", l.name).Scan(&released); err != nil {
 		return l.store.redact.errorf("release lock %s: %w", l.name, err)

@@ -362,3 +362,63 @@ func TestLockRedacted(t *testing.T) {
 	}
 	assertNoSecret(t, err, secret)
 }
+
+// TestLockRun: two runs of one shard never hold their locks at once, a
+// whole-table run never together with a shard run, and shards of one share
+// side by side.
+func TestLockRun(t *testing.T) {
+	dsn := newDB(t)
+	a := open(t, db.Config{DSN: dsn})
+	b := open(t, db.Config{DSN: dsn})
+	ctx := context.Background()
+	mustLock := func(s *db.Store, index, count uint64) *db.Lock {
+		t.Helper()
+		l, err := s.LockRun(ctx, index, count)
+		if err != nil {
+			t.Fatalf("LockRun(%d, %d): %v", index, count, err)
+		}
+		return l
+	}
+	refused := func(s *db.Store, index, count uint64, why string) {
+		t.Helper()
+		l, err := s.LockRun(ctx, index, count)
+		if !errors.Is(err, db.ErrLocked) {
+			if l != nil {
+				l.Release(ctx)
+			}
+			t.Fatalf("LockRun(%d, %d) while %s: err = %v, want ErrLocked", index, count, why, err)
+		}
+	}
+
+	whole := mustLock(a, 0, 0)
+	refused(b, 1, 3, "a whole run holds the table")
+	refused(b, 0, 0, "a whole run holds the table")
+	if err := whole.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s0 := mustLock(a, 0, 3)
+	s1 := mustLock(b, 1, 3)
+	s2 := mustLock(b, 2, 3)
+	refused(a, 1, 3, "shard 1/3 runs")
+	var le *db.LockedError
+	if _, err := b.LockRun(ctx, 0, 0); !errors.As(err, &le) || le.HolderID == 0 {
+		t.Fatalf("whole run while shards run: err = %v, want a LockedError naming a holder", err)
+	}
+	for _, l := range []*db.Lock{s0, s1} {
+		if held, err := l.Held(ctx); !held || err != nil {
+			t.Fatalf("shard lock %s: Held = %t, %v", l.Name(), held, err)
+		}
+		if err := l.Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	refused(a, 0, 0, "shard 2/3 still runs")
+	if err := s2.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	whole = mustLock(b, 0, 0)
+	whole.Release(ctx)
+	// A released shard can run again.
+	mustLock(a, 1, 3).Release(ctx)
+}

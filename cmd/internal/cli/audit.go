@@ -19,11 +19,6 @@ import (
 // dbConnectTimeout bounds connecting to the database and reading its schema.
 const dbConnectTimeout = 30 * time.Second
 
-// auditLockScope names what an audit locks: the whole table. A run limited
-// to some workspaces locks it too, since it writes the same rows; the scope
-// is where a future shard of the workspaces would get its own name.
-const auditLockScope = "all"
-
 type auditCmd struct {
 	env             Env
 	root            string
@@ -33,7 +28,7 @@ type auditCmd struct {
 	dryRun          bool
 	minAge          time.Duration
 	workers         int
-	workspaces      workspaceList
+	selection       selection
 	format          formatFlag
 	output          string
 	maxMissingRatio float64
@@ -56,7 +51,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
 	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
 	fs.IntVar(&c.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
-	fs.Var(&c.workspaces, "workspace", "audit only the workspace with this `ID` (repeatable, or comma-separated)")
+	c.selection.register(fs, "audit")
 	fs.Var(&c.format, "format", "report format: `text|json`")
 	fs.StringVar(&c.output, "output", "", "write the report to `FILE`; - is stdout; a new path or regular file is replaced whole at the end, anything else (a link, a device, a FIFO) written into (default: stdout)")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
@@ -129,7 +124,11 @@ func (c *auditCmd) run(ctx context.Context) error {
 	}
 	// One audit of a table at a time. The lock belongs to a connection the
 	// store keeps for the run, so it dies with the process.
-	lock, err := store.Lock(ctx, auditLockScope)
+	// A shard run locks its shard; any other run the whole table (a run
+	// of listed workspaces too: it may write rows of any workspace whose
+	// path names one of them).
+	shard := c.selection.scope().Shard()
+	lock, err := store.LockRun(ctx, shard.Index, shard.Count)
 	if err != nil {
 		return err
 	}
@@ -143,7 +142,7 @@ func (c *auditCmd) run(ctx context.Context) error {
 	log.Info().Str("root", c.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).
 		Bool("dry_run", c.dryRun).Msg("audit started")
 	rep, err := reconcile.Audit(ctx, fsys, store, reconcile.Config{
-		Root: c.root, PathPrefix: c.pathPrefix, Scope: c.workspaces.scope(), MinAge: c.minAge,
+		Root: c.root, PathPrefix: c.pathPrefix, Scope: c.selection.scope(), MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: scanner.Config{Workers: c.workers, IOTimeout: c.ioTimeout},
 		InstanceCount: c.instanceCount, PerInstance: perInstance,
 	})

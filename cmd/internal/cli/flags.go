@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -30,12 +31,41 @@ func (l *workspaceList) Set(v string) error {
 	return nil
 }
 
-// scope returns the workspaces the flag selects: all when it was not given.
-func (l workspaceList) scope() scanner.Scope {
-	if len(l) == 0 {
-		return scanner.AllWorkspaces()
+// selection is the --workspace and --shard flags of a command: which
+// workspaces it covers.
+type selection struct {
+	workspaces workspaceList
+	shard      shardFlag
+}
+
+// register defines --workspace and --shard on fs; verb is the command's
+// ("scan", "audit").
+func (s *selection) register(fs *flag.FlagSet, verb string) {
+	fs.Var(&s.workspaces, "workspace", verb+" only the workspace with this `ID` (repeatable, or comma-separated)")
+	fs.Var(&s.shard, "shard", verb+" only shard `I/N`: the workspaces with workspace_id % N == I (0 <= I < N), as the application routes them to instance I")
+}
+
+// scope returns the workspaces the flags select: all when neither was given.
+func (s *selection) scope() scanner.Scope {
+	scope := scanner.AllWorkspaces()
+	if len(s.workspaces) > 0 {
+		scope = scanner.OnlyWorkspaces(s.workspaces...)
 	}
-	return scanner.OnlyWorkspaces(l...)
+	return scope.InShard(scanner.Shard(s.shard))
+}
+
+// shardFlag is --shard I/N.
+type shardFlag scanner.Shard
+
+func (f *shardFlag) String() string { return scanner.Shard(*f).String() }
+
+func (f *shardFlag) Set(v string) error {
+	sh, err := scanner.ParseShard(v)
+	if err != nil {
+		return fmt.Errorf("want I/N with 0 <= I < N, such as 0/4")
+	}
+	*f = shardFlag(sh)
+	return nil
 }
 
 // formatFlag is --format: text or json.

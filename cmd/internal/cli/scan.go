@@ -13,13 +13,13 @@ import (
 )
 
 type scanCmd struct {
-	env        Env
-	root       string
-	format     formatFlag
-	workers    int
-	workspaces workspaceList
-	ioTimeout  time.Duration
-	logLevel   string
+	env       Env
+	root      string
+	format    formatFlag
+	workers   int
+	selection selection
+	ioTimeout time.Duration
+	logLevel  string
 }
 
 func newScanCmd(env Env) *scanCmd {
@@ -31,7 +31,7 @@ func (c *scanCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.root, "root", "", "`DIR` holding the workspace_<id> directories (required)")
 	fs.Var(&c.format, "format", "output: `text|json`: a table, or one JSON object per session per line")
 	fs.IntVar(&c.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
-	fs.Var(&c.workspaces, "workspace", "scan only the workspace with this `ID` (repeatable, or comma-separated)")
+	c.selection.register(fs, "scan")
 	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
@@ -59,7 +59,7 @@ func (c *scanCmd) run(ctx context.Context) error {
 		others   []scanner.Entry
 		problems int
 	)
-	cfg := scanner.Config{Workers: c.workers, Scope: c.workspaces.scope(), IOTimeout: c.ioTimeout}
+	cfg := scanner.Config{Workers: c.workers, Scope: c.selection.scope(), IOTimeout: c.ioTimeout}
 	err = scanner.Walk(ctx, c.env.fs(), c.root, cfg, func(e scanner.Entry) error {
 		mu.Lock()
 		defer mu.Unlock()
