@@ -1,0 +1,229 @@
+package quarantine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// runNameLayout names a run's directory by the time it started, in UTC.
+const runNameLayout = "20060102T150405Z"
+
+// RunInfo describes a run for its manifest.
+type RunInfo struct {
+	// Started is when the run started; it names the run's directory.
+	Started time.Time
+	// Report is the audit report the run follows, and when that audit
+	// finished.
+	Report           string
+	ReportFinishedAt time.Time
+	// Now returns the time of each record; nil means time.Now.
+	Now func() time.Time
+}
+
+// Run is one reclaim run: a directory in the quarantine and its manifest.
+type Run struct {
+	q    *Quarantine
+	name string
+	fd   int
+	j    *journal
+	// workspaces holds the run's workspace directories opened so far.
+	workspaces map[string]int
+}
+
+// Begin creates the directory of a new run, named for info.Started, and its
+// manifest, and makes both durable before it returns.
+func (q *Quarantine) Begin(info RunInfo) (*Run, error) {
+	now := info.Now
+	if now == nil {
+		now = time.Now
+	}
+	base := info.Started.UTC().Format(runNameLayout)
+	name := base
+	for i := 2; ; i++ {
+		err := mkdirNew(q.dirFD, name)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errExist) || i > 100 {
+			return nil, fmt.Errorf("create run %s in %s: %w", name, q.dir, err)
+		}
+		name = fmt.Sprintf("%s-%d", base, i)
+	}
+	fd, _, err := openDir(q.dirFD, name)
+	if err != nil {
+		return nil, fmt.Errorf("open run %s: %w", name, err)
+	}
+	r := &Run{q: q, name: name, fd: fd, workspaces: map[string]int{}}
+	f, err := openFileAt(fd, ManifestName, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("create manifest of run %s: %w", name, err)
+	}
+	r.j = &journal{f: f, now: now}
+	head := Record{Event: EventRun, Format: manifestFormat, Version: 1, Run: name, Root: q.root, Quarantine: q.dir,
+		Report: info.Report, Time: info.Started.UTC()}
+	if !info.ReportFinishedAt.IsZero() {
+		t := info.ReportFinishedAt.UTC()
+		head.ReportFinishedAt = &t
+	}
+	if err := r.j.append(head); err != nil {
+		r.Close()
+		return nil, err
+	}
+	// The run directory's entry in the quarantine, and the manifest's in
+	// the run directory.
+	if err := syncFD(q.dirFD); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("sync %s: %w", q.dir, err)
+	}
+	if err := syncFD(fd); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("sync %s: %w", r.Dir(), err)
+	}
+	return r, nil
+}
+
+// Dir returns the run's directory.
+func (r *Run) Dir() string { return filepath.Join(r.q.dir, r.name) }
+
+// ManifestPath returns the path of the run's manifest.
+func (r *Run) ManifestPath() string { return filepath.Join(r.Dir(), ManifestName) }
+
+// Close closes the run's directories and manifest.
+func (r *Run) Close() error {
+	var err error
+	if r.j != nil {
+		err = r.j.close()
+		r.j = nil
+	}
+	for ws, fd := range r.workspaces {
+		closeFD(fd)
+		delete(r.workspaces, ws)
+	}
+	closeFD(r.fd)
+	r.fd = -1
+	return err
+}
+
+// Item is what is recorded about a directory being moved.
+type Item struct {
+	Kind      string
+	RowIDs    []uint64
+	SizeBytes int64
+	Files     int64
+}
+
+// Move renames the session directory at rel under the root into the run, at
+// the same relative path, provided it is still the directory want names:
+// reached without a link, a real directory, same device and inode. Else it
+// returns an error wrapping ErrChanged, ErrNotDir or fs.ErrNotExist and
+// nothing has moved.
+//
+// The manifest records the move before the rename (EventMoving) and after
+// it (EventMoved), each line fsync-ed, and both directories are fsync-ed
+// after the rename: a crash at any point leaves a manifest from which
+// exactly what moved can be told. If what arrives in the quarantine is not
+// want (it was swapped for something else between the last look and the
+// rename), it is renamed back at once and ErrChanged returned.
+//
+// Any other error (the manifest cannot be written, the rename fails) means
+// the run cannot go on safely.
+func (r *Run) Move(rel string, want Identity, it Item) error {
+	ws, sess, err := splitSessionPath(rel)
+	if err != nil {
+		return err
+	}
+	srcFD, err := r.q.openWorkspace(r.q.rootFD, ws)
+	if err != nil {
+		return fmt.Errorf("move %s: %w", rel, err)
+	}
+	defer closeFD(srcFD)
+	st, err := r.q.sessionAt(srcFD, sess)
+	if err != nil {
+		return fmt.Errorf("move %s: %w", rel, err)
+	}
+	if st.id != want {
+		return fmt.Errorf("move %s: %w", rel, ErrChanged)
+	}
+	dstFD, err := r.workspace(ws)
+	if err != nil {
+		return err
+	}
+
+	rec := Record{Event: EventMoving, Source: filepath.Join(r.q.root, rel), Destination: filepath.Join(r.Dir(), rel),
+		Kind: it.Kind, RowIDs: it.RowIDs, SizeBytes: &it.SizeBytes, Files: &it.Files, Identity: &want}
+	rec.setPath(rel)
+	if err := r.j.append(rec); err != nil {
+		return err
+	}
+	if err := renameNoReplace(srcFD, sess, dstFD, sess); err != nil {
+		err = fmt.Errorf("move %s to %s: %w", rel, r.Dir(), err)
+		if jerr := r.j.append(r.record(EventNotMoved, rel, err)); jerr != nil {
+			return errors.Join(err, jerr)
+		}
+		return err
+	}
+	if err := r.syncBoth(srcFD, dstFD); err != nil {
+		return err
+	}
+	got, err := statAt(dstFD, sess)
+	if err == nil && got.id == want && got.isDir() {
+		return r.j.append(r.record(EventMoved, rel, nil))
+	}
+	// Something else took the directory's place between the look and the
+	// rename: put it back where it was.
+	if err := renameNoReplace(dstFD, sess, srcFD, sess); err != nil {
+		return fmt.Errorf("move %s: something else took its place before the rename, and moving it back failed (it is at %s): %w",
+			rel, filepath.Join(r.Dir(), rel), err)
+	}
+	if err := r.syncBoth(srcFD, dstFD); err != nil {
+		return err
+	}
+	changed := fmt.Errorf("move %s: %w", rel, ErrChanged)
+	if err := r.j.append(r.record(EventReturned, rel, changed)); err != nil {
+		return err
+	}
+	return changed
+}
+
+func (r *Run) record(event, rel string, err error) Record {
+	rec := Record{Event: event}
+	rec.setPath(rel)
+	if err != nil {
+		rec.Error = err.Error()
+	}
+	return rec
+}
+
+// syncBoth makes a rename between two directories durable.
+func (r *Run) syncBoth(a, b int) error {
+	if err := syncFD(a); err != nil {
+		return fmt.Errorf("sync directory after rename: %w", err)
+	}
+	if err := syncFD(b); err != nil {
+		return fmt.Errorf("sync directory after rename: %w", err)
+	}
+	return nil
+}
+
+// workspace returns the run's directory for workspace ws, creating it.
+func (r *Run) workspace(ws string) (int, error) {
+	if fd, ok := r.workspaces[ws]; ok {
+		return fd, nil
+	}
+	if err := mkdirAt(r.fd, ws); err != nil {
+		return -1, fmt.Errorf("create %s in run %s: %w", ws, r.name, err)
+	}
+	if err := syncFD(r.fd); err != nil {
+		return -1, fmt.Errorf("sync %s: %w", r.Dir(), err)
+	}
+	fd, err := r.q.openWorkspace(r.fd, ws)
+	if err != nil {
+		return -1, fmt.Errorf("open %s in run %s: %w", ws, r.name, err)
+	}
+	r.workspaces[ws] = fd
+	return fd, nil
+}

@@ -1,0 +1,213 @@
+package quarantine
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"time"
+)
+
+// PurgeConfig controls Purge.
+type PurgeConfig struct {
+	// OlderThan is how long a run must have been left alone: the latest
+	// line of its manifest must be older.
+	OlderThan time.Duration
+	// Now is the present; the zero time means time.Now().
+	Now time.Time
+	// Yes deletes; without it Purge only says what it would delete.
+	Yes bool
+	// OnStep, when set, hears of each directory and run as it is dealt
+	// with.
+	OnStep func(Step)
+}
+
+// Purge deletes, in the quarantine directory dir, the runs whose manifest's
+// latest line is older than cfg.OlderThan: of each, exactly the directories
+// its manifest lists as moved and that are still the directories that were
+// moved (same device and inode), then the run's emptied workspace
+// directories, its manifest and its directory. Anything else found in a run
+// is left with the manifest, and reported. Entries of dir that are not runs
+// (no manifest, a link, a file) are never touched. Nothing is followed
+// through a link and no other filesystem is entered.
+//
+// An error means Purge could not read dir or could not record a deletion.
+func Purge(dir string, cfg PurgeConfig) (Result, error) {
+	var res Result
+	if cfg.Now.IsZero() {
+		cfg.Now = time.Now()
+	}
+	dirFD, dirSt, err := openPath(dir)
+	if err != nil {
+		return res, fmt.Errorf("open quarantine %s: %w", dir, err)
+	}
+	defer closeFD(dirFD)
+	names, err := listNames(dirFD)
+	if err != nil {
+		return res, fmt.Errorf("list quarantine %s: %w", dir, err)
+	}
+	slices.Sort(names)
+	p := &purger{cfg: cfg, dirFD: dirFD, dev: dirSt.id.Dev, res: &res}
+	for _, name := range names {
+		if err := p.run(name); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+type purger struct {
+	cfg   PurgeConfig
+	dirFD int
+	dev   uint64
+	res   *Result
+}
+
+func (p *purger) step(s Step, done bool) {
+	p.res.add(s, done)
+	if p.cfg.OnStep != nil {
+		p.cfg.OnStep(s)
+	}
+}
+
+// run purges the run called name, if it is one and old enough.
+func (p *purger) run(name string) error {
+	ignore := func(why string) error {
+		p.step(Step{Run: name, Action: "ignored", Err: errors.New(why)}, false)
+		return nil
+	}
+	fd, st, err := openDir(p.dirFD, name)
+	switch {
+	case errors.Is(err, ErrNotDir):
+		return ignore("not a run: not a directory")
+	case err != nil:
+		return ignore(err.Error())
+	}
+	defer closeFD(fd)
+	if st.id.Dev != p.dev {
+		return ignore(ErrOtherFilesystem.Error())
+	}
+	m, j, err := p.manifest(fd)
+	if err != nil {
+		return ignore("not a run: " + err.Error())
+	}
+	if j != nil {
+		defer j.close()
+	}
+	if m.Header.Run != name {
+		return ignore(fmt.Sprintf("its manifest is of run %q", m.Header.Run))
+	}
+	p.res.Runs++
+	if age := p.cfg.Now.Sub(m.Newest); age < p.cfg.OlderThan {
+		p.step(Step{Run: name, Action: "too young"}, false)
+		return nil
+	}
+	q := &Quarantine{dev: p.dev, rootFD: -1, dirFD: -1}
+	problems := false
+	var workspaces []string
+	for _, e := range m.Entries {
+		ws, sess, _ := splitSessionPath(e.Path)
+		workspaces = append(workspaces, ws)
+		s := Step{Run: name, Path: e.Path}
+		if e.Moving.SizeBytes != nil {
+			s.SizeBytes = *e.Moving.SizeBytes
+		}
+		if e.State != EventMoving && e.State != EventMoved {
+			continue // never arrived, gone back, or deleted already
+		}
+		wsFD, err := q.openWorkspace(fd, ws)
+		var got fileStat
+		if err == nil {
+			got, err = q.sessionAt(wsFD, sess)
+		}
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && e.State == EventMoving:
+			closeFD(wsFD)
+			continue // the rename never happened
+		case err != nil:
+			closeFD(wsFD)
+			s.Action, s.Err = "not deleted", err
+			problems = true
+			p.step(s, false)
+			continue
+		case e.Moving.Identity == nil || got.id != *e.Moving.Identity:
+			closeFD(wsFD)
+			s.Action, s.Err = "not deleted", fmt.Errorf("%w: not the directory that was moved", ErrChanged)
+			problems = true
+			p.step(s, false)
+			continue
+		}
+		if !p.cfg.Yes {
+			closeFD(wsFD)
+			s.Action = "would delete"
+			p.step(s, true)
+			continue
+		}
+		err = removeTree(wsFD, sess, p.dev)
+		closeFD(wsFD)
+		if err != nil {
+			s.Action, s.Err = "not deleted", fmt.Errorf("delete: %w", err)
+			problems = true
+			p.step(s, false)
+			continue
+		}
+		rec := Record{Event: EventPurged}
+		rec.setPath(e.Path)
+		if err := j.append(rec); err != nil {
+			return err
+		}
+		s.Action = "deleted"
+		p.step(s, true)
+	}
+	if !p.cfg.Yes || problems {
+		return nil
+	}
+	return p.removeRun(name, fd, j, workspaces)
+}
+
+// manifest reads the run's manifest; with Yes it is opened for appending.
+func (p *purger) manifest(runFD int) (*Manifest, *journal, error) {
+	if p.cfg.Yes {
+		j, m, err := openJournal(runFD, time.Now)
+		return m, j, err
+	}
+	f, err := openFileAt(runFD, ManifestName, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	m, err := ParseManifest(bufio.NewReader(f))
+	return m, nil, err
+}
+
+// removeRun removes the run's emptied workspace directories, and then its
+// manifest and directory when nothing else is left in it.
+func (p *purger) removeRun(name string, fd int, j *journal, workspaces []string) error {
+	slices.Sort(workspaces)
+	for _, ws := range slices.Compact(workspaces) {
+		if _, err := removeEmptyDir(fd, ws); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			p.step(Step{Run: name, Action: "kept", Err: fmt.Errorf("remove %s: %w", ws, err)}, false)
+			return nil
+		}
+	}
+	left, err := listNames(fd)
+	if err != nil {
+		p.step(Step{Run: name, Action: "kept", Err: err}, false)
+		return nil
+	}
+	if left = slices.DeleteFunc(left, func(n string) bool { return n == ManifestName }); len(left) > 0 {
+		p.step(Step{Run: name, Action: "kept", Err: fmt.Errorf("holds %d entries its manifest does not list, such as %q", len(left), left[0])}, false)
+		return nil
+	}
+	if err := unlinkAt(fd, ManifestName); err != nil {
+		return fmt.Errorf("remove manifest of run %s: %w", name, err)
+	}
+	if _, err := removeEmptyDir(p.dirFD, name); err != nil {
+		return fmt.Errorf("remove run %s: %w", name, err)
+	}
+	p.res.RunsRemoved++
+	p.step(Step{Run: name, Action: "removed run"}, false)
+	return nil
+}

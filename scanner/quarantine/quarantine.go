@@ -1,0 +1,194 @@
+package quarantine
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"sessaudit/scanner"
+)
+
+var (
+	// ErrOtherFilesystem: the quarantine (or something met inside it) is on
+	// another filesystem than the root, where a rename cannot go.
+	ErrOtherFilesystem = errors.New("quarantine: not on the root's filesystem")
+	// ErrBadPlace: the quarantine directory is one sessaudit must not use
+	// (the root, a directory holding the root, a workspace or session
+	// directory, or a directory inside the root not named
+	// scanner.QuarantineName).
+	ErrBadPlace = errors.New("quarantine: not a place for a quarantine")
+	// ErrNotDir: a path that must be a real directory is a symbolic link or
+	// something else, or passes through one.
+	ErrNotDir = errors.New("quarantine: not a real directory")
+	// ErrChanged: the directory at a path is not the one that was looked at
+	// (another device or inode), so it is not touched.
+	ErrChanged = errors.New("quarantine: directory changed since it was looked at")
+	// ErrExists: the destination of a move exists and is never replaced.
+	ErrExists = errors.New("quarantine: destination exists")
+	// ErrNotSessionPath: a path that is not workspace_<id>/session_<id>.
+	ErrNotSessionPath = errors.New("quarantine: not a session path")
+)
+
+// Identity tells one directory from another: its device and inode, which a
+// rename keeps.
+type Identity struct {
+	Dev uint64 `json:"dev"`
+	Ino uint64 `json:"ino"`
+}
+
+// Quarantine is a quarantine directory checked against the root it takes
+// session directories from. It holds both directories open. It is not safe
+// for concurrent use.
+type Quarantine struct {
+	root, dir     string // absolute, links resolved
+	dev           uint64
+	rootFD, dirFD int
+}
+
+// Open checks that dir may hold what is moved out of root and opens both.
+// Both must exist and be directories (either path may pass through links
+// the operator chose; they are resolved once, here). dir must be on the
+// same filesystem as root (ErrOtherFilesystem); it must not be root, hold
+// root, or be a workspace or session directory, and inside root it must be
+// root/scanner.QuarantineName (ErrBadPlace).
+func Open(root, dir string) (*Quarantine, error) {
+	rootAbs, err := resolve(root)
+	if err != nil {
+		return nil, fmt.Errorf("root: %w", err)
+	}
+	dirAbs, err := resolve(dir)
+	if err != nil {
+		return nil, fmt.Errorf("quarantine: %w", err)
+	}
+	if err := checkPlace(rootAbs, dirAbs); err != nil {
+		return nil, err
+	}
+	rootFD, rootSt, err := openPath(rootAbs)
+	if err != nil {
+		return nil, fmt.Errorf("open root %s: %w", rootAbs, err)
+	}
+	dirFD, dirSt, err := openPath(dirAbs)
+	if err != nil {
+		closeFD(rootFD)
+		return nil, fmt.Errorf("open quarantine %s: %w", dirAbs, err)
+	}
+	if rootSt.id.Dev != dirSt.id.Dev {
+		closeFD(rootFD)
+		closeFD(dirFD)
+		return nil, fmt.Errorf("%w: %s (device %d) and root %s (device %d); a move between filesystems would be a copy",
+			ErrOtherFilesystem, dirAbs, dirSt.id.Dev, rootAbs, rootSt.id.Dev)
+	}
+	return &Quarantine{root: rootAbs, dir: dirAbs, dev: rootSt.id.Dev, rootFD: rootFD, dirFD: dirFD}, nil
+}
+
+// resolve makes p absolute and resolves the links in it.
+func resolve(p string) (string, error) {
+	abs, err := filepath.Abs(p)
+	if err != nil {
+		return "", err
+	}
+	return filepath.EvalSymlinks(abs)
+}
+
+// checkPlace applies the rules of Open on where dir may be.
+func checkPlace(root, dir string) error {
+	switch {
+	case dir == root:
+		return fmt.Errorf("%w: %s is the root itself", ErrBadPlace, dir)
+	case within(dir, root):
+		return fmt.Errorf("%w: %s holds the root %s", ErrBadPlace, dir, root)
+	case within(root, dir):
+		if dir != filepath.Join(root, scanner.QuarantineName) {
+			return fmt.Errorf("%w: %s is inside the root; there it must be %s, which the audit recognises",
+				ErrBadPlace, dir, filepath.Join(root, scanner.QuarantineName))
+		}
+		return nil
+	}
+	base := filepath.Base(dir)
+	if _, ok := scanner.ParseWorkspace(base); ok {
+		return fmt.Errorf("%w: %s is named like a workspace directory", ErrBadPlace, dir)
+	}
+	if _, ok := scanner.ParseSession(base); ok {
+		return fmt.Errorf("%w: %s is named like a session directory", ErrBadPlace, dir)
+	}
+	return nil
+}
+
+// within reports whether p lies strictly below dir (both clean, absolute).
+func within(dir, p string) bool {
+	return strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// Root returns the root, absolute with links resolved.
+func (q *Quarantine) Root() string { return q.root }
+
+// Dir returns the quarantine directory, absolute with links resolved.
+func (q *Quarantine) Dir() string { return q.dir }
+
+// Close closes the directories.
+func (q *Quarantine) Close() error {
+	closeFD(q.rootFD)
+	closeFD(q.dirFD)
+	q.rootFD, q.dirFD = -1, -1
+	return nil
+}
+
+// Look returns the identity of the session directory at rel
+// ("workspace_<id>/session_<id>") under the root as it is now, reached
+// without following a link: an error wraps fs.ErrNotExist when it is not
+// there, ErrNotDir when it or its workspace is not a real directory and
+// ErrOtherFilesystem when it is another mount.
+func (q *Quarantine) Look(rel string) (Identity, error) {
+	ws, sess, err := splitSessionPath(rel)
+	if err != nil {
+		return Identity{}, err
+	}
+	wsFD, err := q.openWorkspace(q.rootFD, ws)
+	if err != nil {
+		return Identity{}, fmt.Errorf("look at %s: %w", rel, err)
+	}
+	defer closeFD(wsFD)
+	st, err := q.sessionAt(wsFD, sess)
+	if err != nil {
+		return Identity{}, fmt.Errorf("look at %s: %w", rel, err)
+	}
+	return st.id, nil
+}
+
+// openWorkspace opens the workspace directory ws in dirfd without following
+// a link, on the root's filesystem.
+func (q *Quarantine) openWorkspace(dirfd int, ws string) (int, error) {
+	fd, st, err := openDir(dirfd, ws)
+	if err != nil {
+		return -1, fmt.Errorf("%s: %w", ws, err)
+	}
+	if st.id.Dev != q.dev {
+		closeFD(fd)
+		return -1, fmt.Errorf("%s: %w", ws, ErrOtherFilesystem)
+	}
+	return fd, nil
+}
+
+// sessionAt looks at the session directory sess in the workspace wsFD.
+func (q *Quarantine) sessionAt(wsFD int, sess string) (fileStat, error) {
+	st, err := statAt(wsFD, sess)
+	switch {
+	case err != nil:
+		return fileStat{}, err
+	case !st.isDir():
+		return fileStat{}, ErrNotDir
+	case st.id.Dev != q.dev:
+		return fileStat{}, ErrOtherFilesystem
+	}
+	return st, nil
+}
+
+// splitSessionPath splits rel into its workspace and session names.
+func splitSessionPath(rel string) (ws, sess string, err error) {
+	if _, _, ok := scanner.ParseSessionPath(rel); !ok {
+		return "", "", fmt.Errorf("%w: %q", ErrNotSessionPath, rel)
+	}
+	ws, sess, _ = strings.Cut(rel, "/")
+	return ws, sess, nil
+}

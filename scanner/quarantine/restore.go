@@ -1,0 +1,219 @@
+package quarantine
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"time"
+)
+
+// Step is what Restore or Purge did with one directory, or with a run.
+type Step struct {
+	// Run is the run's name.
+	Run string
+	// Path is the directory's path relative to the root and the run; empty
+	// for a step about the whole run.
+	Path string
+	// Action says what happened: for Restore "restored", "already back",
+	// "not moved", "not restored"; for Purge "deleted", "would delete",
+	// "not deleted", "too young", "kept", "removed run", "ignored".
+	Action string
+	// SizeBytes is the size the manifest recorded.
+	SizeBytes int64
+	// Err says why, when the directory was left alone for a reason that
+	// needs a person (then the command exits 1).
+	Err error
+}
+
+// Problem reports whether the step needs a person.
+func (s Step) Problem() bool { return s.Err != nil }
+
+// Result counts what Restore or Purge did.
+type Result struct {
+	// Done is the directories restored (Restore) or deleted, or to be
+	// deleted without Yes (Purge); Bytes their recorded size.
+	Done  int
+	Bytes int64
+	// Problems is the steps that need a person.
+	Problems int
+	// Runs is the runs looked at and RunsRemoved those Purge removed whole.
+	Runs, RunsRemoved int
+}
+
+func (r *Result) add(s Step, done bool) {
+	if done {
+		r.Done++
+		r.Bytes += s.SizeBytes
+	}
+	if s.Problem() {
+		r.Problems++
+	}
+}
+
+// RestoreConfig controls Restore. The zero value restores to the root the
+// manifest names.
+type RestoreConfig struct {
+	// Root, when set, is where the share is mounted now, if not where the
+	// manifest says.
+	Root string
+	// OnStep, when set, hears of each directory as it is dealt with.
+	OnStep func(Step)
+	// Now returns the time of each record; nil means time.Now.
+	Now func() time.Time
+}
+
+// Restore moves every directory the manifest at manifestPath lists as moved
+// back to its place under the root, by rename, and records each in the
+// manifest. It never replaces anything at the place: such a directory is
+// reported (Step.Err wraps ErrExists) and left in quarantine, and Restore
+// goes on with the rest. A directory in quarantine that is not the one that
+// was moved (another identity) is reported and left alone too. Restore may
+// be run again: what is back already is counted as such.
+//
+// An error means Restore could not start (the manifest cannot be read, the
+// root is not on the run's filesystem) or could not record what it did (it
+// then stops).
+func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
+	var res Result
+	if filepath.Base(manifestPath) != ManifestName {
+		return res, fmt.Errorf("%w: %s is not named %s", ErrNotManifest, manifestPath, ManifestName)
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	runDir := filepath.Dir(manifestPath)
+	runFD, runSt, err := openPath(runDir)
+	if err != nil {
+		return res, fmt.Errorf("open run %s: %w", runDir, err)
+	}
+	defer closeFD(runFD)
+	j, m, err := openJournal(runFD, now)
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", manifestPath, err)
+	}
+	defer j.close()
+	root := m.Header.Root
+	if cfg.Root != "" {
+		root = cfg.Root
+	}
+	rootFD, rootSt, err := openPath(root)
+	if err != nil {
+		return res, fmt.Errorf("open root %s: %w", root, err)
+	}
+	defer closeFD(rootFD)
+	if rootSt.id.Dev != runSt.id.Dev {
+		return res, fmt.Errorf("%w: root %s and run %s", ErrOtherFilesystem, root, runDir)
+	}
+	q := &Quarantine{root: root, dir: filepath.Dir(runDir), dev: rootSt.id.Dev, rootFD: rootFD, dirFD: -1}
+	rs := &restorer{q: q, runFD: runFD, run: m.Header.Run, j: j}
+	res.Runs = 1
+	for _, e := range m.Entries {
+		s, done, err := rs.restore(e)
+		if err != nil {
+			return res, err
+		}
+		res.add(s, done)
+		if cfg.OnStep != nil {
+			cfg.OnStep(s)
+		}
+	}
+	return res, nil
+}
+
+type restorer struct {
+	q     *Quarantine
+	runFD int
+	run   string
+	j     *journal
+}
+
+// restore deals with one entry. The error is one that stops Restore.
+func (rs *restorer) restore(e Entry) (Step, bool, error) {
+	s := Step{Run: rs.run, Path: e.Path}
+	if e.Moving.SizeBytes != nil {
+		s.SizeBytes = *e.Moving.SizeBytes
+	}
+	switch e.State {
+	case EventMoving, EventMoved:
+	case EventRestored:
+		s.Action = "already back"
+		return s, false, nil
+	case EventPurged:
+		s.Action, s.Err = "not restored", errors.New("purged: deleted from quarantine")
+		return s, false, nil
+	default: // not moved, or moved back at once
+		s.Action = "not moved"
+		return s, false, nil
+	}
+	want := Identity{}
+	if e.Moving.Identity != nil {
+		want = *e.Moving.Identity
+	}
+	ws, sess, _ := splitSessionPath(e.Path)
+	fail := func(err error) (Step, bool, error) {
+		s.Action, s.Err = "not restored", err
+		return s, false, nil
+	}
+
+	st, from, err := rs.inQuarantine(ws, sess)
+	defer closeFD(from)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// Not in quarantine: not moved (a crash before the rename), or
+		// restored already (a crash before the record)?
+		if e.State == EventMoving {
+			s.Action = "not moved"
+			return s, false, rs.j.append(rs.record(EventNotMoved, e.Path))
+		}
+		if back, err := rs.q.Look(e.Path); err == nil && back == want {
+			s.Action = "already back"
+			return s, false, rs.j.append(rs.record(EventRestored, e.Path))
+		}
+		return fail(fmt.Errorf("not in quarantine at %s", e.Path))
+	case err != nil:
+		return fail(err)
+	case st.id != want:
+		return fail(fmt.Errorf("%w: the directory in quarantine is not the one that was moved", ErrChanged))
+	}
+	to, err := rs.q.openWorkspace(rs.q.rootFD, ws)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fail(fmt.Errorf("its workspace directory %s is gone; create it and restore again: %w", ws, err))
+	}
+	if err != nil {
+		return fail(err)
+	}
+	defer closeFD(to)
+	if err := renameNoReplace(from, sess, to, sess); err != nil {
+		if errors.Is(err, errExist) || errors.Is(err, errNotEmpty) {
+			err = fmt.Errorf("%w: %s; not overwritten, left in quarantine", ErrExists, filepath.Join(rs.q.root, e.Path))
+		}
+		return fail(err)
+	}
+	if err := syncFD(from); err != nil {
+		return s, false, fmt.Errorf("sync after restoring %s: %w", e.Path, err)
+	}
+	if err := syncFD(to); err != nil {
+		return s, false, fmt.Errorf("sync after restoring %s: %w", e.Path, err)
+	}
+	s.Action = "restored"
+	return s, true, rs.j.append(rs.record(EventRestored, e.Path))
+}
+
+// inQuarantine looks at the entry's directory in the run and returns it with
+// its workspace directory open (or -1).
+func (rs *restorer) inQuarantine(ws, sess string) (fileStat, int, error) {
+	fd, err := rs.q.openWorkspace(rs.runFD, ws)
+	if err != nil {
+		return fileStat{}, -1, err
+	}
+	st, err := rs.q.sessionAt(fd, sess)
+	return st, fd, err
+}
+
+func (rs *restorer) record(event, rel string) Record {
+	rec := Record{Event: event}
+	rec.setPath(rel)
+	return rec
+}

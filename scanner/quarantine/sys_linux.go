@@ -1,0 +1,218 @@
+//go:build linux
+
+package quarantine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// dirFlags open a directory without following a symbolic link in its
+	// last element: a link gives ELOOP, anything else ENOTDIR.
+	dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	// followFlags open a directory the operator named, which may be a link.
+	followFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+)
+
+// fileStat is what a lookup tells of an entry.
+type fileStat struct {
+	id   Identity
+	mode uint32
+}
+
+func (st fileStat) isDir() bool { return st.mode&unix.S_IFMT == unix.S_IFDIR }
+
+func fromStat(st *unix.Stat_t) fileStat {
+	return fileStat{id: Identity{Dev: st.Dev, Ino: st.Ino}, mode: st.Mode}
+}
+
+// ignoringEINTR calls op until it returns something other than EINTR, which
+// an interruptible network filesystem may return.
+func ignoringEINTR(op func() error) error {
+	for {
+		if err := op(); !errors.Is(err, unix.EINTR) {
+			return err
+		}
+	}
+}
+
+// openPath opens the directory at path, following links, as the operator
+// named it.
+func openPath(path string) (int, fileStat, error) {
+	return openFlags(unix.AT_FDCWD, path, followFlags)
+}
+
+// openDir opens the directory name in dirfd without following a link there.
+// A link or a non-directory gives an error wrapping ErrNotDir.
+func openDir(dirfd int, name string) (int, fileStat, error) {
+	fd, st, err := openFlags(dirfd, name, dirFlags)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		err = fmt.Errorf("%w (%w)", ErrNotDir, err)
+	}
+	return fd, st, err
+}
+
+func openFlags(dirfd int, name string, flags int) (int, fileStat, error) {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, flags, 0)
+		return err
+	})
+	if err != nil {
+		return -1, fileStat{}, err
+	}
+	var st unix.Stat_t
+	if err := ignoringEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
+		unix.Close(fd)
+		return -1, fileStat{}, err
+	}
+	return fd, fromStat(&st), nil
+}
+
+// statAt looks at name in dirfd without following a link.
+func statAt(dirfd int, name string) (fileStat, error) {
+	var st unix.Stat_t
+	err := ignoringEINTR(func() error { return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	if err != nil {
+		return fileStat{}, err
+	}
+	return fromStat(&st), nil
+}
+
+// mkdirAt creates the directory name in dirfd; an existing one is fine.
+func mkdirAt(dirfd int, name string) error {
+	err := ignoringEINTR(func() error { return unix.Mkdirat(dirfd, name, 0o700) })
+	if errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	return err
+}
+
+// mkdirNew creates the directory name in dirfd, which must not exist.
+func mkdirNew(dirfd int, name string) error {
+	return ignoringEINTR(func() error { return unix.Mkdirat(dirfd, name, 0o700) })
+}
+
+// renameNoReplace renames oldName in oldfd to newName in newfd and fails
+// with EEXIST when newName exists. renameat2(RENAME_NOREPLACE) makes that
+// one atomic step; where the filesystem does not offer it (NFS, and so EFS,
+// answer EINVAL) the destination is looked at first and a plain renameat
+// follows. In that short window a directory created at the destination by
+// someone else could be replaced only if it is empty: rename(2) never
+// replaces a non-empty directory.
+func renameNoReplace(oldfd int, oldName string, newfd int, newName string) error {
+	err := ignoringEINTR(func() error { return unix.Renameat2(oldfd, oldName, newfd, newName, unix.RENAME_NOREPLACE) })
+	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
+		return err
+	}
+	if _, err := statAt(newfd, newName); err == nil {
+		return unix.EEXIST
+	} else if !errors.Is(err, unix.ENOENT) {
+		return err
+	}
+	return ignoringEINTR(func() error { return unix.Renameat(oldfd, oldName, newfd, newName) })
+}
+
+// syncFD flushes what fd names to stable storage; for a directory, its
+// entries, so that a rename in it survives a crash.
+func syncFD(fd int) error {
+	return ignoringEINTR(func() error { return unix.Fsync(fd) })
+}
+
+func closeFD(fd int) {
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+}
+
+// openFileAt opens the regular file name in dirfd with flags (O_NOFOLLOW
+// always added) as an *os.File.
+func openFileAt(dirfd int, name string, flags int, perm uint32) (*os.File, error) {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), name), nil
+}
+
+// removeTree deletes name in dirfd and everything under it, without
+// following a link and without entering another filesystem (one whose
+// device is not dev): a mount point found inside is an error and is left
+// alone.
+func removeTree(dirfd int, name string, dev uint64) error {
+	st, err := statAt(dirfd, name)
+	if err != nil {
+		return err
+	}
+	if !st.isDir() {
+		return ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, 0) })
+	}
+	if st.id.Dev != dev {
+		return fmt.Errorf("%s: %w", name, ErrOtherFilesystem)
+	}
+	fd, _, err := openDir(dirfd, name)
+	if err != nil {
+		return err
+	}
+	dir := os.NewFile(uintptr(fd), name)
+	names, err := dir.Readdirnames(-1)
+	if err == nil {
+		for _, n := range names {
+			if err = removeTree(fd, n, dev); err != nil {
+				err = fmt.Errorf("%s/%w", name, err)
+				break
+			}
+		}
+	}
+	dir.Close()
+	if err != nil {
+		return err
+	}
+	return ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) })
+}
+
+// removeEmptyDir removes the directory name in dirfd when it is empty and
+// reports whether it did.
+func removeEmptyDir(dirfd int, name string) (bool, error) {
+	err := ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) })
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, unix.ENOTEMPTY), errors.Is(err, unix.EEXIST):
+		return false, nil
+	}
+	return false, err
+}
+
+// unlinkAt removes the file name in dirfd.
+func unlinkAt(dirfd int, name string) error {
+	return ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, 0) })
+}
+
+// listNames returns the names in the directory fd.
+func listNames(fd int) ([]string, error) {
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return nil, err
+	}
+	d := os.NewFile(uintptr(dup), "")
+	defer d.Close()
+	// The duplicate shares fd's offset: read from the start.
+	if _, err := d.Seek(0, 0); err != nil {
+		return nil, err
+	}
+	return d.Readdirnames(-1)
+}
+
+var (
+	errNotEmpty = unix.ENOTEMPTY
+	errExist    = unix.EEXIST
+)
