@@ -29,6 +29,9 @@ type Summary struct {
 	DryRun     bool   `json:"dry_run"`
 	Root       string `json:"root"`
 	PathPrefix string `json:"path_prefix"`
+	// MinAgeSeconds is the grace period (--min-age); reclaim applies it
+	// again just before it moves a directory.
+	MinAgeSeconds float64 `json:"min_age_seconds"`
 	// Scope names the workspaces audited ("all workspaces", "workspaces
 	// 2, 7", "shard 1/3"); Workspaces lists them when they were listed and
 	// Shard is "I/N" when the run was a shard.
@@ -154,7 +157,7 @@ func perInstance(rows []db.Row, verdicts []Verdict) []InstanceSummary {
 
 func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts []Verdict) *Report {
 	s := Summary{
-		DryRun: cfg.DryRun, Root: cfg.Root, PathPrefix: cfg.PathPrefix,
+		DryRun: cfg.DryRun, Root: cfg.Root, PathPrefix: cfg.PathPrefix, MinAgeSeconds: cfg.MinAge.Seconds(),
 		Scope: cfg.Scope.String(), Shard: cfg.Scope.Shard().String(),
 		StartedAt: started, Rows: len(rows), Outcomes: map[Outcome]int{},
 	}

@@ -493,7 +493,9 @@ func TestPurge(t *testing.T) {
 
 	var steps []string
 	res, err = quarantine.Purge(qdir, quarantine.PurgeConfig{OlderThan: 30 * 24 * time.Hour, Now: purgeNow, Yes: true,
-		OnStep: func(s quarantine.Step) { steps = append(steps, fmt.Sprintf("%s %s %s %v", s.Action, s.Run, s.Path, s.Err != nil)) }})
+		OnStep: func(s quarantine.Step) {
+			steps = append(steps, fmt.Sprintf("%s %s %s %v", s.Action, s.Run, s.Path, s.Err != nil))
+		}})
 	if err != nil || res.Done != 2 || res.RunsRemoved != 1 {
 		t.Fatalf("Purge = %+v, %v; steps:\n%s", res, err, strings.Join(steps, "\n"))
 	}

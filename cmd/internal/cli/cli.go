@@ -58,6 +58,9 @@ commands:
   scan    walk the share and print the size of every session directory
   audit   reconcile the share with the accounts table, write verified sizes, report
   schema  check the accounts table against the migrations (check), print the SQL to fix it (sql)
+  reclaim move an audit's orphan and soft_deleted directories into quarantine (a plan without --yes)
+  restore move a reclaim run back from quarantine
+  purge   delete quarantine runs older than --older-than (only with --yes)
   help    show this text; "sessaudit help <command>" or "sessaudit <command> -h" shows a command's help
 
 exit status: 0 nothing found, 1 findings present, 2 could not run
@@ -142,8 +145,10 @@ func newCommand(env Env, args []string) (command, string, []string, error) {
 	case "schema":
 		cmd, rest := newSchemaCmd(env, args)
 		return cmd, rest[0], rest[1:], nil
+	case "reclaim", "restore", "purge":
+		return newReclaimCommand(env, args[0]), args[0], args[1:], nil
 	}
-	return nil, "", nil, mark(errUnknownCommand, fmt.Errorf("unknown command %q: want scan, audit, schema or help", args[0]))
+	return nil, "", nil, mark(errUnknownCommand, fmt.Errorf("unknown command %q: want scan, audit, schema, reclaim, restore, purge or help", args[0]))
 }
 
 type command interface {

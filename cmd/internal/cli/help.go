@@ -29,6 +29,24 @@ var docs = map[string]struct{ synopsis, about, example, exit string }{
 		example:  "SESSAUDIT_DSN='sessaudit:secret@tcp(db:3306)/app' sessaudit schema check",
 		exit:     "0 ready; 1 a required item missing or a unique index on phone_number; 2 could not check",
 	},
+	"reclaim": {
+		synopsis: "sessaudit reclaim --report FILE --quarantine DIR [--kinds orphan,soft_deleted] [--max-moves 100] [--yes]",
+		about:    "Moves the orphan and soft_deleted directories of an audit's JSON report into a quarantine\nrun by rename, each only if it still holds up just before (a real directory, untouched\nfor the grace period, no row but soft-deleted ones refers to it), recording every move\nin the run's manifest.json. Without --yes it prints the plan and moves nothing.",
+		example:  "sessaudit reclaim --report audit.json --quarantine /mnt/efs/.sessaudit-quarantine",
+		exit:     "0 every planned directory moved (or the plan printed); 1 some skipped by a check;\n2 could not run, or stopped midway (what moved is in the manifest)",
+	},
+	"restore": {
+		synopsis: "sessaudit restore --manifest DIR/RUN/manifest.json [--root DIR]",
+		about:    "Moves every directory of a reclaim run back to its place by rename. Never replaces\nanything there: such a directory stays in quarantine and is reported.",
+		example:  "sessaudit restore --manifest /mnt/efs/.sessaudit-quarantine/20260105T100000Z/manifest.json",
+		exit:     "0 everything back; 1 something could not be restored; 2 could not run",
+	},
+	"purge": {
+		synopsis: "sessaudit purge --quarantine DIR --older-than 30d [--yes]",
+		about:    "Deletes the quarantine runs whose manifest's latest line is older than --older-than:\nonly the directories each manifest lists, then the run. Without --yes it prints what\nit would delete.",
+		example:  "sessaudit purge --quarantine /mnt/efs/.sessaudit-quarantine --older-than 30d",
+		exit:     "0 done (or nothing old enough); 1 something left alone that needs a look; 2 could not run",
+	},
 	"schema sql": {
 		synopsis: "sessaudit schema sql [--dsn DSN] [--table T]",
 		about:    "Prints the statements that bring the table to the migrated schema (only what is\nmissing). Never runs them.",

@@ -1,0 +1,358 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"sessaudit/cmd/internal/report"
+	"sessaudit/db"
+	"sessaudit/reconcile"
+	"sessaudit/reconcile/reclaim"
+	"sessaudit/scanner"
+	"sessaudit/scanner/quarantine"
+)
+
+// reclaimCmd moves the orphaned and soft-deleted session directories of an
+// audit's report into quarantine.
+type reclaimCmd struct {
+	env          Env
+	reportPath   string
+	quarantine   string
+	kinds        kindList
+	maxMoves     int
+	yes          bool
+	maxReportAge time.Duration
+	minAge       time.Duration
+	root         string
+	pathPrefix   string
+	dsn          string
+	table        string
+	ioTimeout    time.Duration
+}
+
+func newReclaimCmd(env Env) *reclaimCmd {
+	return &reclaimCmd{env: env, kinds: kindList(reclaim.Kinds)}
+}
+
+func (c *reclaimCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("reclaim", flag.ContinueOnError)
+	fs.StringVar(&c.reportPath, "report", "", "the audit's JSON report (sessaudit audit --format json --output FILE) (required)")
+	fs.StringVar(&c.quarantine, "quarantine", "", "the quarantine directory, on the root's filesystem; inside the root it must be ROOT/"+scanner.QuarantineName+" (required)")
+	fs.Var(&c.kinds, "kinds", "the findings to move: orphan, soft_deleted or both, comma-separated")
+	fs.IntVar(&c.maxMoves, "max-moves", 100, "move at most this many directories in one run")
+	fs.BoolVar(&c.yes, "yes", false, "move; without it the plan is printed and nothing moves")
+	fs.DurationVar(&c.maxReportAge, "max-report-age", 24*time.Hour, "refuse a report whose audit finished longer ago than this")
+	fs.DurationVar(&c.minAge, "min-age", 0, "grace period checked just before each move (default: the audit's --min-age; a longer one may be given)")
+	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the report's root)")
+	fs.StringVar(&c.pathPrefix, "path-prefix", "", "the share's path as the application stores it (default: the report's)")
+	fs.StringVar(&c.dsn, "dsn", "", "MySQL DSN (default: $SESSAUDIT_DSN)")
+	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
+	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation of a measurement after this long")
+	return fs
+}
+
+// newReclaimCommand returns reclaim, restore or purge.
+func newReclaimCommand(env Env, name string) command {
+	switch name {
+	case "restore":
+		return newRestoreCmd(env)
+	case "purge":
+		return newPurgeCmd(env)
+	}
+	return newReclaimCmd(env)
+}
+
+func (c *reclaimCmd) run(ctx context.Context) error {
+	if c.dsn == "" {
+		c.dsn = c.env.getenv("SESSAUDIT_DSN")
+	}
+	switch {
+	case c.reportPath == "":
+		return usageError("--report is required")
+	case c.quarantine == "":
+		return usageError("--quarantine is required")
+	case c.dsn == "":
+		return usageError("--dsn or SESSAUDIT_DSN is required: each directory's rows are read again just before it moves")
+	case c.maxMoves < 1:
+		return usageError("--max-moves %d must be at least 1", c.maxMoves)
+	case c.maxReportAge <= 0:
+		return usageError("--max-report-age %v must be positive", c.maxReportAge)
+	case c.minAge < 0:
+		return usageError("--min-age %v must not be negative", c.minAge)
+	case c.ioTimeout <= 0:
+		return usageError("--io-timeout %v must be positive", c.ioTimeout)
+	case len(c.kinds) == 0:
+		return usageError("--kinds names no kind")
+	}
+	started := time.Now()
+	rep, err := c.readReport(started)
+	if err != nil {
+		return err
+	}
+	minAge, ok := rep.MinAge()
+	if !ok && c.minAge == 0 {
+		return usageError("the report does not record the audit's --min-age; give --min-age")
+	}
+	minAge = max(minAge, c.minAge)
+	if c.root == "" {
+		c.root = rep.Summary.Root
+	}
+	if c.pathPrefix == "" {
+		c.pathPrefix = rep.Summary.PathPrefix
+	}
+	if !filepath.IsAbs(c.pathPrefix) {
+		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
+	}
+	cands, err := rep.Candidates(c.kinds)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(c.quarantine); err != nil {
+		return usageError("--quarantine %s: %v (create it first)", c.quarantine, err)
+	}
+	q, err := quarantine.Open(c.root, c.quarantine)
+	if err != nil {
+		return err
+	}
+	defer q.Close()
+	store, err := db.Open(ctx, db.Config{DSN: c.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	out := c.env.Stdout
+	verb := "plan"
+	if c.yes {
+		verb = "run"
+	}
+	fmt.Fprintf(out, "reclaim %s: %d %s of %s (audit finished %s), root %s, quarantine %s, grace period %s\n",
+		verb, len(cands), strings.Join(c.kinds.strings(), " and "), c.reportPath,
+		rep.Summary.FinishedAt.UTC().Format(time.RFC3339), q.Root(), q.Dir(), minAge)
+	res, err := reclaim.Reclaim(ctx, q, store, cands, reclaim.Config{
+		PathPrefix: c.pathPrefix, MinAge: minAge, MaxMoves: c.maxMoves, Yes: c.yes,
+		Run:    quarantine.RunInfo{Started: started, Report: absPath(c.reportPath), ReportFinishedAt: rep.Summary.FinishedAt},
+		Walk:   scanner.Config{IOTimeout: c.ioTimeout},
+		OnStep: func(s reclaim.Step) { printReclaimStep(out, s) },
+	})
+	printReclaimResult(out, res, c.yes, c.maxMoves)
+	if err != nil {
+		return err
+	}
+	if res.Skipped > 0 {
+		return errFindings
+	}
+	return nil
+}
+
+func (c *reclaimCmd) readReport(now time.Time) (*reclaim.Report, error) {
+	f, err := os.Open(c.reportPath)
+	if err != nil {
+		return nil, usageError("--report: %v", err)
+	}
+	defer f.Close()
+	rep, err := reclaim.ReadReport(f, now, c.maxReportAge)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.reportPath, err)
+	}
+	return rep, nil
+}
+
+func printReclaimStep(w io.Writer, s reclaim.Step) {
+	switch s.Action {
+	case reclaim.Skipped:
+		fmt.Fprintf(w, "%-10s  %-12s  %s: %s\n", s.Action, s.Kind, showPath(s.Path), s.Reason)
+	default:
+		fmt.Fprintf(w, "%-10s  %-12s  %s  %s in %d files\n", s.Action, s.Kind, showPath(s.Path), report.HumanBytes(s.SizeBytes), s.Files)
+	}
+}
+
+func printReclaimResult(w io.Writer, res reclaim.Result, yes bool, maxMoves int) {
+	verb := "would move"
+	if yes {
+		verb = "moved"
+	}
+	fmt.Fprintf(w, "%s %d directories, %s in %d files; skipped %d", verb, res.Moved, report.HumanBytes(res.Bytes), res.Files, res.Skipped)
+	if res.Left > 0 {
+		fmt.Fprintf(w, "; %d more not looked at (--max-moves %d)", res.Left, maxMoves)
+	}
+	fmt.Fprintln(w)
+	switch {
+	case !yes && res.Moved > 0:
+		fmt.Fprintln(w, "nothing was moved; run again with --yes to move them")
+	case res.Manifest != "":
+		fmt.Fprintf(w, "manifest: %s\nundo with: sessaudit restore --manifest %s\n", res.Manifest, res.Manifest)
+	}
+}
+
+// restoreCmd moves a reclaim run back.
+type restoreCmd struct {
+	env      Env
+	manifest string
+	root     string
+}
+
+func newRestoreCmd(env Env) *restoreCmd { return &restoreCmd{env: env} }
+
+func (c *restoreCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
+	fs.StringVar(&c.manifest, "manifest", "", "the manifest.json of the reclaim run to move back (required)")
+	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the root the manifest names)")
+	return fs
+}
+
+func (c *restoreCmd) run(ctx context.Context) error {
+	if c.manifest == "" {
+		return usageError("--manifest is required")
+	}
+	if _, err := os.Stat(c.manifest); err != nil {
+		return usageError("--manifest: %v", err)
+	}
+	out := c.env.Stdout
+	res, err := quarantine.Restore(c.manifest, quarantine.RestoreConfig{
+		Root:   c.root,
+		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s) },
+	})
+	fmt.Fprintf(out, "restored %d directories, %s; %d not restored\n", res.Done, report.HumanBytes(res.Bytes), res.Problems)
+	if err != nil {
+		return err
+	}
+	if res.Problems > 0 {
+		return errFindings
+	}
+	return nil
+}
+
+// purgeCmd deletes old reclaim runs.
+type purgeCmd struct {
+	env        Env
+	quarantine string
+	olderThan  ageFlag
+	yes        bool
+}
+
+func newPurgeCmd(env Env) *purgeCmd { return &purgeCmd{env: env} }
+
+func (c *purgeCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("purge", flag.ContinueOnError)
+	fs.StringVar(&c.quarantine, "quarantine", "", "the quarantine directory (required)")
+	fs.Var(&c.olderThan, "older-than", "delete the runs whose manifest's last line is older than this: 30d, 720h (required)")
+	fs.BoolVar(&c.yes, "yes", false, "delete; without it what would be deleted is printed")
+	return fs
+}
+
+func (c *purgeCmd) run(ctx context.Context) error {
+	switch {
+	case c.quarantine == "":
+		return usageError("--quarantine is required")
+	case c.olderThan <= 0:
+		return usageError("--older-than is required, and positive (30d, say)")
+	}
+	if _, err := os.Stat(c.quarantine); err != nil {
+		return usageError("--quarantine: %v", err)
+	}
+	out := c.env.Stdout
+	res, err := quarantine.Purge(c.quarantine, quarantine.PurgeConfig{
+		OlderThan: time.Duration(c.olderThan), Yes: c.yes,
+		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s) },
+	})
+	verb := "would delete"
+	if c.yes {
+		verb = "deleted"
+	}
+	fmt.Fprintf(out, "%s %d directories, %s, of %d runs; %d runs removed; %d left alone that need a look\n",
+		verb, res.Done, report.HumanBytes(res.Bytes), res.Runs, res.RunsRemoved, res.Problems)
+	if !c.yes && res.Done > 0 {
+		fmt.Fprintln(out, "nothing was deleted; run again with --yes to delete")
+	}
+	if err != nil {
+		return err
+	}
+	if res.Problems > 0 {
+		return errFindings
+	}
+	return nil
+}
+
+func printQuarantineStep(w io.Writer, s quarantine.Step) {
+	where := s.Run
+	if s.Path != "" {
+		where += "/" + showPath(s.Path)
+	}
+	switch {
+	case s.Err != nil:
+		fmt.Fprintf(w, "%-12s  %s: %v\n", s.Action, where, s.Err)
+	case s.Path != "":
+		fmt.Fprintf(w, "%-12s  %s  %s\n", s.Action, where, report.HumanBytes(s.SizeBytes))
+	default:
+		fmt.Fprintf(w, "%-12s  %s\n", s.Action, where)
+	}
+}
+
+// showPath Go-quotes p, as the other text outputs do, so that a name that
+// is not valid UTF-8 prints with its exact bytes escaped.
+func showPath(p string) string { return strconv.Quote(p) }
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// kindList is --kinds: findings reclaim may move.
+type kindList []reconcile.Outcome
+
+func (l *kindList) String() string { return strings.Join(l.strings(), ",") }
+
+func (l kindList) strings() []string {
+	out := make([]string, len(l))
+	for i, k := range l {
+		out[i] = string(k)
+	}
+	return out
+}
+
+func (l *kindList) Set(v string) error {
+	*l = nil
+	for _, part := range strings.Split(v, ",") {
+		k := reconcile.Outcome(strings.TrimSpace(part))
+		switch k {
+		case reconcile.Orphan, reconcile.SoftDeleted:
+			*l = append(*l, k)
+		default:
+			return fmt.Errorf("%q: reclaim moves only orphan and soft_deleted directories", part)
+		}
+	}
+	return nil
+}
+
+// ageFlag is a duration that also takes whole days: 30d.
+type ageFlag time.Duration
+
+func (a *ageFlag) String() string { return time.Duration(*a).String() }
+
+func (a *ageFlag) Set(v string) error {
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		n, err := strconv.ParseUint(days, 10, 16)
+		if err != nil {
+			return errors.New("want whole days such as 30d, or a duration such as 720h")
+		}
+		*a = ageFlag(time.Duration(n) * 24 * time.Hour)
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("want whole days such as 30d, or a duration such as 720h")
+	}
+	*a = ageFlag(d)
+	return nil
+}

@@ -1,0 +1,11 @@
+// Package reclaim decides which orphaned and soft-deleted session
+// directories of an audit's report may be moved into quarantine now, and
+// moves them.
+//
+// The report is only where to look. Just before each move the directory and
+// the rows are read again: it must still be a real directory reached
+// without a link, untouched for the audit's grace period, and no row may
+// refer to it but soft-deleted ones (none at all for an orphan), by the same
+// mapping of stored paths as the audit. The move itself, its manifest,
+// restore and purge belong to package scanner/quarantine.
+package reclaim

@@ -1,0 +1,217 @@
+package reclaim
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/spf13/afero"
+
+	"sessaudit/db"
+	"sessaudit/reconcile"
+	"sessaudit/scanner"
+	"sessaudit/scanner/quarantine"
+)
+
+// RowFinder is the accounts table as reclaim needs it.
+type RowFinder interface {
+	// SessionRows returns, live and soft-deleted, at least every row that
+	// may refer to the session directory workspace_<workspace>/session_<id>.
+	SessionRows(ctx context.Context, workspace uint64, id string) ([]db.Row, error)
+}
+
+// Config controls Reclaim.
+type Config struct {
+	// PathPrefix is the share's path as the application stores it.
+	PathPrefix string
+	// MinAge: a directory changed more recently (itself or anything in it)
+	// is not moved.
+	MinAge time.Duration
+	// MaxMoves is the most directories moved (or planned) in one run; <= 0
+	// means none.
+	MaxMoves int
+	// Yes moves; without it Reclaim only plans.
+	Yes bool
+	// Run describes the run for its manifest.
+	Run quarantine.RunInfo
+	// Walk is passed to scanner.Measure.
+	Walk scanner.Config
+	// OnStep, when set, hears of each candidate as it is dealt with.
+	OnStep func(Step)
+	// Now returns the present; nil means time.Now.
+	Now func() time.Time
+}
+
+// Actions of a Step.
+const (
+	// Planned: it would be moved (without Yes).
+	Planned = "would move"
+	// Moved: it is in quarantine.
+	Moved = "moved"
+	// Skipped: a check failed just before the move; it was left alone.
+	Skipped = "skipped"
+)
+
+// Step is what Reclaim did with one candidate.
+type Step struct {
+	Candidate
+	Action string
+	// Reason says why it was skipped.
+	Reason string
+	// SizeBytes and Files are as measured just before the move.
+	SizeBytes, Files int64
+}
+
+// Result counts what Reclaim did.
+type Result struct {
+	// Moved is the directories moved, or planned without Yes; Bytes and
+	// Files their size as measured just before.
+	Moved        int
+	Bytes, Files int64
+	// Skipped is the candidates a check left alone.
+	Skipped int
+	// Left is the candidates not looked at because MaxMoves was reached.
+	Left int
+	// Manifest is the run's manifest, when anything moved.
+	Manifest string
+}
+
+// Reclaim moves into quarantine q, one by one and in order, the candidates
+// that still hold up now, at most cfg.MaxMoves of them; without cfg.Yes it
+// goes through the same checks and moves nothing. For each candidate, just
+// before its move, it
+//
+//   - looks at the directory through q without following a link,
+//   - measures it, and skips it if it could not be read or anything in it
+//     changed within cfg.MinAge,
+//   - reads again the rows that may refer to it and skips it if one does,
+//     other than a soft-deleted one (any row, for an orphan), or if a row's
+//     stored path names it but cannot be mapped safely,
+//
+// and then lets q move it only if it is still the directory it looked at
+// first (same device and inode).
+//
+// An error stops Reclaim: the database could not be read, a move failed for
+// a reason other than the directory having changed, the manifest could not
+// be written, or ctx ended. What moved before is in the manifest
+// (Result.Manifest).
+func Reclaim(ctx context.Context, q *quarantine.Quarantine, rows RowFinder, cands []Candidate, cfg Config) (res Result, err error) {
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	var run *quarantine.Run
+	defer func() {
+		if run != nil {
+			if cerr := run.Close(); err == nil && cerr != nil {
+				err = fmt.Errorf("close manifest: %w", cerr)
+			}
+		}
+	}()
+	fsys := afero.NewOsFs()
+	for i, c := range cands {
+		if res.Moved >= cfg.MaxMoves {
+			res.Left = len(cands) - i
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		st := Step{Candidate: c}
+		id, reason, err := check(ctx, q, fsys, rows, c, &st, cfg, now())
+		if err != nil {
+			return res, err
+		}
+		switch {
+		case reason != "":
+			st.Action, st.Reason = Skipped, reason
+		case !cfg.Yes:
+			st.Action = Planned
+		default:
+			if run == nil {
+				if run, err = q.Begin(cfg.Run); err != nil {
+					return res, err
+				}
+				res.Manifest = run.ManifestPath()
+			}
+			err := run.Move(c.Path, id, quarantine.Item{Kind: string(c.Kind), RowIDs: c.RowIDs, SizeBytes: st.SizeBytes, Files: st.Files})
+			switch {
+			case errors.Is(err, quarantine.ErrChanged), errors.Is(err, quarantine.ErrNotDir), errors.Is(err, fs.ErrNotExist):
+				st.Action, st.Reason = Skipped, err.Error()
+			case err != nil:
+				return res, err
+			default:
+				st.Action = Moved
+			}
+		}
+		if st.Action == Skipped {
+			res.Skipped++
+		} else {
+			res.Moved++
+			res.Bytes += st.SizeBytes
+			res.Files += st.Files
+		}
+		if cfg.OnStep != nil {
+			cfg.OnStep(st)
+		}
+	}
+	return res, nil
+}
+
+// check looks at one candidate as it is now. It returns the identity of its
+// directory, or why it must be left alone; an error stops the run.
+func check(ctx context.Context, q *quarantine.Quarantine, fsys afero.Fs, rows RowFinder, c Candidate, st *Step, cfg Config, now time.Time) (quarantine.Identity, string, error) {
+	id, err := q.Look(c.Path)
+	if err != nil {
+		return id, "not a real directory now: " + err.Error(), nil
+	}
+	e, err := scanner.Measure(ctx, fsys, q.Root(), c.Path, cfg.Walk)
+	switch {
+	case ctx.Err() != nil:
+		return id, "", ctx.Err()
+	case err != nil:
+		return id, "could not be measured: " + err.Error(), nil
+	case e.Kind != scanner.KindSession:
+		return id, "not a real directory now: " + e.Reason, nil
+	case e.Err != nil:
+		return id, "could not be read: " + e.Err.Error(), nil
+	}
+	st.SizeBytes, st.Files = e.Usage.Size, e.Usage.Files
+	if cutoff := now.Add(-cfg.MinAge); e.Newest.After(cutoff) {
+		return id, fmt.Sprintf("changed %s ago, within the grace period of %s", now.Sub(e.Newest).Round(time.Second), cfg.MinAge), nil
+	}
+	found, err := rows.SessionRows(ctx, c.WorkspaceID, c.SessionID)
+	if err != nil {
+		return id, "", fmt.Errorf("read the rows of %s: %w", c.Path, err)
+	}
+	return id, refusal(cfg.PathPrefix, c, found), nil
+}
+
+// refusal says why the rows found forbid moving c's directory, or "".
+func refusal(prefix string, c Candidate, rows []db.Row) string {
+	for _, r := range rows {
+		state := "live"
+		if !r.Live() {
+			state = "soft-deleted"
+		}
+		if r.StoragePath != nil {
+			p, err := reconcile.MapPath(prefix, *r.StoragePath)
+			if err != nil {
+				// A path that names the directory but cannot be trusted:
+				// it may be meant for it. Leave it to a person.
+				return fmt.Sprintf("%s row %d has a stored path that names it but is unsafe (%v): %q", state, r.ID, err, *r.StoragePath)
+			}
+			if p != c.Path {
+				continue
+			}
+		} else if r.WorkspaceID != c.WorkspaceID || r.SessionID != c.SessionID {
+			continue
+		}
+		if c.Kind == reconcile.Orphan || r.Live() {
+			return fmt.Sprintf("%s row %d refers to it now", state, r.ID)
+		}
+	}
+	return ""
+}
