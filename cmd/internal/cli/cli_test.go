@@ -28,7 +28,7 @@ func TestFlagErrorsOneLine(t *testing.T) {
 		{[]string{"scan", "--root", "/x", "extra"}, `sessaudit scan: unexpected argument "extra"; see 'sessaudit scan -h'`},
 		{[]string{"scan"}, `sessaudit scan: --root is required; see 'sessaudit scan -h'`},
 		{[]string{"schema", "check", "--format", "yaml"}, `sessaudit schema check: --format "yaml": want text or json; see 'sessaudit schema check -h'`},
-		{[]string{"bogus"}, `sessaudit bogus: unknown command "bogus": want scan, audit, schema or help; see 'sessaudit help'`},
+		{[]string{"bogus"}, `sessaudit bogus: unknown command "bogus": want scan, audit, schema, reclaim, restore, purge or help; see 'sessaudit help'`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -46,7 +46,7 @@ func TestFlagErrorsOneLine(t *testing.T) {
 // Every command's help has a synopsis, an example, its flags and its exit
 // statuses, on stdout with exit 0, whether asked as -h or as help <command>.
 func TestHelp(t *testing.T) {
-	for _, name := range []string{"scan", "audit", "schema check", "schema sql"} {
+	for _, name := range []string{"scan", "audit", "schema check", "schema sql", "reclaim", "restore", "purge"} {
 		words := strings.Fields(name)
 		for _, args := range [][]string{append(words, "-h"), append(words, "--help"), append([]string{"help"}, words...)} {
 			t.Run(strings.Join(args, " "), func(t *testing.T) {

@@ -244,7 +244,7 @@ func newPurgeCmd(env Env) *purgeCmd { return &purgeCmd{env: env} }
 func (c *purgeCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("purge", flag.ContinueOnError)
 	fs.StringVar(&c.quarantine, "quarantine", "", "the quarantine directory (required)")
-	fs.Var(&c.olderThan, "older-than", "delete the runs whose manifest's last line is older than this: 30d, 720h (required)")
+	fs.Var(&c.olderThan, "older-than", "delete the runs whose manifest's last line is older than this `age`: whole days (30d) or a duration (720h) (required)")
 	fs.BoolVar(&c.yes, "yes", false, "delete; without it what would be deleted is printed")
 	return fs
 }
@@ -338,7 +338,12 @@ func (l *kindList) Set(v string) error {
 // ageFlag is a duration that also takes whole days: 30d.
 type ageFlag time.Duration
 
-func (a *ageFlag) String() string { return time.Duration(*a).String() }
+func (a *ageFlag) String() string {
+	if a == nil || *a == 0 {
+		return ""
+	}
+	return time.Duration(*a).String()
+}
 
 func (a *ageFlag) Set(v string) error {
 	if days, ok := strings.CutSuffix(v, "d"); ok {
