@@ -782,3 +782,36 @@ INSERT INTO whatsapp_accounts (id, uuid, workspace_id, session_id, session_stora
 		}
 	})
 }
+
+// TestOpenSessionTimeZone: a session time zone that is not a time_zone value
+// is refused before connecting, and one the server does not know when
+// connecting, both as ErrBadTimeZone.
+func TestOpenSessionTimeZone(t *testing.T) {
+	dsn := newDB(t)
+	s := open(t, db.Config{DSN: dsn, SessionTimeZone: "+03:00"})
+	if s.Schema() == nil {
+		t.Fatal("no schema")
+	}
+	for _, tc := range []struct {
+		name, zone string
+		mariadbOnly bool
+	}{
+		{"quote", "+03:00'; DROP TABLE whatsapp_accounts; --", false},
+		{"unknown to the server", "Mars/Olympus", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.mariadbOnly && dbtest.Backend() == "embedded" {
+				t.Skip("the embedded server accepts any time_zone value; this case runs against MariaDB")
+			}
+			s, err := db.Open(context.Background(), db.Config{DSN: dsn, SessionTimeZone: tc.zone, ConnectTimeout: 10 * time.Second})
+			if err == nil {
+				s.Close()
+				t.Fatal("Open succeeded, want ErrBadTimeZone")
+			}
+			if !errors.Is(err, db.ErrBadTimeZone) {
+				t.Errorf("Open error = %v, want ErrBadTimeZone", err)
+			}
+			t.Logf("%v", err)
+		})
+	}
+}

@@ -28,6 +28,9 @@ var (
 	// of the name in the DSN (MySQL error 1049). The error wraps the
 	// server's *mysql.MySQLError.
 	ErrUnknownDatabase = errors.New("db: unknown database")
+	// ErrBadTimeZone reports a Config.SessionTimeZone that is not a time zone
+	// value, or one the server does not know (MySQL error 1298).
+	ErrBadTimeZone = errors.New("db: bad session time zone")
 	// ErrNoTable reports that the accounts table does not exist.
 	ErrNoTable = errors.New("db: table not found")
 	// ErrMissingColumns reports a table that lacks columns the audit needs;
@@ -54,12 +57,14 @@ const (
 	erDBAccessDenied         = 1044 // ER_DBACCESS_DENIED_ERROR
 	erAccessDenied           = 1045 // ER_ACCESS_DENIED_ERROR
 	erBadDB                  = 1049 // ER_BAD_DB_ERROR
+	erUnknownTimeZone        = 1298 // ER_UNKNOWN_TIME_ZONE
 	erAccessDeniedNoPassword = 1698 // ER_ACCESS_DENIED_NO_PASSWORD_ERROR
 )
 
 // loginError returns the sentinel for a login the server refused with err:
-// ErrAccessDenied, ErrUnknownDatabase, or ErrUnreachable when err is not
-// such a refusal (a refused dial, a broken connection).
+// ErrAccessDenied, ErrUnknownDatabase, ErrBadTimeZone (the session time
+// zone set on connecting), or ErrUnreachable when err is not such a refusal
+// (a refused dial, a broken connection).
 func loginError(err error) error {
 	var me *mysql.MySQLError
 	if !errors.As(err, &me) {
@@ -70,6 +75,8 @@ func loginError(err error) error {
 		return ErrAccessDenied
 	case erBadDB:
 		return ErrUnknownDatabase
+	case erUnknownTimeZone:
+		return ErrBadTimeZone
 	}
 	return ErrUnreachable
 }

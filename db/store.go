@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -23,8 +24,17 @@ type Config struct {
 	// Table is the accounts table, optionally qualified by one schema name
 	// ("schema.table"); default "whatsapp_accounts".
 	Table string
-	// TimeZone is the zone timestamps are read and written in; nil means UTC.
+	// TimeZone is the zone of the wall times the table holds: the zone the
+	// application writes them in (its app.timezone); nil means UTC.
+	// Timestamps read are taken to be in it and verification times are
+	// written in it.
 	TimeZone *time.Location
+	// SessionTimeZone, when not empty, is set as time_zone on every
+	// connection: "+05:00", "SYSTEM", or a name the server's time zone
+	// tables know. The server converts TIMESTAMP columns with it, so it must
+	// be the application's own: empty (the server's default) unless the
+	// application's database configuration sets one.
+	SessionTimeZone string
 	// ConnectTimeout bounds the whole of Open (dial, login, ping and schema
 	// discovery); <= 0 means 30s.
 	ConnectTimeout time.Duration
@@ -62,6 +72,10 @@ func RequiredColumns() []string { return slices.Clone(requiredColumns) }
 
 var identRe = regexp.MustCompile(`^[A-Za-z0-9_$]+$`)
 
+// timeZoneRe matches what a time_zone value can be: an offset, SYSTEM or a
+// zone name. It keeps quotes out of the SET statement.
+var timeZoneRe = regexp.MustCompile(`^[A-Za-z0-9_+:/-]+$`)
+
 // Store reads and writes the accounts table. It is safe for concurrent use.
 type Store struct {
 	db        *sql.DB
@@ -83,11 +97,14 @@ type Store struct {
 // Open connects to the server of cfg.DSN, checks that the table exists and
 // has the required columns, and returns a Store for it. Errors match
 // ErrBadDSN, ErrBadTable, ErrUnreachable, ErrAccessDenied,
-// ErrUnknownDatabase, ErrNoTable or ErrMissingColumns;
+// ErrUnknownDatabase, ErrBadTimeZone, ErrNoTable or ErrMissingColumns;
 // none of them quotes the DSN's password.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = defaultBatchSize
+	}
+	if cfg.SessionTimeZone != "" && !timeZoneRe.MatchString(cfg.SessionTimeZone) {
+		return nil, fmt.Errorf("%w: %q", ErrBadTimeZone, cfg.SessionTimeZone)
 	}
 	t, err := newTarget(cfg, func(mc *mysql.Config) {
 		mc.ParseTime = true
@@ -96,6 +113,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			mc.Loc = cfg.TimeZone
 		}
 		mc.ClientFoundRows = true
+		if cfg.SessionTimeZone != "" {
+			mc.Params = maps.Clone(mc.Params)
+			if mc.Params == nil {
+				mc.Params = make(map[string]string)
+			}
+			mc.Params["time_zone"] = "'" + cfg.SessionTimeZone + "'"
+		}
 	})
 	if err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ type auditCmd struct {
 	output          string
 	maxMissingRatio float64
 	dbTimeZone      string
+	dbSessionZone   string
 	instanceCount   int
 	ioTimeout       time.Duration
 	logLevel        string
@@ -55,7 +56,8 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.Var(&c.format, "format", "report format: `text|json`")
 	fs.StringVar(&c.output, "output", "", "write the report to `FILE`; - is stdout; a new path or regular file is replaced whole at the end, anything else (a link, a device, a FIFO) written into (default: stdout)")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
-	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in (IANA name)")
+	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
+	fs.StringVar(&c.dbSessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
 	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -107,7 +109,7 @@ func (c *auditCmd) run(ctx context.Context) error {
 	}
 
 	store, err := db.Open(ctx, db.Config{
-		DSN: c.dsn, Table: c.table, TimeZone: loc, ConnectTimeout: dbConnectTimeout,
+		DSN: c.dsn, Table: c.table, TimeZone: loc, SessionTimeZone: c.dbSessionZone, ConnectTimeout: dbConnectTimeout,
 		OnRetry: func(err error, attempt int, wait time.Duration) {
 			log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database write failed; retrying")
 		},

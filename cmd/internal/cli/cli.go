@@ -174,6 +174,8 @@ func explain(err error) string {
 		hint = "check the host and port in --dsn and that the server is up"
 	case errors.Is(err, db.ErrAccessDenied):
 		hint = "the server refused the login: check the user and password in --dsn and that the user may use the database it names"
+	case errors.Is(err, db.ErrBadTimeZone):
+		hint = "--db-session-time-zone must be an offset such as +00:00, SYSTEM, or a zone name the server's time zone tables hold"
 	case errors.Is(err, db.ErrUnknownDatabase):
 		hint = "the server has no database of that name: check the database in --dsn"
 	case errors.Is(err, db.ErrLocked):
