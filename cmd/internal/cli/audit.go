@@ -21,13 +21,12 @@ const dbConnectTimeout = 30 * time.Second
 
 type auditCmd struct {
 	env             Env
-	root            string
+	walk            walkFlags
 	dsn             string
 	pathPrefix      string
 	table           string
 	dryRun          bool
 	minAge          time.Duration
-	workers         int
 	selection       selection
 	format          formatFlag
 	output          string
@@ -35,7 +34,6 @@ type auditCmd struct {
 	dbTimeZone      string
 	dbSessionZone   string
 	instanceCount   int
-	ioTimeout       time.Duration
 	logLevel        string
 }
 
@@ -45,13 +43,12 @@ func newAuditCmd(env Env) *auditCmd {
 
 func (c *auditCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
-	fs.StringVar(&c.root, "root", "", "`DIR` where the share is mounted on this host (default: --path-prefix)")
+	c.walk.register(fs, "`DIR` where the share is mounted on this host (default: --path-prefix)")
 	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
 	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
 	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
-	fs.IntVar(&c.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
 	c.selection.register(fs, "audit")
 	fs.Var(&c.format, "format", "report format: `text|json`")
 	fs.StringVar(&c.output, "output", "", "write the report to `FILE`; - is stdout; a new path or regular file is replaced whole at the end, anything else (a link, a device, a FIFO) written into (default: stdout)")
@@ -59,7 +56,6 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
 	fs.StringVar(&c.dbSessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
-	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -72,8 +68,8 @@ func (c *auditCmd) run(ctx context.Context) error {
 	if c.dsn == "" {
 		c.dsn = c.env.getenv("SESSAUDIT_DSN")
 	}
-	if c.root == "" {
-		c.root = c.pathPrefix
+	if c.walk.root == "" {
+		c.walk.root = c.pathPrefix
 	}
 	switch {
 	case c.dsn == "":
@@ -82,14 +78,13 @@ func (c *auditCmd) run(ctx context.Context) error {
 		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
 	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
 		return usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
-	case c.workers < 0:
-		return usageError("--workers %d must not be negative (0 chooses for the filesystem)", c.workers)
-	case c.ioTimeout <= 0:
-		return usageError("--io-timeout %v must be positive", c.ioTimeout)
 	case c.minAge < 0:
 		return usageError("--min-age %v must not be negative", c.minAge)
 	case c.instanceCount < 0 || c.instanceCount > 255:
 		return usageError("--instance-count %d must be between 0 and 255", c.instanceCount)
+	}
+	if err := c.walk.check(); err != nil {
+		return err
 	}
 	loc, err := time.LoadLocation(c.dbTimeZone)
 	if err != nil {
@@ -104,7 +99,9 @@ func (c *auditCmd) run(ctx context.Context) error {
 	}
 	defer dest.Close()
 	fsys := c.env.fs()
-	if err := scanner.CheckRoot(ctx, fsys, c.root, scanner.Config{IOTimeout: c.ioTimeout}); err != nil {
+	scope := c.selection.scope()
+	walk := c.walk.config(scope)
+	if err := scanner.CheckRoot(ctx, fsys, c.walk.root, walk); err != nil {
 		return mark(errBadRoot, err)
 	}
 
@@ -129,7 +126,7 @@ func (c *auditCmd) run(ctx context.Context) error {
 	// A shard run locks its shard; any other run the whole table (a run
 	// of listed workspaces too: it may write rows of any workspace whose
 	// path names one of them).
-	shard := c.selection.scope().Shard()
+	shard := scope.Shard()
 	lock, err := store.LockRun(ctx, shard.Index, shard.Count)
 	if err != nil {
 		return err
@@ -141,11 +138,11 @@ func (c *auditCmd) run(ctx context.Context) error {
 		return usageError("--instance-count needs the column assigned_instance_index, which table %s lacks (see sessaudit schema check)", c.table)
 	}
 
-	log.Info().Str("root", c.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).
+	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).
 		Bool("dry_run", c.dryRun).Msg("audit started")
 	rep, err := reconcile.Audit(ctx, fsys, store, reconcile.Config{
-		Root: c.root, PathPrefix: c.pathPrefix, Scope: c.selection.scope(), MinAge: c.minAge,
-		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: scanner.Config{Workers: c.workers, IOTimeout: c.ioTimeout},
+		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
+		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: walk,
 		InstanceCount: c.instanceCount, PerInstance: perInstance,
 	})
 	if rep != nil {

@@ -5,9 +5,46 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"sessaudit/scanner"
 )
+
+// walkFlags is the --root, --workers and --io-timeout flags of a command
+// that walks the share: defined, checked and turned into a scanner.Config
+// in this one place, so that every walking command reads them alike.
+type walkFlags struct {
+	root      string
+	workers   int
+	ioTimeout time.Duration
+}
+
+// register defines --root, --workers and --io-timeout on fs; rootUsage is
+// what --root means to the command and what it defaults to.
+func (w *walkFlags) register(fs *flag.FlagSet, rootUsage string) {
+	fs.StringVar(&w.root, "root", "", rootUsage)
+	fs.IntVar(&w.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
+	fs.DurationVar(&w.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
+}
+
+// check returns a one-line usage error for the first value no walk can
+// use. A command that defaults --root sets it before calling check.
+func (w *walkFlags) check() error {
+	switch {
+	case w.root == "":
+		return usageError("--root is required")
+	case w.workers < 0:
+		return usageError("--workers %d must not be negative (0 chooses for the filesystem)", w.workers)
+	case w.ioTimeout <= 0:
+		return usageError("--io-timeout %v must be positive", w.ioTimeout)
+	}
+	return nil
+}
+
+// config is the scanner.Config of a walk of scope under the flags.
+func (w *walkFlags) config(scope scanner.Scope) scanner.Config {
+	return scanner.Config{Workers: w.workers, IOTimeout: w.ioTimeout, Scope: scope}
+}
 
 // workspaceList is a repeatable --workspace flag; commas also separate ids.
 type workspaceList []uint64

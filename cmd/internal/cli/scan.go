@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"sync"
-	"time"
 
 	"sessaudit/cmd/internal/report"
 	"sessaudit/scanner"
@@ -14,11 +13,9 @@ import (
 
 type scanCmd struct {
 	env       Env
-	root      string
+	walk      walkFlags
 	format    formatFlag
-	workers   int
 	selection selection
-	ioTimeout time.Duration
 	logLevel  string
 }
 
@@ -28,11 +25,9 @@ func newScanCmd(env Env) *scanCmd {
 
 func (c *scanCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
-	fs.StringVar(&c.root, "root", "", "`DIR` holding the workspace_<id> directories (required)")
+	c.walk.register(fs, "`DIR` holding the workspace_<id> directories (required)")
 	fs.Var(&c.format, "format", "output: `text|json`: a table, or one JSON object per session per line")
-	fs.IntVar(&c.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
 	c.selection.register(fs, "scan")
-	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -42,14 +37,8 @@ func (c *scanCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.root == "" {
-		return usageError("--root is required")
-	}
-	if c.ioTimeout <= 0 {
-		return usageError("--io-timeout %v must be positive", c.ioTimeout)
-	}
-	if c.workers < 0 {
-		return usageError("--workers %d must not be negative (0 chooses for the filesystem)", c.workers)
+	if err := c.walk.check(); err != nil {
+		return err
 	}
 
 	out := bufio.NewWriter(c.env.Stdout)
@@ -59,8 +48,7 @@ func (c *scanCmd) run(ctx context.Context) error {
 		others   []scanner.Entry
 		problems int
 	)
-	cfg := scanner.Config{Workers: c.workers, Scope: c.selection.scope(), IOTimeout: c.ioTimeout}
-	err = scanner.Walk(ctx, c.env.fs(), c.root, cfg, func(e scanner.Entry) error {
+	err = scanner.Walk(ctx, c.env.fs(), c.walk.root, c.walk.config(c.selection.scope()), func(e scanner.Entry) error {
 		mu.Lock()
 		defer mu.Unlock()
 		switch e.Kind {
