@@ -40,6 +40,12 @@ func (c *scanCmd) run(ctx context.Context) error {
 	if err := c.walk.check(); err != nil {
 		return err
 	}
+	fsys := c.env.fs()
+	scope := c.selection.scope()
+	walk := c.walk.config(scope)
+	if err := scanner.CheckRoot(ctx, fsys, c.walk.root, walk); err != nil {
+		return mark(errBadRoot, err)
+	}
 
 	out := bufio.NewWriter(c.env.Stdout)
 	var (
@@ -48,7 +54,7 @@ func (c *scanCmd) run(ctx context.Context) error {
 		others   []scanner.Entry
 		problems int
 	)
-	err = scanner.Walk(ctx, c.env.fs(), c.walk.root, c.walk.config(c.selection.scope()), func(e scanner.Entry) error {
+	err = scanner.Walk(ctx, fsys, c.walk.root, walk, func(e scanner.Entry) error {
 		mu.Lock()
 		defer mu.Unlock()
 		switch e.Kind {
