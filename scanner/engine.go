@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"sync"
 	"time"
 )
 
@@ -220,6 +221,7 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 		}
 	}
 	w.release(sl)
+	turn := make(chan struct{}, 1)
 	for _, en := range ents {
 		if id, ok := ParseWorkspace(en.name); ok && scope.Contains(id) && en.e.notDir() == "" {
 			w.prog.Workspaces.Add(1)
@@ -248,13 +250,26 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 			}
 			continue
 		}
+		// One workspace at a time is listed and has its sessions started:
+		// each holds its directory open until then, and a walk of many
+		// workspaces must not hold them all (the sessions still run in
+		// parallel, and one listing is short beside them).
+		select {
+		case turn <- struct{}{}:
+		case <-w.ctx.Done():
+			return w.ctx.Err()
+		}
 		sl, err := w.acquire()
 		if err != nil {
 			return err
 		}
-		sl.abandon = w.abandonWorkspace(en.name, id)
+		// The goroutine gives the turn back, or the watchdog when it
+		// leaves the goroutine behind, whichever comes first.
+		next := sync.OnceFunc(func() { <-turn })
+		sl.abandon = w.abandonWorkspace(en.name, id, next)
 		w.b.retain(root)
 		w.grp.start(func() error {
+			defer next()
 			defer w.b.release(root)
 			return w.workspace(sl, root, en.name, id, en.e)
 		})
@@ -262,8 +277,9 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 	return nil
 }
 
-func (w *walker[D]) abandonWorkspace(rel string, id uint64) func(string, error) {
+func (w *walker[D]) abandonWorkspace(rel string, id uint64, next func()) func(string, error) {
 	return func(_ string, err error) {
+		next()
 		w.prog.WorkspacesListed.Add(1)
 		if cerr := w.ctx.Err(); cerr != nil {
 			w.grp.finish(cerr)
@@ -335,19 +351,18 @@ func (w *walker[D]) workspace(sl *slot, root D, rel string, id uint64, e listed)
 		s.pending.Store(1)
 		sl.abandon = w.abandonSession(s)
 		w.b.retain(ws)
-		w.grp.start(func() error {
-			defer w.b.release(ws)
-			return w.session(sl, s, ws, en.name, en.e)
-		})
+		w.grp.start(func() error { return w.session(sl, s, ws, en.name, en.e) })
 	}
 	return nil
 }
 
 // session measures session s, the directory name in ws, on the slot sl it
-// holds and releases, and reports it.
+// holds and releases, and reports it. It consumes a reference to ws, which
+// it drops as soon as the session directory is open.
 func (w *walker[D]) session(sl *slot, s *session, ws D, name string, e listed) error {
 	sl.where = s.entry.Path
 	d, st, err := w.b.open(sl, ws, name, e)
+	w.b.release(ws)
 	var nd *notDirError
 	var emitErr error
 	switch {
@@ -408,6 +423,5 @@ func (w *walker[D]) measureOne(ws uint64, id string) error {
 		w.release(sl)
 		return fmt.Errorf("measure %s: %w", s.entry.Path, err)
 	}
-	defer w.b.release(wsd)
 	return w.session(sl, s, wsd, sessName, listed{})
 }

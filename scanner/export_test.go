@@ -16,12 +16,14 @@ type Hooks struct {
 	LstatDirs bool
 	// List runs before an open directory is listed.
 	List func(path string) error
+	// NoOpenat2 makes the native walk do without openat2.
+	NoOpenat2 bool
 }
 
 // WithHooks returns the host filesystem fsys (an *afero.OsFs) with h
 // installed, for Walk, Measure and Lookup to read natively.
 func WithHooks(fsys afero.Fs, h Hooks) afero.Fs {
-	return hookedFs{OsFs: fsys.(*afero.OsFs), hooks: &hooks{open: h.Open, dev: h.Dev, lstatDirs: h.LstatDirs, list: h.List}}
+	return hookedFs{OsFs: fsys.(*afero.OsFs), hooks: &hooks{open: h.Open, dev: h.Dev, lstatDirs: h.LstatDirs, list: h.List, noOpenat2: h.NoOpenat2}}
 }
 
 // Native reports whether Walk reads fsys with the native walk.

@@ -18,6 +18,9 @@ type hooks struct {
 	// list runs before an open directory is listed, as the place to
 	// remove it between its opening and its reading.
 	list func(path string) error
+	// noOpenat2 makes the native walk do without openat2, as on kernels
+	// before 5.6.
+	noOpenat2 bool
 }
 
 // hookedFs is the host filesystem with hooks, read natively as an

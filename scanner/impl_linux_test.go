@@ -23,9 +23,17 @@ type osImpl struct {
 	// lstatDirs makes the native walk lstat subdirectories before opening
 	// them, instead of trusting d_ino.
 	lstatDirs bool
+	// noOpenat2 makes the native walk do without openat2, as on kernels
+	// before 5.6: directories stay open while their subdirectories are.
+	noOpenat2 bool
 }
 
-var osImpls = []osImpl{{name: "native", native: true}, {name: "native-lstat", native: true, lstatDirs: true}, {name: "afero"}}
+var osImpls = []osImpl{
+	{name: "native", native: true},
+	{name: "native-lstat", native: true, lstatDirs: true},
+	{name: "native-openat", native: true, noOpenat2: true},
+	{name: "afero"},
+}
 
 // forEachOS runs f once for each implementation.
 func forEachOS(t *testing.T, f func(t *testing.T, impl osImpl)) {
@@ -79,6 +87,7 @@ func (impl osImpl) fs(t *testing.T, f faults, cfg scanner.Config) (afero.Fs, sca
 			}
 		}
 		h.LstatDirs = impl.lstatDirs
+		h.NoOpenat2 = impl.noOpenat2
 		fsys := afero.NewOsFs()
 		if !scanner.Native(fsys) {
 			t.Fatal("Walk does not read afero.NewOsFs() natively")

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/spf13/afero"
@@ -24,10 +26,29 @@ import (
 // limited by PATH_MAX, and a symbolic link or a FIFO that takes a
 // directory's place is refused by the kernel, not by a check that could
 // race.
+//
+// Descriptors: where the kernel has openat2 (Linux 5.6), a directory inside
+// a session is closed as soon as it is listed, and its subdirectories are
+// opened relative to the session directory with RESOLVE_BENEATH and
+// RESOLVE_NO_SYMLINKS, so that the kernel refuses a path that leaves the
+// session or passes through a link anywhere, and RESOLVE_NO_XDEV, so that
+// no mounted filesystem is entered. A walk then holds at most the root, one
+// workspace being listed, and per worker one directory being listed, one
+// session directory (open until its measurement is settled) and one
+// workspace directory until its session is open: descriptorsPerWorker per
+// worker, and Walk lowers the workers to what the soft RLIMIT_NOFILE leaves
+// room for. Without openat2 a directory stays open until its last
+// subdirectory is open, as many as the tree is deep per worker, and Walk
+// allows a worker per descriptorsPerWorkerOpenat descriptors. Either way,
+// an open that fails for want of a descriptor (EMFILE, ENFILE) waits for one
+// and tries again, within Config.IOTimeout: it is not the session's fault.
 type nativeFS struct {
 	root  string
 	kind  fsKind
 	hooks *hooks
+	// beneath: subdirectories of a session are opened with openat2
+	// relative to the session directory.
+	beneath bool
 }
 
 // fdDir is an open directory, shared by the goroutines that size its
@@ -40,6 +61,11 @@ type fdDir struct {
 	// trusted (see fsKind), as decided for its filesystem.
 	trustIno bool
 	refs     atomic.Int32
+	// sess is the session directory this one is in (itself for the
+	// session directory), nil outside sessions; srel is the path from it.
+	// sess stays open until the session is settled.
+	sess *fdDir
+	srel string
 }
 
 const (
@@ -58,6 +84,26 @@ const (
 	// birth times tell whether a session directory changed or was
 	// replaced while it was measured.
 	dirStatxMask = statxMask | unix.STATX_CTIME | unix.STATX_BTIME
+
+	// beneathResolve confines an open relative to a session directory to
+	// it: no link followed anywhere on the path, no escape, no mount
+	// crossed.
+	beneathResolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
+
+	// descriptorsPerWorker is what one worker of a walk with openat2 holds
+	// at most (see nativeFS), and descriptorReserve what Walk leaves to the
+	// rest of the process (database connections, logs, Lookup).
+	descriptorsPerWorker = 3
+	descriptorReserve    = 16
+	// descriptorsPerWorkerOpenat is what Walk allows a worker without
+	// openat2, where a worker holds a directory open for every level it is
+	// deep: a tree 16 levels deep (Chromium profiles are about 8).
+	descriptorsPerWorkerOpenat = 16
+	// anchorPathMax is the longest path opened beneath a directory; a
+	// directory deeper than that is kept open for its subdirectories to be
+	// opened beneath it instead, so that no path reaches PATH_MAX (4096,
+	// and a name is at most 255).
+	anchorPathMax = 3072
 )
 
 // walkNative walks with nativeFS when fsys is the host filesystem, and
@@ -67,6 +113,7 @@ func walkNative(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn 
 	if !ok {
 		return false, nil
 	}
+	n := &nativeFS{root: root, hooks: h}
 	kind, err := bounded(ctx, cfg.ioTimeout(), func() (fsKind, error) {
 		// statx is Linux 4.11 and may be refused by an old seccomp
 		// profile: the afero walk needs neither.
@@ -74,6 +121,7 @@ func walkNative(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn 
 		if err := unix.Statx(unix.AT_FDCWD, root, 0, statxMask, &stx); errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
 			return fsKind{}, errNoStatx
 		}
+		n.beneath = hasOpenat2(root) && (h == nil || !h.noOpenat2)
 		return statfsKind(root)
 	})
 	if errors.Is(err, errNoStatx) {
@@ -82,8 +130,36 @@ func walkNative(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn 
 	if err != nil {
 		return true, fmt.Errorf("root: %w", err)
 	}
-	n := &nativeFS{root: root, kind: kind, hooks: h}
-	return true, run(ctx, n, root, cfg.workers(kind.remote), cfg, fn, start)
+	n.kind = kind
+	perWorker := descriptorsPerWorker
+	if !n.beneath {
+		perWorker = descriptorsPerWorkerOpenat
+	}
+	return true, run(ctx, n, root, min(cfg.workers(kind.remote), descriptorWorkers(perWorker)), cfg, fn, start)
+}
+
+// hasOpenat2 reports whether openat2 works (Linux 5.6, and not refused by a
+// seccomp profile).
+func hasOpenat2(root string) bool {
+	fd, err := unix.Openat2(unix.AT_FDCWD, root, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC})
+	closeFD(fd)
+	return err == nil
+}
+
+// descriptorWorkers is the most workers, each holding perWorker
+// descriptors, for which the soft RLIMIT_NOFILE leaves room after the
+// descriptors open now and descriptorReserve.
+func descriptorWorkers(perWorker int) int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > math.MaxInt32 {
+		return math.MaxInt32
+	}
+	inUse := 0
+	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
+		inUse = len(fds)
+	}
+	free := int(lim.Cur) - inUse - descriptorReserve - 1 // - 1: the root
+	return max(1, free/perWorker)
 }
 
 var errNoStatx = errors.New("scanner: statx is not available")
@@ -104,7 +180,11 @@ func (n *nativeFS) release(d *fdDir) {
 	}
 }
 
+// restat is asked for exactly the session directories: it makes d the
+// directory its subdirectories are opened beneath, and holds it open until
+// the session is settled.
 func (n *nativeFS) restat(d *fdDir) *restat {
+	d.sess, d.srel = d, "."
 	n.retain(d)
 	return &restat{
 		look: func() (restated, error) {
@@ -139,7 +219,7 @@ func (n *nativeFS) buffer(sl *slot) []byte {
 
 func (n *nativeFS) openRoot(sl *slot) (*fdDir, error) {
 	sl.enter()
-	fd, st, err := n.openNow(unix.AT_FDCWD, n.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC) // the root may be a link
+	fd, st, err := n.openNow(sl, unix.AT_FDCWD, n.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0) // the root may be a link
 	if !sl.exit() {
 		closeFD(fd)
 		return nil, errDetached
@@ -150,19 +230,35 @@ func (n *nativeFS) openRoot(sl *slot) (*fdDir, error) {
 	return n.newDir(fd, st.dev, ".", n.kind.trustIno), nil
 }
 
-// openNow opens name relative to dirfd and fstats it; fd is -1 on error.
-func (n *nativeFS) openNow(dirfd int, name, rel string, flags int) (fd int, st stat, err error) {
+// openNow opens name relative to dirfd, with openat2 and resolve when
+// resolve is not 0, and fstats it; fd is -1 on error. It runs inside a call
+// of sl: for want of a descriptor it waits until the watchdog gives up.
+func (n *nativeFS) openNow(sl *slot, dirfd int, name, rel string, flags int, resolve uint64) (fd int, st stat, err error) {
 	fd = -1
 	if n.hooks != nil && n.hooks.open != nil {
 		if err := n.hooks.open(n.abs(rel)); err != nil {
 			return -1, stat{}, err
 		}
 	}
-	for {
-		fd, err = unix.Openat(dirfd, name, flags, 0)
-		if err != unix.EINTR {
-			break
+	how := unix.OpenHow{Flags: uint64(flags), Resolve: resolve}
+	for wait := time.Duration(0); ; {
+		if resolve != 0 {
+			fd, err = unix.Openat2(dirfd, name, &how)
+		} else {
+			fd, err = unix.Openat(dirfd, name, flags, 0)
 		}
+		switch {
+		case err == unix.EINTR, err == unix.EAGAIN && resolve != 0: // EAGAIN: a rename raced the resolution
+			continue
+		case (err == unix.EMFILE || err == unix.ENFILE) && !sl.detached():
+			// Descriptors are counted per process (EMFILE) or system
+			// (ENFILE): another part of the process, or another walk,
+			// will close one.
+			wait = min(max(2*wait, time.Millisecond), 50*time.Millisecond)
+			time.Sleep(wait)
+			continue
+		}
+		break
 	}
 	if err != nil {
 		return -1, stat{}, &os.PathError{Op: "open", Path: rel, Err: err}
@@ -355,7 +451,9 @@ func (n *nativeFS) open(sl *slot, parent *fdDir, name string, e listed) (*fdDir,
 	sl.where = rel
 	if e.know == knowNothing || e.know == knowType && e.st.mode.IsDir() {
 		// Look first: what the listing said is not enough to refuse a
-		// directory swapped for another.
+		// directory swapped for another. (Never inside a session, where
+		// every subdirectory is listed knowIno or knowAll: parent may be
+		// closed there.)
 		st, err := n.lstatAt(sl, parent, name, rel)
 		if err != nil {
 			return nil, stat{}, err
@@ -365,8 +463,14 @@ func (n *nativeFS) open(sl *slot, parent *fdDir, name string, e listed) (*fdDir,
 	if reason := e.notDir(); reason != "" {
 		return nil, stat{}, &notDirError{reason}
 	}
+	dirfd, path, resolve := parent.fd, name, uint64(0)
+	if n.beneathOf(parent) {
+		// parent may be closed already: open relative to the session
+		// directory, which stays open.
+		dirfd, path, resolve = parent.sess.fd, joinRel(parent.srel, name), beneathResolve
+	}
 	sl.enter()
-	fd, st, err := n.openNow(parent.fd, name, rel, openFlags)
+	fd, st, err := n.openNow(sl, dirfd, path, rel, openFlags, resolve)
 	if !sl.exit() {
 		closeFD(fd)
 		return nil, stat{}, errDetached
@@ -395,8 +499,21 @@ func (n *nativeFS) open(sl *slot, parent *fdDir, name string, e listed) (*fdDir,
 		}
 		trust = err == nil && kindOf(uint32(sfs.Type)).trustIno
 	}
-	return n.newDir(fd, st.dev, rel, trust), st, nil
+	d := n.newDir(fd, st.dev, rel, trust)
+	if parent.sess != nil {
+		d.sess, d.srel = parent.sess, joinRel(parent.srel, name)
+		if n.beneath && len(d.srel) > anchorPathMax {
+			// Paths beneath it would pass PATH_MAX: d is the directory
+			// its subdirectories are opened beneath.
+			d.sess, d.srel = d, "."
+		}
+	}
+	return d, st, nil
 }
+
+// beneathOf reports whether the subdirectories of d are opened relative to
+// its session directory, so that d's own descriptor is not needed for it.
+func (n *nativeFS) beneathOf(d *fdDir) bool { return n.beneath && d.sess != nil }
 
 // size reads d, sizing each entry as getdents lists it, then descends into
 // its subdirectories.
@@ -535,18 +652,29 @@ func (n *nativeFS) sizePart(w *walker[*fdDir], sl *slot, s *session, d *fdDir, b
 }
 
 // descend opens and sizes the subdirectories subs of d, on new goroutines
-// while slots are free and inline otherwise. It consumes a reference to d.
+// while slots are free and inline otherwise. It consumes a reference to d,
+// which it drops at once when the subdirectories are opened beneath the
+// session directory: d is listed, its descriptor no longer needed.
 func (n *nativeFS) descend(w *walker[*fdDir], sl *slot, s *session, d *fdDir, subs []named) error {
-	defer n.release(d)
+	hold := !n.beneathOf(d)
+	if hold || d.sess == d {
+		defer n.release(d)
+	} else {
+		n.release(d)
+	}
 	for _, sub := range subs {
 		if s.failed() || w.stopping() {
 			return nil
 		}
-		n.retain(d)
-		if w.goSession(s, func(sl *slot) error { return n.subdir(w, sl, s, d, sub) }) {
+		if hold {
+			n.retain(d)
+		} else {
+			n.retain(d.sess) // released once sub is sized: what is under it is opened beneath it too
+		}
+		if w.goSession(s, func(sl *slot) error { return n.subdir(w, sl, s, d, sub, hold) }) {
 			continue
 		}
-		if err := n.subdir(w, sl, s, d, sub); err != nil {
+		if err := n.subdir(w, sl, s, d, sub, hold); err != nil {
 			return err
 		}
 	}
@@ -554,10 +682,19 @@ func (n *nativeFS) descend(w *walker[*fdDir], sl *slot, s *session, d *fdDir, su
 }
 
 // subdir opens the subdirectory sub of parent and sizes it. It consumes a
-// reference to parent.
-func (n *nativeFS) subdir(w *walker[*fdDir], sl *slot, s *session, parent *fdDir, sub named) error {
+// reference to parent when held, and otherwise one to the directory it is
+// opened beneath (parent.sess), which it drops once sub is sized.
+func (n *nativeFS) subdir(w *walker[*fdDir], sl *slot, s *session, parent *fdDir, sub named, held bool) error {
+	if !held {
+		defer n.release(parent.sess)
+	}
+	release := func() {
+		if held {
+			n.release(parent)
+		}
+	}
 	if s.failed() || w.stopping() {
-		n.release(parent)
+		release()
 		return nil
 	}
 	child, st, err := n.open(sl, parent, sub.name, sub.e)
@@ -565,7 +702,7 @@ func (n *nativeFS) subdir(w *walker[*fdDir], sl *slot, s *session, parent *fdDir
 	if err != nil && !errors.Is(err, errDetached) && !counted {
 		err = n.openFailed(sl, s, parent, sub.name, err)
 	}
-	n.release(parent)
+	release()
 	var nd *notDirError
 	switch {
 	case err == nil:
@@ -607,6 +744,13 @@ var errSkip = errors.New("scanner: not entered")
 // as an lstat would have shown it on another device.
 func (n *nativeFS) openFailed(sl *slot, s *session, parent *fdDir, name string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errChanged) {
+		return err
+	}
+	if n.beneathOf(parent) {
+		// openat2 refuses to cross into another filesystem by itself.
+		if errors.Is(err, unix.EXDEV) {
+			return errSkip
+		}
 		return err
 	}
 	st, lerr := n.lstatAt(sl, parent, name, joinRel(parent.rel, name))

@@ -46,6 +46,10 @@ var errDetached = errors.New("scanner: slot detached")
 // enter marks the start of a filesystem call.
 func (sl *slot) enter() { sl.word.Add(1) }
 
+// detached reports whether the watchdog has given up on the holder; a
+// holder waiting inside a call stops waiting then.
+func (sl *slot) detached() bool { return sl.word.Load()&slotDetached != 0 }
+
 // exit marks the end of the call begun by enter and reports whether the slot
 // is still the holder's. On false the holder must return errDetached at once.
 func (sl *slot) exit() bool {

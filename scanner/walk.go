@@ -119,8 +119,12 @@ func (c Config) workers(remote bool) int {
 //
 // On Linux, when fsys is an *afero.OsFs, Walk reads the filesystem directly
 // through directory file descriptors: each directory is opened relative to
-// its parent (openat with O_NOFOLLOW), so no path is resolved from the root
-// again, no path is too long, and nothing reached can be outside the root.
+// its parent (openat with O_NOFOLLOW) or, inside a session, to the session
+// directory (openat2 with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS), so no
+// path is resolved from the root again, no path is too long, and nothing
+// reached can be outside the root. The descriptors it holds are bounded:
+// Workers is lowered to what the soft RLIMIT_NOFILE leaves room for (see
+// nativeFS), and an open that finds none free waits for one.
 // Any other afero.Fs is read through afero with the same results.
 func Walk(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(Entry) error) error {
 	if err := ctx.Err(); err != nil {
