@@ -43,14 +43,15 @@ func (a *aferoFS) release(d *aferoDir) {
 }
 
 func (a *aferoFS) openRoot(sl *slot) (*aferoDir, error) {
-	sl.enter()
-	f, err := a.fsys.Open(a.root) // the root may be a link
-	if !sl.exit() {
-		if err == nil {
+	var f afero.File
+	err := sl.do(func() (err error) {
+		f, err = a.fsys.Open(a.root) // the root may be a link
+		return err
+	}, func() {
+		if f != nil {
 			f.Close()
 		}
-		return nil, errDetached
-	}
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -59,13 +60,13 @@ func (a *aferoFS) openRoot(sl *slot) (*aferoDir, error) {
 
 // readdir reads all of d's entries and closes it.
 func (a *aferoFS) readdir(sl *slot, d *aferoDir) ([]os.FileInfo, error) {
-	sl.enter()
-	infos, err := d.f.Readdir(-1)
-	d.f.Close()
-	d.f = nil
-	if !sl.exit() {
-		return nil, errDetached
-	}
+	var infos []os.FileInfo
+	err := sl.do(func() (err error) {
+		infos, err = d.f.Readdir(-1)
+		d.f.Close()
+		d.f = nil
+		return err
+	}, nil)
 	return infos, err
 }
 
@@ -83,15 +84,20 @@ func (a *aferoFS) list(sl *slot, d *aferoDir, fn func(name string, e listed)) er
 func (a *aferoFS) open(sl *slot, parent *aferoDir, name string, e listed) (*aferoDir, stat, error) {
 	rel := joinRel(parent.rel, name)
 	sl.where = rel
-	sl.enter()
-	d, st, err := a.openNow(filepath.Join(parent.path, name), rel, e)
-	if !sl.exit() {
+	var d *aferoDir
+	var st stat
+	err := sl.do(func() (err error) {
+		d, st, err = a.openNow(filepath.Join(parent.path, name), rel, e)
+		return err
+	}, func() {
 		if d != nil {
 			d.f.Close()
 		}
-		return nil, stat{}, errDetached
+	})
+	if err != nil {
+		return nil, stat{}, err
 	}
-	return d, st, err
+	return d, st, nil
 }
 
 func (a *aferoFS) openNow(path, rel string, e listed) (*aferoDir, stat, error) {

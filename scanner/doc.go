@@ -8,7 +8,8 @@
 // afero.Fs through afero; both size entries with the same code (size.go) and
 // share the layout, the sessions and the bounded concurrency (engine.go).
 // Every filesystem call of a walk is bounded by Config.IOTimeout and by the
-// context through the walk's watchdog (slot.go).
+// context through the walk's watchdog: it is made through slot.do, and
+// every call outside a walk through bounded (slot.go, timeout.go).
 //
 // It imports no other package of the project.
 package scanner

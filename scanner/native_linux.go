@@ -218,16 +218,23 @@ func (n *nativeFS) buffer(sl *slot) []byte {
 }
 
 func (n *nativeFS) openRoot(sl *slot) (*fdDir, error) {
-	sl.enter()
-	fd, st, err := n.openNow(sl, unix.AT_FDCWD, n.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0) // the root may be a link
-	if !sl.exit() {
-		closeFD(fd)
-		return nil, errDetached
-	}
+	fd, st, err := n.openIn(sl, unix.AT_FDCWD, n.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0) // the root may be a link
 	if err != nil {
 		return nil, err
 	}
 	return n.newDir(fd, st.dev, ".", n.kind.trustIno), nil
+}
+
+// openIn is openNow as a call of sl.
+func (n *nativeFS) openIn(sl *slot, dirfd int, name, rel string, flags int, resolve uint64) (fd int, st stat, err error) {
+	err = sl.do(func() (err error) {
+		fd, st, err = n.openNow(sl, dirfd, name, rel, flags, resolve)
+		return err
+	}, func() { closeFD(fd) })
+	if err != nil {
+		return -1, stat{}, err
+	}
+	return fd, st, nil
 }
 
 // openNow opens name relative to dirfd, with openat2 and resolve when
@@ -281,16 +288,16 @@ func closeFD(fd int) {
 // lstatAt lstats name in parent.
 func (n *nativeFS) lstatAt(sl *slot, parent *fdDir, name, rel string) (stat, error) {
 	var stx unix.Statx_t
-	sl.enter()
-	var err error
-	for {
-		err = unix.Statx(parent.fd, name, statxFlags, statxMask, &stx)
-		if err != unix.EINTR {
-			break
+	err := sl.do(func() (err error) {
+		for {
+			err = unix.Statx(parent.fd, name, statxFlags, statxMask, &stx)
+			if err != unix.EINTR {
+				return err
+			}
 		}
-	}
-	if !sl.exit() {
-		return stat{}, errDetached
+	}, nil)
+	if errors.Is(err, errDetached) {
+		return stat{}, err
 	}
 	if err != nil {
 		return stat{}, &os.PathError{Op: "lstat", Path: rel, Err: err}
@@ -395,17 +402,17 @@ func (n *nativeFS) getdents(sl *slot, d *fdDir, buf []byte) (int, error) {
 			return 0, err
 		}
 	}
-	sl.enter()
 	var nb int
-	var err error
-	for {
-		nb, err = unix.Getdents(d.fd, buf)
-		if err != unix.EINTR {
-			break
+	err := sl.do(func() (err error) {
+		for {
+			nb, err = unix.Getdents(d.fd, buf)
+			if err != unix.EINTR {
+				return err
+			}
 		}
-	}
-	if !sl.exit() {
-		return 0, errDetached
+	}, nil)
+	if errors.Is(err, errDetached) {
+		return 0, err
 	}
 	if err != nil {
 		return 0, &os.PathError{Op: "readdirent", Path: d.rel, Err: err}
@@ -469,12 +476,7 @@ func (n *nativeFS) open(sl *slot, parent *fdDir, name string, e listed) (*fdDir,
 		// directory, which stays open.
 		dirfd, path, resolve = parent.sess.fd, joinRel(parent.srel, name), beneathResolve
 	}
-	sl.enter()
-	fd, st, err := n.openNow(sl, dirfd, path, rel, openFlags, resolve)
-	if !sl.exit() {
-		closeFD(fd)
-		return nil, stat{}, errDetached
-	}
+	fd, st, err := n.openIn(sl, dirfd, path, rel, openFlags, resolve)
 	if err != nil {
 		return nil, stat{}, err
 	}
@@ -491,11 +493,10 @@ func (n *nativeFS) open(sl *slot, parent *fdDir, name string, e listed) (*fdDir,
 		// Another filesystem is mounted here (a workspace or a session
 		// may be one): its d_ino is judged by its own type.
 		var sfs unix.Statfs_t
-		sl.enter()
-		err := unix.Fstatfs(fd, &sfs)
-		if !sl.exit() {
+		err := sl.do(func() error { return unix.Fstatfs(fd, &sfs) }, nil)
+		if errors.Is(err, errDetached) {
 			unix.Close(fd)
-			return nil, stat{}, errDetached
+			return nil, stat{}, err
 		}
 		trust = err == nil && kindOf(uint32(sfs.Type)).trustIno
 	}
@@ -582,15 +583,15 @@ func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir
 			continue
 		}
 		var errno unix.Errno
-		sl.enter()
-		for {
-			_, _, errno = unix.Syscall6(unix.SYS_STATX, uintptr(d.fd), uintptr(unsafe.Pointer(&b[nameAt])),
-				statxFlags, statxMask, uintptr(unsafe.Pointer(&stx)), 0)
-			if errno != unix.EINTR {
-				break
+		if sl.do(func() error {
+			for {
+				_, _, errno = unix.Syscall6(unix.SYS_STATX, uintptr(d.fd), uintptr(unsafe.Pointer(&b[nameAt])),
+					statxFlags, statxMask, uintptr(unsafe.Pointer(&stx)), 0)
+				if errno != unix.EINTR {
+					return nil
+				}
 			}
-		}
-		if !sl.exit() {
+		}, nil) != nil {
 			return errDetached
 		}
 		switch errno {

@@ -43,7 +43,26 @@ const slotDetached = 1 << 63
 // watchdog has already finished its work.
 var errDetached = errors.New("scanner: slot detached")
 
-// enter marks the start of a filesystem call.
+// do makes op, one filesystem call of the slot's holder, under the
+// watchdog, and returns its error, or errDetached when the watchdog gave up
+// on the holder meanwhile: undo (if not nil) then releases what op acquired,
+// and the holder must return errDetached at once. Every filesystem call of
+// a walk goes through do, and every call outside a walk (Check, Lookup,
+// CheckRoot, a session's restat) through bounded: a call made otherwise
+// would neither time out nor let a cancelled walk stop.
+func (sl *slot) do(op func() error, undo func()) error {
+	sl.enter()
+	err := op()
+	if !sl.exit() {
+		if undo != nil {
+			undo()
+		}
+		return errDetached
+	}
+	return err
+}
+
+// enter marks the start of a filesystem call; only do calls it.
 func (sl *slot) enter() { sl.word.Add(1) }
 
 // detached reports whether the watchdog has given up on the holder; a
