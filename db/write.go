@@ -35,7 +35,8 @@ import (
 // it is not.
 func (s *Store) WriteSizes(ctx context.Context, batch []SizeUpdate, verifiedAt time.Time) (written int, err error) {
 	for chunk := range slices.Chunk(batch, s.batchSize) {
-		n, err := s.writeChunk(ctx, chunk, verifiedAt)
+		q, args := s.updateStatement(chunk, verifiedAt)
+		n, err := s.writeChunk(ctx, "sizes", len(chunk), q, args)
 		if err != nil {
 			return written, err
 		}
@@ -44,10 +45,11 @@ func (s *Store) WriteSizes(ctx context.Context, batch []SizeUpdate, verifiedAt t
 	return written, nil
 }
 
-// writeChunk writes one chunk, trying again as writeRetry allows. Errors are
+// writeChunk runs the UPDATE q of one chunk of rows, which writes what
+// (for messages: "sizes"), trying again as writeRetry allows. Errors are
 // classified before the password is removed from them: removing it may cut
 // the server's error out of the chain.
-func (s *Store) writeChunk(ctx context.Context, chunk []SizeUpdate, verifiedAt time.Time) (int, error) {
+func (s *Store) writeChunk(ctx context.Context, what string, rows int, q string, args []any) (int, error) {
 	var n int
 	onRetry := func(err error, attempt int, wait time.Duration) {
 		if s.onRetry != nil {
@@ -56,10 +58,10 @@ func (s *Store) writeChunk(ctx context.Context, chunk []SizeUpdate, verifiedAt t
 	}
 	attempts, err := writeRetry.do(ctx, func() error {
 		if err := s.checkLocks(ctx); err != nil {
-			return fmt.Errorf("update sizes of %d rows of %s: %w", len(chunk), s.table, err)
+			return fmt.Errorf("update %s of %d rows of %s: %w", what, rows, s.table, err)
 		}
 		var err error
-		n, err = s.writeChunkOnce(ctx, chunk, verifiedAt)
+		n, err = s.writeChunkOnce(ctx, what, rows, q, args)
 		return err
 	}, onRetry)
 	switch {
@@ -77,11 +79,10 @@ func (s *Store) writeChunk(ctx context.Context, chunk []SizeUpdate, verifiedAt t
 // COMMIT or the ROLLBACK failed), the connection is closed rather than
 // returned to the pool, where a transaction left open on the server would be
 // committed by the next BEGIN.
-func (s *Store) writeChunkOnce(ctx context.Context, chunk []SizeUpdate, verifiedAt time.Time) (n int, err error) {
-	q, args := s.updateStatement(chunk, verifiedAt)
+func (s *Store) writeChunkOnce(ctx context.Context, what string, rows int, q string, args []any) (n int, err error) {
 	conn, err := s.db.Conn(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("begin size update of %s: %w", s.table, err)
+		return 0, fmt.Errorf("begin update of %s of %s: %w", what, s.table, err)
 	}
 	clean := false
 	defer func() {
@@ -93,18 +94,18 @@ func (s *Store) writeChunkOnce(ctx context.Context, chunk []SizeUpdate, verified
 	}()
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, fmt.Errorf("begin size update of %s: %w", s.table, err)
+		return 0, fmt.Errorf("begin update of %s of %s: %w", what, s.table, err)
 	}
 	n, err = execUpdate(ctx, tx, q, args)
 	if err != nil {
 		clean = tx.Rollback() == nil
-		return 0, fmt.Errorf("update sizes of %d rows of %s: %w", len(chunk), s.table, err)
+		return 0, fmt.Errorf("update %s of %d rows of %s: %w", what, rows, s.table, err)
 	}
 	if err := tx.Commit(); err != nil {
 		// The server may have committed before the connection broke; the
 		// retry is safe all the same (see retry.go), but this connection's
 		// state is unknown.
-		return 0, fmt.Errorf("commit sizes of %d rows of %s: %w", len(chunk), s.table, err)
+		return 0, fmt.Errorf("commit %s of %d rows of %s: %w", what, rows, s.table, err)
 	}
 	clean = true
 	return n, nil

@@ -30,6 +30,10 @@ type RowStore interface {
 	// WriteSizes writes verified sizes, each only while the row still holds
 	// the path it was read with and is live, and returns how many it wrote.
 	WriteSizes(ctx context.Context, batch []db.SizeUpdate, verifiedAt time.Time) (int, error)
+	// WritePaths links unlinked rows to their directories (BackfillPaths),
+	// each only while its path is still NULL and it is live, and returns
+	// how many it wrote.
+	WritePaths(ctx context.Context, batch []db.PathUpdate, verifiedAt time.Time) (int, error)
 }
 
 // Config controls Audit and Reconcile.
@@ -51,6 +55,9 @@ type Config struct {
 	MaxMissingRatio float64
 	// DryRun writes nothing.
 	DryRun bool
+	// BackfillPaths also writes, for each unlinked row, the path of its
+	// conventional directory with the directory's size (see backfill.go).
+	BackfillPaths bool
 	// InstanceCount, when > 0, reports live rows whose
 	// assigned_instance_index is not workspace_id % InstanceCount as
 	// misrouted.
@@ -107,6 +114,11 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	}
 	written, changed, err := r.write(ctx, verdicts)
 	rep.Summary.RowsWritten, rep.Summary.RowsChanged = written, changed
+	if err != nil {
+		return r.incomplete(rep, err), err
+	}
+	written, changed, err = r.backfill(ctx, verdicts)
+	rep.Summary.PathsWritten, rep.Summary.PathsChanged = written, changed
 	if err != nil {
 		return r.incomplete(rep, err), err
 	}

@@ -28,6 +28,7 @@ const root = "/share"
 type fakeStore struct {
 	rows    []db.Row
 	written map[uint64]int64
+	linked  map[uint64]string // paths written by WritePaths (backfill_test.go)
 	calls   int
 	// beforeWrite runs just before WriteSizes applies a batch.
 	beforeWrite func(s *fakeStore)

@@ -180,6 +180,10 @@ func unsettled(o Observation, verdicts []Verdict, why string) []Verdict {
 			v.Kind = Recent
 			v.Detail = why + "; judged on a later run"
 		}
+		if v.Kind == Unlinked { // its size is not one to write
+			v.measured = nil
+			v.Detail += "; " + why
+		}
 		out = append(out, v)
 	}
 	return out
@@ -206,7 +210,7 @@ func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts f
 		var missing, verified bool
 		for _, v := range verdicts(i) {
 			missing = missing || v.Kind == Missing
-			verified = verified || v.Kind == Verified
+			verified = verified || v.Kind == Verified || r.backfilled(v)
 		}
 		if !missing && !verified {
 			continue

@@ -57,6 +57,11 @@ type Summary struct {
 	// many were not because the application changed them meanwhile.
 	RowsWritten int `json:"rows_written"`
 	RowsChanged int `json:"rows_changed_meanwhile"`
+	// PathsWritten is how many unlinked rows were given their path with
+	// --backfill-paths; PathsChanged how many were not because the
+	// application changed them meanwhile (or the path did not fit).
+	PathsWritten int `json:"paths_written"`
+	PathsChanged int `json:"paths_changed_meanwhile"`
 	// Instances breaks sessions, bytes and findings down by the
 	// assigned_instance_index of the rows involved, when asked for.
 	Instances []InstanceSummary `json:"instances,omitempty"`

@@ -26,6 +26,7 @@ type auditCmd struct {
 	pathPrefix      string
 	table           string
 	dryRun          bool
+	backfillPaths   bool
 	minAge          time.Duration
 	selection       selection
 	format          formatFlag
@@ -48,6 +49,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
+	fs.BoolVar(&c.backfillPaths, "backfill-paths", false, "also write session_storage_path, with the size, for unlinked rows (only while their path is still NULL)")
 	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
 	c.selection.register(fs, "audit")
 	fs.Var(&c.format, "format", "report format: `text|json`")
@@ -142,7 +144,7 @@ func (c *auditCmd) run(ctx context.Context) error {
 		Bool("dry_run", c.dryRun).Msg("audit started")
 	rep, err := reconcile.Audit(ctx, fsys, store, reconcile.Config{
 		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
-		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: walk,
+		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, BackfillPaths: c.backfillPaths, Walk: walk,
 		InstanceCount: c.instanceCount, PerInstance: perInstance,
 	})
 	if rep != nil {

@@ -87,6 +87,9 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 	if s.RowsChanged > 0 {
 		fmt.Fprintf(&b, ", %d left alone because the application changed them meanwhile", s.RowsChanged)
 	}
+	if s.PathsWritten > 0 || s.PathsChanged > 0 {
+		fmt.Fprintf(&b, "; paths backfilled %d (%d left alone)", s.PathsWritten, s.PathsChanged)
+	}
 	if s.Error != "" {
 		fmt.Fprintf(&b, "\nstopped early: %s", s.Error)
 	}
