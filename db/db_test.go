@@ -793,7 +793,7 @@ func TestOpenSessionTimeZone(t *testing.T) {
 		t.Fatal("no schema")
 	}
 	for _, tc := range []struct {
-		name, zone string
+		name, zone  string
 		mariadbOnly bool
 	}{
 		{"quote", "+03:00'; DROP TABLE whatsapp_accounts; --", false},

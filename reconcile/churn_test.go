@@ -1,12 +1,15 @@
 package reconcile_test
 
 import (
+	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 
@@ -99,5 +102,85 @@ func TestAuditLeavesADirectoryThatKeepsChanging(t *testing.T) {
 	}
 	if rep.Summary.Outcomes[reconcile.Recent] != 1 || rep.Summary.Findings != 0 {
 		t.Fatalf("outcomes %v, want it recent and no finding", rep.Summary.Outcomes)
+	}
+}
+
+// A session directory deleted (rm -rf) and replaced in a loop while audits
+// run on the native walker: every size written is the whole size of one of
+// the two trees, never a part of one (issue 9, defect 1).
+func TestAuditUnderChurnWritesOnlyWholeSizes(t *testing.T) {
+	dir := t.TempDir()
+	session := filepath.Join(dir, "workspace_1/session_a")
+	const small, large = 40 * 100, 120 * 100
+	makeTree(t, session, 40, 100)
+	if err := os.MkdirAll(filepath.Join(dir, "workspace_1/session_b"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var swaps atomic.Int64
+	wg.Go(func() {
+		for i := 0; ctx.Err() == nil; i++ {
+			spare := filepath.Join(dir, fmt.Sprintf("spare%d", i))
+			n := 40
+			if i%2 == 0 {
+				n = 120
+			}
+			makeTree(t, spare, n, 100)
+			if err := os.RemoveAll(session); err != nil { // rm -rf, entry by entry
+				t.Error(err)
+				return
+			}
+			if err := os.Rename(spare, session); err != nil {
+				t.Error(err)
+				return
+			}
+			swaps.Add(1)
+			// Pause now and then, as a real session does between a
+			// logout and the next login, so that audits meet both a
+			// settled tree and one being replaced.
+			if i%3 == 2 {
+				select {
+				case <-time.After(time.Duration(2000+rand.IntN(2000)) * time.Millisecond):
+				case <-ctx.Done():
+				}
+			}
+		}
+	})
+	defer wg.Wait()
+	defer stop()
+
+	// Audit until the directory was replaced often enough, within a bound.
+	sizes := map[int64]int{}
+	wantSwaps, limit := int64(12), 15*time.Second
+	if testing.Short() {
+		wantSwaps, limit = 9, 12*time.Second
+	}
+	runs := 0
+	for start := time.Now(); swaps.Load() < wantSwaps && time.Since(start) < limit; runs++ {
+		store := &fakeStore{rows: []db.Row{
+			live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+			live(2, 1, "b", str("/mnt/efs/workspace_1/session_b")),
+		}}
+		_, err := reconcile.Audit(ctx, afero.NewOsFs(), store, reconcile.Config{
+			Root: dir, PathPrefix: "/mnt/efs", MinAge: time.Hour, MaxMissingRatio: 1,
+			Now: func() time.Time { return time.Now().Add(48 * time.Hour) },
+		})
+		if err != nil {
+			t.Fatalf("Audit: %v", err)
+		}
+		if size, ok := store.written[1]; ok {
+			sizes[size]++
+		}
+	}
+	stop()
+	for size := range sizes {
+		if size != small && size != large {
+			t.Errorf("wrote a partial size %d (whole trees are %d and %d); sizes written: %v", size, small, large, sizes)
+		}
+	}
+	t.Logf("%d replacements; sizes written over %d audits: %v", swaps.Load(), runs, sizes)
+	if swaps.Load() < 2 || len(sizes) == 0 {
+		t.Fatal("the directory was hardly replaced, or never written: the test tested nothing")
 	}
 }

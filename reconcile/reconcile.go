@@ -129,18 +129,32 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 			return nil, err
 		}
 		var again []*Observation
+		quiet := false
 		for i, j := range all {
 			switch {
 			case held[i] == "":
 				out = append(out, j.verdicts...)
 			case round == 1:
 				again = append(again, j.o)
+				quiet = quiet || j.o.Entry != nil && j.o.Entry.Changed != ""
 			default:
 				out = append(out, unsettled(*j.o, j.verdicts, held[i])...)
 			}
 		}
 		if len(again) == 0 {
 			return onePathEach(out), nil
+		}
+		if quiet {
+			// Something was changing: measure again once it had time
+			// to settle, so that a tree copied in or deleted just now is
+			// measured whole, or seen gone.
+			t := time.NewTimer(scanner.Quiet)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
 		}
 		if err := r.observeAll(ctx, again); err != nil {
 			return nil, err

@@ -182,7 +182,7 @@ func (a *aferoFS) subdir(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir
 	if s.failed() || w.stopping() {
 		return nil
 	}
-	child, _, err := a.open(sl, d, sub.name, sub.e)
+	child, st, err := a.open(sl, d, sub.name, sub.e)
 	switch {
 	case errors.Is(err, errDetached):
 		return err
@@ -193,6 +193,7 @@ func (a *aferoFS) subdir(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir
 		s.fail(fmt.Errorf("read dir %s: %w", joinRel(d.rel, sub.name), err))
 		return nil
 	}
+	s.opened(&st)
 	return a.size(w, sl, s, child)
 }
 

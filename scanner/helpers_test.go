@@ -353,3 +353,11 @@ func diffStrings(t *testing.T, got, want map[string]string) {
 		}
 	}
 }
+
+// settle waits until a tree written by the test has stood unchanged for
+// scanner.Quiet, so that a walk takes it for a settled tree rather than one
+// being copied in or deleted.
+func settle(t *testing.T) {
+	t.Helper()
+	time.Sleep(scanner.Quiet + 20*time.Millisecond)
+}

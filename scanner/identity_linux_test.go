@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -36,6 +37,7 @@ func testOsSessionReplaced(t *testing.T, impl osImpl) {
 		writeTree(t, afero.NewOsFs(), sess, tree{"new": "new content"})
 		return nil
 	}
+	settle(t)
 	fsys, cfg := impl.fs(t, faults{list: map[string]func() error{sub: replace}}, scanner.Config{})
 	entries := walk(t, fsys, root, cfg)
 	e := entries["workspace_1/session_a"]
@@ -129,6 +131,14 @@ func testOsLookup(t *testing.T, impl osImpl) {
 			t.Errorf("Check(%s) = %v, want %v", rel, err, want)
 		}
 	}
+	// A tree written moments ago is not settled: it may be one being
+	// copied in or deleted.
+	for rel, e := range walk(t, fsys, root, cfg) {
+		if strings.HasPrefix(rel, "workspace_") && e.Kind == scanner.KindSession && !strings.Contains(e.Changed, "moments before") {
+			t.Errorf("%s written just now: Changed %q, want it unsettled", rel, e.Changed)
+		}
+	}
+	settle(t)
 	entries := walk(t, fsys, root, cfg)
 	for _, rel := range []string{"workspace_1/session_a", "workspace_2/session_b"} {
 		id, err := scanner.Lookup(ctx, fsys, root, rel, cfg)

@@ -734,6 +734,7 @@ func (n *nativeFS) subdir(w *walker[*fdDir], sl *slot, s *session, parent *fdDir
 		}
 		s.merge(&t)
 	}
+	s.opened(&st)
 	return n.size(w, sl, s, child)
 }
 

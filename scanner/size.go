@@ -77,6 +77,9 @@ type session struct {
 	// closes what it holds); both set by walker.session.
 	self   stat
 	restat *restat
+	// settledBefore is when, in Unix nanoseconds, the session's directories
+	// must have last changed: Quiet before its measurement began.
+	settledBefore int64
 }
 
 // Reasons for Entry.Changed.
@@ -85,12 +88,35 @@ const (
 	changedRemoved  = "the session directory was removed while it was measured"
 	changedReplaced = "the session directory was replaced while it was measured"
 	changedCtime    = "the session directory's change time moved while it was measured"
+	changedRecently = "a directory in it had entries added or removed moments before or while it was measured"
 )
 
 type fileID struct{ dev, ino uint64 }
 
+// Quiet is how long before its measurement began a session's directories
+// must have stood unchanged (by their ctime, which the open of each already
+// reads) for the measurement to be of a tree that stood. A tree being
+// deleted (rm -rf works deepest first) or copied in looks, read in a
+// moment, exactly like a smaller tree; only the recent change times of its
+// directories tell. A live session writes into its files far more often
+// than it adds or removes entries, and a session that does is measured again
+// on a later run. On a network filesystem the change times come from the
+// server's clock: one ahead of this host's by more than this makes every
+// session look unsettled (visible: nothing is verified), one behind makes
+// the check weaker, never wrong the other way.
+const Quiet = 2 * time.Second
+
 func newSession(e Entry) *session {
-	return &session{entry: e, newest: noTime}
+	return &session{entry: e, newest: noTime, settledBefore: time.Now().Add(-Quiet).UnixNano()}
+}
+
+// opened notes a directory of the session that was opened, with its stat as
+// read then: one whose entries changed moments before or while the session
+// was measured makes the measurement Changed.
+func (s *session) opened(st *stat) {
+	if st.ctime != 0 && st.ctime >= s.settledBefore {
+		s.change(changedRecently)
+	}
 }
 
 // add sizes one entry of the session into t, under the size rules of the
@@ -132,6 +158,7 @@ func (s *session) addSelf(t *tally, st *stat) {
 	s.dev, s.sys = st.dev, st.sys
 	s.self = *st
 	s.entry.Identity = identityOf(st)
+	s.opened(st)
 	t.newest = max(t.newest, st.mtime)
 	t.usage.addDir()
 }

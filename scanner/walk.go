@@ -52,9 +52,12 @@ type Entry struct {
 	Identity Identity
 	// Changed, when not empty, says how the session directory changed while
 	// it was measured: an entry under it vanished (ENOENT between listing
-	// and reading), it was removed or replaced, or its own change time
-	// (ctime) moved between its opening and the end of its measurement (an
-	// entry added, removed or renamed directly in it). Usage is still the
+	// and reading), it was removed or replaced, its own change time (ctime)
+	// moved between its opening and the end of its measurement (an entry
+	// added, removed or renamed directly in it), or one of its directories
+	// had entries added or removed within Quiet before its measurement
+	// began (a tree being deleted or copied in, read in a moment, looks
+	// like a smaller tree). Usage is still the
 	// measurement, but it may mix the tree before and after the change: it
 	// is not an error, and not a size to record as verified.
 	Changed string

@@ -618,6 +618,7 @@ func testOsVanishedWhileRead(t *testing.T, impl osImpl) {
 		"workspace_1/session_a/sub/deeper/h": "zzz",
 		"workspace_1/session_b/h":            "zzz",
 	})
+	settle(t)
 	sub := filepath.Join(root, "workspace_1", "session_a", "sub")
 	f := faults{list: map[string]func() error{sub: func() error { return os.RemoveAll(sub) }}}
 	fsys, cfg := impl.fs(t, f, scanner.Config{})
