@@ -2,19 +2,25 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"time"
 
+	"sessaudit/cmd/internal/metrics"
 	"sessaudit/cmd/internal/output"
+	"sessaudit/cmd/internal/progress"
 	"sessaudit/cmd/internal/report"
 	"sessaudit/db"
 	"sessaudit/db/checklist"
 	"sessaudit/reconcile"
 	"sessaudit/scanner"
 )
+
+// progressInterval is how often the progress line is redrawn.
+const progressInterval = 250 * time.Millisecond
 
 // dbConnectTimeout bounds connecting to the database and reading its schema.
 const dbConnectTimeout = 30 * time.Second
@@ -23,14 +29,16 @@ type auditCmd struct {
 	env             Env
 	walk            walkFlags
 	dsn             string
+	laravelEnv      string
 	pathPrefix      string
 	table           string
 	dryRun          bool
 	backfillPaths   bool
 	minAge          time.Duration
 	selection       selection
-	format          formatFlag
+	format          reportFormat
 	output          string
+	metricsFile     string
 	maxMissingRatio float64
 	dbTimeZone      string
 	dbSessionZone   string
@@ -46,14 +54,16 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	c.walk.register(fs, "`DIR` where the share is mounted on this host (default: --path-prefix)")
 	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
+	registerLaravelEnv(fs, &c.laravelEnv)
 	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
 	fs.BoolVar(&c.backfillPaths, "backfill-paths", false, "also write session_storage_path, with the size, for unlinked rows (only while their path is still NULL)")
 	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
 	c.selection.register(fs, "audit")
-	fs.Var(&c.format, "format", "report format: `text|json`")
+	fs.Var(&c.format, "format", "report format: `text|json|html`")
 	fs.StringVar(&c.output, "output", "", "write the report to `FILE`; - is stdout; a new path or regular file is replaced whole at the end, anything else (a link, a device, a FIFO) written into (default: stdout)")
+	fs.StringVar(&c.metricsFile, "metrics-file", "", "write Prometheus metrics of the run to `FILE` (for node_exporter's textfile collector), replaced atomically; written even when the audit fails")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
 	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
 	fs.StringVar(&c.dbSessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
@@ -62,20 +72,26 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-func (c *auditCmd) run(ctx context.Context) error {
+func (c *auditCmd) run(ctx context.Context) (err error) {
+	started := time.Now()
+	var rep *reconcile.Report
+	walked := &scanner.Progress{}
+	if c.metricsFile != "" {
+		// Every run that got this far leaves its metrics, a failed one too.
+		defer func() { err = c.writeMetrics(started, rep, walked, err) }()
+	}
+	// The progress line, on a terminal only, and the logs share stderr.
+	line := progress.New(c.env.Stderr, walked)
+	defer line.Stop()
+	c.env.Stderr = line.Writer(c.env.Stderr)
 	log, err := newLogger(c.env, c.logLevel)
 	if err != nil {
 		return err
-	}
-	if c.dsn == "" {
-		c.dsn = c.env.getenv("SESSAUDIT_DSN")
 	}
 	if c.walk.root == "" {
 		c.walk.root = c.pathPrefix
 	}
 	switch {
-	case c.dsn == "":
-		return usageError("--dsn or SESSAUDIT_DSN is required")
 	case !filepath.IsAbs(c.pathPrefix):
 		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
 	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
@@ -91,6 +107,15 @@ func (c *auditCmd) run(ctx context.Context) error {
 	loc, err := time.LoadLocation(c.dbTimeZone)
 	if err != nil {
 		return usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
+	}
+	if c.metricsFile != "" {
+		if err := metrics.CheckPath(c.metricsFile); err != nil {
+			c.metricsFile = "" // nothing can be written there
+			return usageError("--metrics-file: %v", err)
+		}
+	}
+	if c.dsn, err = resolveDSN(c.dsn, c.laravelEnv); err != nil {
+		return err
 	}
 	// Everything the user controls is checked before anything is written:
 	// the report's destination is opened (and space reserved) now, so that
@@ -142,11 +167,14 @@ func (c *auditCmd) run(ctx context.Context) error {
 
 	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).
 		Bool("dry_run", c.dryRun).Msg("audit started")
-	rep, err := reconcile.Audit(ctx, fsys, store, reconcile.Config{
+	line.Start(progressInterval)
+	walk.Progress = walked
+	rep, err = reconcile.Audit(ctx, fsys, store, reconcile.Config{
 		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, BackfillPaths: c.backfillPaths, Walk: walk,
 		InstanceCount: c.instanceCount, PerInstance: perInstance,
 	})
+	line.Stop()
 	if rep != nil {
 		if werr := c.writeReport(dest, rep); werr != nil && err == nil {
 			err = werr
@@ -172,9 +200,39 @@ func (c *auditCmd) run(ctx context.Context) error {
 
 func (c *auditCmd) writeReport(dest *output.Dest, rep *reconcile.Report) error {
 	return dest.Commit(func(w io.Writer) error {
-		if c.format == "json" {
+		switch c.format {
+		case "json":
 			return report.AuditJSON(w, rep)
+		case "html":
+			return report.AuditHTML(w, rep)
 		}
 		return report.AuditText(w, rep)
 	})
+}
+
+// writeMetrics writes the metrics file of a run that ended with err, and
+// returns err, or the metrics file's error when the audit itself succeeded.
+func (c *auditCmd) writeMetrics(started time.Time, rep *reconcile.Report, walked *scanner.Progress, err error) error {
+	if c.metricsFile == "" {
+		return err
+	}
+	run := metrics.Run{
+		Started: started, Finished: time.Now(), Report: rep,
+		Success:         err == nil || errors.Is(err, errFindings),
+		FilesystemCalls: walked.Calls.Load(),
+		Shard:           c.selection.scope().Shard().String(),
+	}
+	werr := metrics.Write(c.metricsFile, run)
+	switch {
+	case werr == nil:
+		return err
+	case run.Success:
+		if rep != nil && rep.Summary.RowsWritten > 0 {
+			werr = fmt.Errorf("%w (the audit is done: %d rows were written)", werr, rep.Summary.RowsWritten)
+		}
+		return werr
+	}
+	// The audit's own error says more; the metrics file's is one more line.
+	fmt.Fprintf(c.env.Stderr, "sessaudit audit: %s\n", oneLine(werr.Error()))
+	return err
 }

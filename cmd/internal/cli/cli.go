@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/afero"
 
 	"sessaudit/cmd/internal/output"
+	"sessaudit/cmd/internal/version"
 	"sessaudit/db"
 	"sessaudit/db/checklist"
 	"sessaudit/reconcile"
@@ -62,9 +63,11 @@ commands:
   restore move a reclaim run back from quarantine
   purge   delete quarantine runs older than --older-than (only with --yes)
   help    show this text; "sessaudit help <command>" or "sessaudit <command> -h" shows a command's help
+  version show the version and the VCS revision this binary was built from (also --version)
 
 exit status: 0 nothing found, 1 findings present, 2 could not run
-`
+
+` + envNote + "\n"
 
 // errFindings is what a command returns when it did its work and found
 // something: exit status 1, and nothing printed for it.
@@ -107,6 +110,13 @@ func Run(ctx context.Context, args []string, env Env) int {
 // runCommand parses args and runs the command they name; it returns the
 // command's full name ("schema check") for messages.
 func runCommand(ctx context.Context, args []string, env Env) (string, error) {
+	if args[0] == "version" || args[0] == "--version" || args[0] == "-version" {
+		if len(args) > 1 {
+			return "version", usageError("unexpected argument %q", args[1])
+		}
+		fmt.Fprint(env.Stdout, version.Current())
+		return "version", nil
+	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "-help" || args[0] == "--help" {
 		if len(args) < 2 {
 			fmt.Fprint(env.Stdout, usage)
@@ -131,6 +141,9 @@ func runCommand(ctx context.Context, args []string, env Env) (string, error) {
 	if fset.NArg() > 0 {
 		return name, usageError("unexpected argument %q", fset.Arg(0))
 	}
+	if err := bindEnv(fset, env); err != nil {
+		return name, err
+	}
 	return name, cmd.run(ctx)
 }
 
@@ -148,7 +161,7 @@ func newCommand(env Env, args []string) (command, string, []string, error) {
 	case "reclaim", "restore", "purge":
 		return newReclaimCommand(env, args[0]), args[0], args[1:], nil
 	}
-	return nil, "", nil, mark(errUnknownCommand, fmt.Errorf("unknown command %q: want scan, audit, schema, reclaim, restore, purge or help", args[0]))
+	return nil, "", nil, mark(errUnknownCommand, fmt.Errorf("unknown command %q: want scan, audit, schema, reclaim, restore, purge, version or help", args[0]))
 }
 
 type command interface {

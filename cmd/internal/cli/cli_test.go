@@ -21,14 +21,14 @@ func TestFlagErrorsOneLine(t *testing.T) {
 		{[]string{"audit", "--workers", "many"}, `sessaudit audit: --workers "many": want a whole number; see 'sessaudit audit -h'`},
 		{[]string{"audit", "--max-missing-ratio", "half"}, `sessaudit audit: --max-missing-ratio "half": want a number, such as 0.5; see 'sessaudit audit -h'`},
 		{[]string{"audit", "--dry-run=maybe"}, `sessaudit audit: --dry-run "maybe": want true or false; see 'sessaudit audit -h'`},
-		{[]string{"audit", "--format", "xml"}, `sessaudit audit: --format "xml": want text or json; see 'sessaudit audit -h'`},
+		{[]string{"audit", "--format", "xml"}, `sessaudit audit: --format "xml": want text, json or html; see 'sessaudit audit -h'`},
 		{[]string{"scan", "--workspace", "x"}, `sessaudit scan: --workspace "x": workspace id "x" is not a non-negative integer; see 'sessaudit scan -h'`},
 		{[]string{"audit", "--nope"}, `sessaudit audit: unknown flag --nope; see 'sessaudit audit -h'`},
 		{[]string{"audit", "--root"}, `sessaudit audit: --root needs a value; see 'sessaudit audit -h'`},
 		{[]string{"scan", "--root", "/x", "extra"}, `sessaudit scan: unexpected argument "extra"; see 'sessaudit scan -h'`},
 		{[]string{"scan"}, `sessaudit scan: --root is required; see 'sessaudit scan -h'`},
 		{[]string{"schema", "check", "--format", "yaml"}, `sessaudit schema check: --format "yaml": want text or json; see 'sessaudit schema check -h'`},
-		{[]string{"bogus"}, `sessaudit bogus: unknown command "bogus": want scan, audit, schema, reclaim, restore, purge or help; see 'sessaudit help'`},
+		{[]string{"bogus"}, `sessaudit bogus: unknown command "bogus": want scan, audit, schema, reclaim, restore, purge, version or help; see 'sessaudit help'`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

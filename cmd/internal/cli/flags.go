@@ -118,3 +118,17 @@ func (f *formatFlag) Set(v string) error {
 	}
 	return fmt.Errorf("want text or json")
 }
+
+// reportFormat is audit's --format: text, json or html.
+type reportFormat string
+
+func (f *reportFormat) String() string { return string(*f) }
+
+func (f *reportFormat) Set(v string) error {
+	switch v {
+	case "text", "json", "html":
+		*f = reportFormat(v)
+		return nil
+	}
+	return fmt.Errorf("want text, json or html")
+}

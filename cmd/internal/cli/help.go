@@ -75,6 +75,7 @@ func help(name string, fset *flag.FlagSet) string {
 		}
 		b.WriteString("\n")
 	})
+	fmt.Fprintf(&b, "\n%s\n", envNote)
 	fmt.Fprintf(&b, "\nexit status: %s\n", d.exit)
 	return b.String()
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sync"
 
+	"sessaudit/cmd/internal/progress"
 	"sessaudit/cmd/internal/report"
 	"sessaudit/scanner"
 )
@@ -33,6 +34,15 @@ func (c *scanCmd) flags() *flag.FlagSet {
 }
 
 func (c *scanCmd) run(ctx context.Context) error {
+	// The progress line, on a terminal only, and the logs share stderr;
+	// JSON lines written to the same terminal during the walk would not.
+	walked := &scanner.Progress{}
+	var line *progress.Line
+	if c.format != "json" || !progress.IsTerminal(c.env.Stdout) {
+		line = progress.New(c.env.Stderr, walked)
+	}
+	defer line.Stop()
+	c.env.Stderr = line.Writer(c.env.Stderr)
 	log, err := newLogger(c.env, c.logLevel)
 	if err != nil {
 		return err
@@ -54,6 +64,8 @@ func (c *scanCmd) run(ctx context.Context) error {
 		others   []scanner.Entry
 		problems int
 	)
+	walk.Progress = walked
+	line.Start(progressInterval)
 	err = scanner.Walk(ctx, fsys, c.walk.root, walk, func(e scanner.Entry) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -78,6 +90,7 @@ func (c *scanCmd) run(ctx context.Context) error {
 		}
 		return nil
 	})
+	line.Stop()
 	if err != nil {
 		out.Flush()
 		return fmt.Errorf("scan: %w", err)

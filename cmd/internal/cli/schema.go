@@ -64,11 +64,12 @@ func (c *schemaUsageCmd) run(context.Context) error {
 // schema sql": both read the table and apply the checklist; they differ in
 // what they print and in the exit status.
 type schemaCmd struct {
-	env    Env
-	sql    bool
-	dsn    string
-	table  string
-	format formatFlag
+	env        Env
+	sql        bool
+	dsn        string
+	laravelEnv string
+	table      string
+	format     formatFlag
 }
 
 func (c *schemaCmd) flags() *flag.FlagSet {
@@ -78,6 +79,7 @@ func (c *schemaCmd) flags() *flag.FlagSet {
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
+	registerLaravelEnv(fs, &c.laravelEnv)
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	if !c.sql {
 		fs.Var(&c.format, "format", "output: `text|json`")
@@ -86,12 +88,11 @@ func (c *schemaCmd) flags() *flag.FlagSet {
 }
 
 func (c *schemaCmd) run(ctx context.Context) error {
-	if c.dsn == "" {
-		c.dsn = c.env.getenv("SESSAUDIT_DSN")
+	dsn, err := resolveDSN(c.dsn, c.laravelEnv)
+	if err != nil {
+		return err
 	}
-	if c.dsn == "" {
-		return usageError("--dsn or SESSAUDIT_DSN is required")
-	}
+	c.dsn = dsn
 	schema, err := db.Inspect(ctx, db.Config{DSN: c.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout})
 	if err != nil {
 		return err

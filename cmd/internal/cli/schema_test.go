@@ -234,7 +234,7 @@ func TestSchemaFailures(t *testing.T) {
 		{"unreachable", []string{"schema", "check", "--dsn", "root:Pw-7f3k-SECRET@tcp(127.0.0.1:1)/test"}, cli.ExitFailed, "unreachable"},
 		{"bad dsn", []string{"schema", "check", "--dsn", "root:Pw-7f3k-SECRET@tcp(127.0.0.1:1/test"}, cli.ExitFailed, "--dsn"},
 		{"bad table name", []string{"schema", "check", "--dsn", dsn, "--table", "a;b"}, cli.ExitFailed, "bad table name"},
-		{"no dsn", []string{"schema", "check"}, cli.ExitFailed, "--dsn or SESSAUDIT_DSN is required"},
+		{"no dsn", []string{"schema", "check"}, cli.ExitFailed, "--dsn, SESSAUDIT_DSN or --laravel-env is required"},
 		{"bad format", []string{"schema", "check", "--dsn", dsn, "--format", "xml"}, cli.ExitFailed, `--format "xml": want text or json`},
 		{"no format for sql", []string{"schema", "sql", "--dsn", dsn, "--format", "json"}, cli.ExitFailed, "unknown flag --format; see 'sessaudit schema sql -h'"},
 		{"no subcommand", []string{"schema"}, cli.ExitFailed, "want a subcommand: check or sql"},

@@ -83,9 +83,11 @@ type Line struct {
 	fd    int
 	p     *scanner.Progress
 	start time.Time
-	shown bool
-	done  chan struct{}
-	wg    sync.WaitGroup
+	// running is true between Start and Stop; shown while the line is
+	// on the terminal.
+	running, shown bool
+	done           chan struct{}
+	wg             sync.WaitGroup
 }
 
 // fder is a writer with a file descriptor, such as *os.File.
@@ -97,14 +99,26 @@ func IsTerminal(w io.Writer) bool {
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// Start draws p on out at once and then every interval until Stop, when
-// out is a terminal. Otherwise it returns nil and never writes.
-func Start(out io.Writer, p *scanner.Progress, every time.Duration) *Line {
+// New returns the line of p on out when out is a terminal, and nil
+// otherwise: a nil *Line never writes anything.
+func New(out io.Writer, p *scanner.Progress) *Line {
 	if !IsTerminal(out) {
 		return nil
 	}
-	l := &Line{out: out, fd: int(out.(fder).Fd()), p: p, start: time.Now(), done: make(chan struct{})}
-	l.draw()
+	return &Line{out: out, fd: int(out.(fder).Fd()), p: p, done: make(chan struct{})}
+}
+
+// Start draws the line at once and then every interval until Stop. A Line
+// starts once.
+func (l *Line) Start(every time.Duration) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	l.start = time.Now()
+	l.running = true
+	l.drawLocked()
+	l.mu.Unlock()
 	l.wg.Add(1)
 	go func() {
 		defer l.wg.Done()
@@ -119,16 +133,14 @@ func Start(out io.Writer, p *scanner.Progress, every time.Duration) *Line {
 			}
 		}
 	}()
-	return l
 }
 
 func (l *Line) draw() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.out == nil {
-		return
+	if l.running {
+		l.drawLocked()
 	}
-	l.drawLocked()
 }
 
 func (l *Line) drawLocked() {
@@ -147,22 +159,29 @@ func (l *Line) clearLocked() {
 	}
 }
 
-// Stop stops drawing and clears the line.
+// Stop stops drawing and clears the line. It may be called more than once,
+// and on a Line never started.
 func (l *Line) Stop() {
 	if l == nil {
 		return
 	}
+	l.mu.Lock()
+	if !l.running {
+		l.mu.Unlock()
+		return
+	}
+	l.running = false
+	l.mu.Unlock()
 	close(l.done)
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.clearLocked()
-	l.out = nil
 }
 
-// Writer returns a writer to w that takes the line away while it writes,
-// for log lines written to the same terminal, and draws it again after.
-// Each Write should be whole lines, as a logger writes.
+// Writer returns a writer to w that, while the line runs, takes it away
+// for each write and draws it again after: for log lines written to the
+// same terminal. Each Write should be whole lines, as a logger writes.
 func (l *Line) Writer(w io.Writer) io.Writer {
 	if l == nil {
 		return w
@@ -178,7 +197,7 @@ type lineWriter struct {
 func (lw *lineWriter) Write(b []byte) (int, error) {
 	lw.l.mu.Lock()
 	defer lw.l.mu.Unlock()
-	if lw.l.out == nil { // stopped
+	if !lw.l.running {
 		return lw.w.Write(b)
 	}
 	lw.l.clearLocked()

@@ -105,11 +105,13 @@ func TestLineOnATerminal(t *testing.T) {
 	if !progress.IsTerminal(tty) {
 		t.Fatal("a pseudo-terminal is not taken for a terminal")
 	}
-	l := progress.Start(tty, counters(), time.Hour) // draws once at once; the ticker never fires here
+	l := progress.New(tty, counters())
 	if l == nil {
 		t.Fatal("no line on a terminal")
 	}
 	log := l.Writer(tty)
+	io.WriteString(log, "before start\n")
+	l.Start(time.Hour) // draws once at once; the ticker never fires here
 	io.WriteString(log, "a log line\n")
 	l.Stop()
 	io.WriteString(log, "after stop\n")
@@ -119,7 +121,7 @@ func TestLineOnATerminal(t *testing.T) {
 	const clear = "\r\x1b[K"
 	draw := clear + "workspaces 4/4  sessions 5/10 (50%)  0 entries/s  2.0 KiB  T elapsed  ~T left"
 	// The tty turns \n into \r\n.
-	want := draw + clear + "a log line\r\n" + draw + clear + "after stop\r\n"
+	want := "before start\r\n" + draw + clear + "a log line\r\n" + draw + clear + "after stop\r\n"
 	if got != want {
 		t.Errorf("the terminal got\n%q\nwant\n%q", got, want)
 	}
@@ -130,7 +132,10 @@ func TestLineOnATerminal(t *testing.T) {
 
 func TestLineIsCutToTheTerminal(t *testing.T) {
 	tty, output := terminal(t, 30)
-	progress.Start(tty, counters(), time.Hour).Stop()
+	l := progress.New(tty, counters())
+	l.Start(time.Hour)
+	l.Stop()
+	l.Stop() // a second Stop does nothing
 	got := output()
 	want := "\r\x1b[K" + "workspaces 4/4  sessions 5/10" + "\r\x1b[K"
 	if got != want {
@@ -154,10 +159,11 @@ func TestNothingWithoutATerminal(t *testing.T) {
 			if progress.IsTerminal(out) {
 				t.Fatal("taken for a terminal")
 			}
-			l := progress.Start(out, counters(), time.Millisecond)
+			l := progress.New(out, counters())
 			if l != nil {
-				t.Fatal("a line was started")
+				t.Fatal("a line was made")
 			}
+			l.Start(time.Millisecond)
 			if got := l.Writer(out); got != out {
 				t.Error("Writer wraps the writer although there is no line")
 			}
