@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 	"time"
 
@@ -138,7 +136,7 @@ func (r *Reconciler) incomplete(rep *Report, err error) *Report {
 // looks again at what the outcome depends on before it is final.
 func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff time.Time) ([]Verdict, error) {
 	var verdicts []Verdict
-	byPath := map[string]*Observation{}
+	byPath := make(map[string]*Observation, max(len(rows), len(d.sessions)))
 	obsOf := func(p string, ws uint64) *Observation {
 		o := byPath[p]
 		if o == nil {
@@ -148,7 +146,7 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 		return o
 	}
 	withPath := 0 // live rows with a usable stored path: the missing ratio's base
-	for _, row := range rows {
+	for i, row := range rows {
 		p, v := refOf(r.cfg.PathPrefix, row)
 		if v != nil {
 			verdicts = append(verdicts, *v)
@@ -159,10 +157,18 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 		}
 		ws, _, _ := scanner.ParseSessionPath(p)
 		o := obsOf(p, ws)
-		o.Rows = append(o.Rows, row)
+		if o.Rows == nil {
+			// Most paths have one row: refer to it where it is, with no
+			// room to grow, so that a second row copies rather than
+			// overwrites the next.
+			o.Rows = rows[i : i+1 : i+1]
+		} else {
+			o.Rows = append(o.Rows, row)
+		}
 	}
-	for p, e := range d.atSessionPath {
-		obsOf(p, e.WorkspaceID).Entry = &e
+	for i := range d.sessions {
+		e := &d.sessions[i]
+		obsOf(e.Path, e.WorkspaceID).Entry = e
 	}
 	for _, o := range byPath {
 		if e, ok := d.wsErr[o.Workspace]; ok {
@@ -175,29 +181,25 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 
 	// An unmounted or wrong root looks like every session gone. checkShare
 	// judged the mount on a sample before the walk; a whole-share run also
-	// counts every row, before looking again at thousands of paths and
-	// after, on what held. A limited run does not: a few rows of one
-	// workspace say nothing about the mount.
-	var first []Verdict
+	// counts every row, before looking again at thousands of paths (in
+	// settle) and after, on what held. A limited run does not: a few rows
+	// of one workspace say nothing about the mount. The order of the
+	// observations does not matter: the report sorts what it lists.
 	obs := make([]*Observation, 0, len(byPath))
-	for _, p := range slices.Sorted(maps.Keys(byPath)) {
-		obs = append(obs, byPath[p])
-		first = append(first, Judge(*byPath[p], cutoff)...)
+	for _, o := range byPath {
+		obs = append(obs, o)
 	}
 	if !r.cfg.Scope.IsAll() {
 		withPath = 0
 	}
-	if err := r.checkMissingRatio(withPath, first); err != nil {
-		return nil, err
-	}
-	settled, err := r.settle(ctx, obs, cutoff)
+	settled, err := r.settle(ctx, obs, cutoff, withPath)
 	if err != nil {
 		return nil, err
 	}
 	if err := r.checkMissingRatio(withPath, settled); err != nil {
 		return nil, err
 	}
-	verdicts = append(verdicts, settled...)
+	verdicts = append(settled, verdicts...)
 	verdicts = append(verdicts, unlistedWorkspaces(d, byPath)...)
 	verdicts = append(verdicts, misrouted(r.cfg.PathPrefix, rows, r.cfg.InstanceCount)...)
 	return verdicts, nil
@@ -206,15 +208,18 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 // disk is what the walk found.
 type disk struct {
 	mu sync.Mutex
-	// atSessionPath holds sessions, and unrecognized entries whose path has
-	// the shape of a session path (a symlink named session_x, say).
-	atSessionPath map[string]scanner.Entry
-	other         []scanner.Entry
-	wsErr         map[uint64]scanner.Entry
+	// sessions holds sessions, and unrecognized entries whose path has the
+	// shape of a session path (a symlink named session_x, say), each path
+	// once. A slice, not a map by path: judge indexes them by path once,
+	// together with the rows, and points into it; a map kept for the whole
+	// audit cost 200 bytes a session more, and a copy of each entry.
+	sessions []scanner.Entry
+	other    []scanner.Entry
+	wsErr    map[uint64]scanner.Entry
 }
 
 func (r *Reconciler) walk(ctx context.Context) (*disk, error) {
-	d := &disk{atSessionPath: map[string]scanner.Entry{}, wsErr: map[uint64]scanner.Entry{}}
+	d := &disk{wsErr: map[uint64]scanner.Entry{}}
 	wcfg := r.cfg.Walk
 	wcfg.Scope = r.cfg.Scope
 	err := scanner.Walk(ctx, r.fsys, r.cfg.Root, wcfg, func(e scanner.Entry) error {
@@ -224,7 +229,7 @@ func (r *Reconciler) walk(ctx context.Context) (*disk, error) {
 		case e.Kind == scanner.KindWorkspaceError:
 			d.wsErr[e.WorkspaceID] = e
 		case e.SessionID != "":
-			d.atSessionPath[e.Path] = e
+			d.sessions = append(d.sessions, e)
 		default:
 			d.other = append(d.other, e)
 		}

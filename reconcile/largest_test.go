@@ -9,11 +9,11 @@ import (
 )
 
 func TestLargest(t *testing.T) {
-	measured := map[string]scanner.Entry{}
+	var measured []scanner.Entry
 	add := func(ws uint64, id string, size int64) {
 		p := fmt.Sprintf("workspace_%d/session_%s", ws, id)
-		measured[p] = scanner.Entry{Kind: scanner.KindSession, Path: p, WorkspaceID: ws, SessionID: id,
-			Usage: scanner.Usage{Size: size, Metered: size + 2048, Files: 1}}
+		measured = append(measured, scanner.Entry{Kind: scanner.KindSession, Path: p, WorkspaceID: ws, SessionID: id,
+			Usage: scanner.Usage{Size: size, Metered: size + 2048, Files: 1}})
 	}
 	// Workspace 1: twelve sessions of 1..12 bytes (78). Workspace 2: one of
 	// 100. Workspace 3: two of 5, tied with workspace 1's 5.
@@ -24,8 +24,9 @@ func TestLargest(t *testing.T) {
 	add(3, "a", 5)
 	add(3, "b", 5)
 	// Neither an unreadable session nor an unrecognized entry counts.
-	measured["workspace_4/session_x"] = scanner.Entry{Kind: scanner.KindSession, Path: "workspace_4/session_x", WorkspaceID: 4, Err: errors.New("EIO"), Usage: scanner.Usage{Size: 1 << 40}}
-	measured["workspace_5/session_l"] = scanner.Entry{Kind: scanner.KindUnrecognized, Path: "workspace_5/session_l", WorkspaceID: 5, Usage: scanner.Usage{Size: 1 << 40}}
+	measured = append(measured,
+		scanner.Entry{Kind: scanner.KindSession, Path: "workspace_4/session_x", WorkspaceID: 4, Err: errors.New("EIO"), Usage: scanner.Usage{Size: 1 << 40}},
+		scanner.Entry{Kind: scanner.KindUnrecognized, Path: "workspace_5/session_l", WorkspaceID: 5, Usage: scanner.Usage{Size: 1 << 40}})
 
 	sessions, workspaces, n := largest(measured)
 	var got []string

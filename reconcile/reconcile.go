@@ -79,9 +79,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) 
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
 	cutoff := r.now().Add(-r.cfg.MinAge)
-	verdicts, err := r.settle(ctx, []*Observation{o}, cutoff)
+	verdicts, err := r.settle(ctx, []*Observation{o}, cutoff, 0)
 	if err != nil {
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
+	}
+	for i := range verdicts {
+		verdicts[i].complete()
 	}
 	res := Result{Verdicts: verdicts}
 	res.RowsWritten, res.RowsChanged, err = r.write(ctx, verdicts)
@@ -113,33 +116,53 @@ func (r *Reconciler) observe(ctx context.Context, o *Observation) error {
 // does not hold is measured once more and judged again; if it still does
 // not hold, its directory is changing under the audit, and its verdicts
 // become recent: judged on a later run, never written with a partial size.
-func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time.Time) ([]Verdict, error) {
+//
+// When withPath > 0, the first judgement is refused by checkMissingRatio
+// before anything is looked at again: an unmounted root would make every
+// row missing.
+//
+// The verdicts of all observations are judged into one slice, which is
+// filtered in place: the batch audit settles a million observations, and a
+// slice per observation, or a second copy of all verdicts, cost 300 bytes
+// each.
+func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time.Time, withPath int) ([]Verdict, error) {
 	var out []Verdict
 	for round := 1; ; round++ {
-		type judged struct {
-			o        *Observation
-			verdicts []Verdict
-		}
-		all := make([]judged, len(obs))
+		all := make([]Verdict, 0, len(obs))
+		start := make([]int, len(obs)+1) // obs[i]'s verdicts are all[start[i]:start[i+1]]
 		for i, o := range obs {
-			all[i] = judged{o, Judge(*o, cutoff)}
+			start[i] = len(all)
+			all = appendJudged(all, o, cutoff)
 		}
-		held, err := r.recheck(ctx, obs, func(i int) []Verdict { return all[i].verdicts })
+		start[len(obs)] = len(all)
+		if round == 1 {
+			if err := r.checkMissingRatio(withPath, all); err != nil {
+				return nil, err
+			}
+		}
+		held, err := r.recheck(ctx, obs, func(i int) []Verdict { return all[start[i]:start[i+1]] })
 		if err != nil {
 			return nil, err
 		}
+		kept := all[:0] // each observation's verdicts are read before their slots are written
 		var again []*Observation
 		quiet := false
-		for i, j := range all {
+		for i, o := range obs {
+			vs := all[start[i]:start[i+1]]
 			switch {
 			case held[i] == "":
-				out = append(out, j.verdicts...)
+				kept = append(kept, vs...)
 			case round == 1:
-				again = append(again, j.o)
-				quiet = quiet || j.o.Entry != nil && j.o.Entry.Changed != ""
+				again = append(again, o)
+				quiet = quiet || o.Entry != nil && o.Entry.Changed != ""
 			default:
-				out = append(out, unsettled(*j.o, j.verdicts, held[i])...)
+				kept = append(kept, unsettled(vs, held[i])...)
 			}
+		}
+		if round == 1 {
+			out = kept
+		} else {
+			out = append(out, kept...)
 		}
 		if len(again) == 0 {
 			return onePathEach(out), nil
@@ -168,18 +191,34 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 // and its new one, and would then count for the rows of both. Neither is
 // written; both are judged on a later run.
 func onePathEach(verdicts []Verdict) []Verdict {
+	// first maps each verified directory to its verdict; only directories
+	// seen twice get a list of paths.
+	first := make(map[scanner.Identity]int, len(verdicts))
 	paths := map[scanner.Identity][]string{}
-	for _, v := range verdicts {
-		if v.Kind == Verified && v.identity != (scanner.Identity{}) {
-			paths[v.identity] = append(paths[v.identity], v.Path)
-		}
-	}
 	for i, v := range verdicts {
-		if v.Kind != Verified || v.identity == (scanner.Identity{}) || len(paths[v.identity]) < 2 {
+		id := v.identity()
+		if v.Kind != Verified || id == (scanner.Identity{}) {
 			continue
 		}
+		j, seen := first[id]
+		if !seen {
+			first[id] = i
+			continue
+		}
+		if paths[id] == nil {
+			paths[id] = []string{verdicts[j].Path}
+		}
+		paths[id] = append(paths[id], v.Path)
+	}
+	for i, v := range verdicts {
+		ps := paths[v.identity()]
+		if v.Kind != Verified || len(ps) < 2 {
+			continue
+		}
+		slices.Sort(ps)
 		v.Kind = Recent
-		v.Detail = fmt.Sprintf("the same directory was measured at %s; judged on a later run", strings.Join(paths[v.identity], " and "))
+		v.Detail = fmt.Sprintf("the same directory was measured at %s; judged on a later run", strings.Join(ps, " and "))
+		v.complete()
 		verdicts[i] = v
 	}
 	return verdicts
@@ -187,12 +226,13 @@ func onePathEach(verdicts []Verdict) []Verdict {
 
 // unsettled turns the verdicts of an observation whose directory kept
 // changing into recent ones: nothing about it is final yet.
-func unsettled(o Observation, verdicts []Verdict, why string) []Verdict {
+func unsettled(verdicts []Verdict, why string) []Verdict {
 	out := make([]Verdict, 0, len(verdicts))
 	for _, v := range verdicts {
 		if v.Kind == Verified || v.Kind == Missing {
 			v.Kind = Recent
 			v.Detail = why + "; judged on a later run"
+			v.complete()
 		}
 		if v.Kind == Unlinked { // its size is not one to write
 			v.measured = nil
@@ -289,7 +329,7 @@ func verifiedUpdates(verdicts []Verdict) []db.SizeUpdate {
 		}
 		for _, row := range v.Rows {
 			if row.Live() && row.StoragePath != nil {
-				batch = append(batch, db.SizeUpdate{ID: row.ID, StoragePath: *row.StoragePath, SizeBytes: v.measured.Size})
+				batch = append(batch, db.SizeUpdate{ID: row.ID, StoragePath: *row.StoragePath, SizeBytes: v.measured.Usage.Size})
 			}
 		}
 	}

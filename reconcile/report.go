@@ -134,7 +134,8 @@ func perInstance(rows []db.Row, verdicts []Verdict) []InstanceSummary {
 		if v.Kind.IsFinding() {
 			is.Findings++
 		}
-		if u := v.measured; u != nil {
+		if e := v.measured; e != nil {
+			u := e.Usage
 			is.Sessions++
 			is.Bytes += u.Size
 			is.MeteredBytes += u.Metered
@@ -178,7 +179,7 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts [
 	if d == nil {
 		d = &disk{}
 	}
-	for _, e := range d.atSessionPath {
+	for _, e := range d.sessions {
 		if e.Kind != scanner.KindSession || e.Err != nil {
 			continue
 		}
@@ -188,7 +189,7 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts [
 		s.AllocatedBytes += e.Usage.Allocated
 		s.MeteredBytes += e.Usage.Metered
 	}
-	s.LargestSessions, s.LargestWorkspaces, s.WorkspacesMeasured = largest(d.atSessionPath)
+	s.LargestSessions, s.LargestWorkspaces, s.WorkspacesMeasured = largest(d.sessions)
 	findings, recent := []Finding{}, []Finding{}
 	for _, v := range verdicts {
 		s.Outcomes[v.Kind]++

@@ -35,11 +35,11 @@ type Verdict struct {
 	Finding
 	// Rows are the rows the outcome is about.
 	Rows []db.Row
-	// measured is the usage of the directory when the verdict carries its
-	// measurement (each measured directory is carried by one verdict), and
-	// identity the directory's.
-	measured *scanner.Usage
-	identity scanner.Identity
+	// measured is the directory's entry when the verdict carries its
+	// measurement (each measured directory is carried by one verdict): its
+	// usage and identity. A pointer, not copies: a verdict is held for
+	// every session of the audit.
+	measured *scanner.Entry
 }
 
 // Judge gives the directory of o and every row of o exactly one outcome. It
@@ -50,40 +50,70 @@ type Verdict struct {
 // A Verified verdict says the size may be written; whether it is depends on
 // what is there just before the write (see Reconciler).
 func Judge(o Observation, cutoff time.Time) []Verdict {
-	var live, dead []db.Row
-	for _, r := range o.Rows {
+	vs := appendJudged(nil, &o, cutoff)
+	for i := range vs {
+		vs[i].complete()
+	}
+	return vs
+}
+
+// appendJudged appends the verdicts of Judge to dst, with the Finding of a
+// Verified verdict left bare (see complete): the batch audit judges a
+// million observations into one slice, and lists none of its verified
+// ones.
+func appendJudged(dst []Verdict, o *Observation, cutoff time.Time) []Verdict {
+	live, dead := splitLive(o.Rows)
+	one := func(kind Outcome, rows []db.Row, detail string) Verdict {
+		return verdict(o, kind, rows, detail)
+	}
+
+	if detail := conflictDetail(o, live); detail != "" {
+		return append(dst, one(Conflict, o.Rows, detail))
+	}
+	e := o.Entry
+	switch {
+	case o.WorkspaceErr != nil:
+		return append(dst, one(Unreadable, o.Rows, "workspace directory could not be listed: "+o.WorkspaceErr.Error()))
+	case e != nil && e.Kind == scanner.KindUnrecognized:
+		if len(o.Rows) == 0 {
+			return append(dst, unrecognized(*e))
+		}
+		return append(dst, one(UnsafePath, o.Rows, "stored path does not lead to a real directory: "+e.Reason))
+	case e != nil && e.Err != nil:
+		return append(dst, one(Unreadable, o.Rows, e.Err.Error()))
+	case e != nil:
+		return append(dst, present(o, live, dead, cutoff))
+	}
+	return absent(dst, o, live, dead, cutoff)
+}
+
+// splitLive returns the live and the soft-deleted rows of rows. When all
+// are one or the other, that part is rows itself: most paths have one row.
+func splitLive(rows []db.Row) (live, dead []db.Row) {
+	n := 0
+	for _, r := range rows {
+		if r.Live() {
+			n++
+		}
+	}
+	switch n {
+	case len(rows):
+		return rows, nil
+	case 0:
+		return nil, rows
+	}
+	for _, r := range rows {
 		if r.Live() {
 			live = append(live, r)
 		} else {
 			dead = append(dead, r)
 		}
 	}
-	one := func(kind Outcome, rows []db.Row, detail string) Verdict {
-		return verdict(o, kind, rows, detail)
-	}
-
-	if detail := conflictDetail(o, live); detail != "" {
-		return []Verdict{one(Conflict, o.Rows, detail)}
-	}
-	e := o.Entry
-	switch {
-	case o.WorkspaceErr != nil:
-		return []Verdict{one(Unreadable, o.Rows, "workspace directory could not be listed: "+o.WorkspaceErr.Error())}
-	case e != nil && e.Kind == scanner.KindUnrecognized:
-		if len(o.Rows) == 0 {
-			return []Verdict{unrecognized(*e)}
-		}
-		return []Verdict{one(UnsafePath, o.Rows, "stored path does not lead to a real directory: "+e.Reason)}
-	case e != nil && e.Err != nil:
-		return []Verdict{one(Unreadable, o.Rows, e.Err.Error())}
-	case e != nil:
-		return []Verdict{present(o, live, dead, cutoff)}
-	}
-	return absent(o, live, dead, cutoff)
+	return live, dead
 }
 
 // present judges a session directory that was measured.
-func present(o Observation, live, dead []db.Row, cutoff time.Time) Verdict {
+func present(o *Observation, live, dead []db.Row, cutoff time.Time) Verdict {
 	young := o.Entry.Newest.After(cutoff)
 	switch {
 	case len(live) == 1 && live[0].StoragePath != nil:
@@ -98,9 +128,9 @@ func present(o Observation, live, dead []db.Row, cutoff time.Time) Verdict {
 	return verdict(o, Orphan, nil, "no row refers to it")
 }
 
-// absent judges the rows of a path where nothing is.
-func absent(o Observation, live, dead []db.Row, cutoff time.Time) []Verdict {
-	var out []Verdict
+// absent appends to out the verdicts about the rows of a path where nothing
+// is.
+func absent(out []Verdict, o *Observation, live, dead []db.Row, cutoff time.Time) []Verdict {
 	for _, r := range live {
 		switch {
 		case r.StoragePath == nil:
@@ -117,7 +147,7 @@ func absent(o Observation, live, dead []db.Row, cutoff time.Time) []Verdict {
 	return out
 }
 
-func conflictDetail(o Observation, live []db.Row) string {
+func conflictDetail(o *Observation, live []db.Row) string {
 	var wrong []string
 	for _, r := range live {
 		if r.WorkspaceID != o.Workspace {
@@ -136,17 +166,46 @@ func conflictDetail(o Observation, live []db.Row) string {
 }
 
 // verdict makes the verdict of kind about o and rows. The first verdict
-// about a measured directory carries its size.
-func verdict(o Observation, kind Outcome, rows []db.Row, detail string) Verdict {
-	ws := o.Workspace
-	v := Verdict{Finding: Finding{Kind: kind, Path: o.Path, WorkspaceID: &ws, RowIDs: rowIDs(rows), Detail: detail}, Rows: rows}
+// about a measured directory carries its size. The Finding of a Verified
+// verdict is left bare until complete is called.
+func verdict(o *Observation, kind Outcome, rows []db.Row, detail string) Verdict {
+	v := Verdict{Finding: Finding{Kind: kind, Path: o.Path, Detail: detail}, Rows: rows}
 	if e := o.Entry; e != nil && e.Kind == scanner.KindSession && e.Err == nil {
-		u := e.Usage
-		v.SizeBytes, v.MeteredBytes, v.Files = &u.Size, &u.Metered, &u.Files
-		v.measured = &u
-		v.identity = e.Identity
+		// The entry is not changed once observed: a new look makes a new
+		// one.
+		v.measured = e
+	}
+	if kind != Verified {
+		v.complete()
 	}
 	return v
+}
+
+// complete fills in the workspace, row ids and sizes of v's Finding from
+// its path, rows and measurement, unless they are there. They are what a
+// listed verdict shows; the batch audit leaves them out of the verified
+// verdicts, which are counted and written but not listed, and which would
+// cost three small objects each.
+func (v *Verdict) complete() {
+	if v.WorkspaceID != nil || v.Path == "" {
+		return
+	}
+	ws, _, _ := scanner.ParseSessionPath(v.Path)
+	v.WorkspaceID = &ws
+	v.RowIDs = rowIDs(v.Rows)
+	if e := v.measured; e != nil {
+		u := &e.Usage
+		v.SizeBytes, v.MeteredBytes, v.Files = &u.Size, &u.Metered, &u.Files
+	}
+}
+
+// identity returns the identity of the directory v carries the measurement
+// of, or the zero Identity.
+func (v *Verdict) identity() scanner.Identity {
+	if v.measured == nil {
+		return scanner.Identity{}
+	}
+	return v.measured.Identity
 }
 
 func unrecognized(e scanner.Entry) Verdict {
