@@ -221,7 +221,7 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 		}
 	}
 	w.release(sl)
-	turn := make(chan struct{}, 1)
+	turn := make(chan struct{}, workspaceListings(cap(w.pool)))
 	for _, en := range ents {
 		if id, ok := ParseWorkspace(en.name); ok && scope.Contains(id) && en.e.notDir() == "" {
 			w.prog.Workspaces.Add(1)
@@ -250,10 +250,11 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 			}
 			continue
 		}
-		// One workspace at a time is listed and has its sessions started:
-		// each holds its directory open until then, and a walk of many
-		// workspaces must not hold them all (the sessions still run in
-		// parallel, and one listing is short beside them).
+		// A few workspaces at a time are listed and have their sessions
+		// started: each holds its directory open until then, and a walk
+		// of many workspaces must not hold them all. One at a time is not
+		// enough where each listing waits for round trips: a share has
+		// many workspaces of a few sessions each.
 		select {
 		case turn <- struct{}{}:
 		case <-w.ctx.Done():
@@ -276,6 +277,14 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 	}
 	return nil
 }
+
+// maxListings bounds the workspaces listed at once; the descriptor budget
+// keeps room for them (see descriptorWorkers).
+const maxListings = 16
+
+// workspaceListings is how many workspaces a walk with workers slots lists
+// at once: one per eight workers, at least one, at most maxListings.
+func workspaceListings(workers int) int { return min(maxListings, max(1, workers/8)) }
 
 func (w *walker[D]) abandonWorkspace(rel string, id uint64, next func()) func(string, error) {
 	return func(_ string, err error) {

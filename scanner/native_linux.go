@@ -148,7 +148,7 @@ func hasOpenat2(root string) bool {
 
 // descriptorWorkers is the most workers, each holding perWorker
 // descriptors, for which the soft RLIMIT_NOFILE leaves room after the
-// descriptors open now and descriptorReserve.
+// descriptors open now, descriptorReserve and the workspaces being listed.
 func descriptorWorkers(perWorker int) int {
 	var lim unix.Rlimit
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > math.MaxInt32 {
@@ -158,7 +158,7 @@ func descriptorWorkers(perWorker int) int {
 	if fds, err := os.ReadDir("/proc/self/fd"); err == nil {
 		inUse = len(fds)
 	}
-	free := int(lim.Cur) - inUse - descriptorReserve - 1 // - 1: the root
+	free := int(lim.Cur) - inUse - descriptorReserve - maxListings - 1 // - 1: the root
 	return max(1, free/perWorker)
 }
 
