@@ -31,27 +31,35 @@ func snapshot(p *scanner.Progress, elapsed time.Duration) Snapshot {
 }
 
 // Format renders s in at most width-1 columns (the last column of a
-// terminal would wrap the line). The session total and the estimate are
-// only known once every workspace has been listed.
+// terminal would wrap the line). Until every workspace has been listed the
+// session total is estimated from the workspaces listed so far, and shown
+// with a ~.
 func Format(s Snapshot, width int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "workspaces %d/%d  sessions %d/", s.WorkspacesListed, s.Workspaces, s.SessionsDone)
-	final := s.Workspaces > 0 && s.WorkspacesListed >= s.Workspaces
-	if final {
-		fmt.Fprintf(&b, "%d", s.Sessions)
-		if s.Sessions > 0 {
-			fmt.Fprintf(&b, " (%d%%)", s.SessionsDone*100/s.Sessions)
-		}
-	} else {
-		fmt.Fprintf(&b, "%d+", s.Sessions)
+	total, exact := s.Sessions, s.Workspaces > 0 && s.WorkspacesListed >= s.Workspaces
+	if !exact && s.WorkspacesListed > 0 {
+		total = max(s.Sessions, s.Sessions*s.Workspaces/s.WorkspacesListed)
+	}
+	switch {
+	case exact:
+		fmt.Fprintf(&b, "%d", total)
+	case s.WorkspacesListed > 0:
+		fmt.Fprintf(&b, "~%d", total)
+	default:
+		b.WriteString("?")
+	}
+	known := total > 0 && s.WorkspacesListed > 0
+	if known {
+		fmt.Fprintf(&b, " (%d%%)", min(s.SessionsDone*100/total, 100))
 	}
 	rate := 0.0
 	if sec := s.Elapsed.Seconds(); sec > 0 {
 		rate = float64(s.Entries) / sec
 	}
 	fmt.Fprintf(&b, "  %.0f entries/s  %s  %s elapsed", rate, report.HumanBytes(s.Bytes), clock(s.Elapsed))
-	if final && s.SessionsDone > 0 && s.SessionsDone < s.Sessions {
-		left := time.Duration(float64(s.Elapsed) * float64(s.Sessions-s.SessionsDone) / float64(s.SessionsDone))
+	if known && s.SessionsDone > 0 && s.SessionsDone < total {
+		left := time.Duration(float64(s.Elapsed) * float64(total-s.SessionsDone) / float64(s.SessionsDone))
 		fmt.Fprintf(&b, "  ~%s left", clock(left))
 	}
 	line := b.String()

@@ -24,9 +24,9 @@ func TestFormat(t *testing.T) {
 		want  string
 	}{
 		{
-			name: "listing",
-			s:    progress.Snapshot{Workspaces: 10, WorkspacesListed: 3, Sessions: 40, SessionsDone: 12, Entries: 24000, Bytes: 3 << 30, Elapsed: 4 * time.Second},
-			want: "workspaces 3/10  sessions 12/40+  6000 entries/s  3.0 GiB  0:04 elapsed",
+			name: "listing: the total estimated from the workspaces listed",
+			s:    progress.Snapshot{Workspaces: 10, WorkspacesListed: 4, Sessions: 40, SessionsDone: 25, Entries: 24000, Bytes: 3 << 30, Elapsed: 4 * time.Second},
+			want: "workspaces 4/10  sessions 25/~100 (25%)  6000 entries/s  3.0 GiB  0:04 elapsed  ~0:12 left",
 		},
 		{
 			name: "all listed: percentage and estimate",
@@ -41,7 +41,17 @@ func TestFormat(t *testing.T) {
 		{
 			name: "nothing yet",
 			s:    progress.Snapshot{},
-			want: "workspaces 0/0  sessions 0/0+  0 entries/s  0 B  0:00 elapsed",
+			want: "workspaces 0/0  sessions 0/?  0 entries/s  0 B  0:00 elapsed",
+		},
+		{
+			name: "root listed, no workspace yet",
+			s:    progress.Snapshot{Workspaces: 10, Elapsed: time.Second},
+			want: "workspaces 0/10  sessions 0/?  0 entries/s  0 B  0:01 elapsed",
+		},
+		{
+			name: "an empty share",
+			s:    progress.Snapshot{Workspaces: 3, WorkspacesListed: 3},
+			want: "workspaces 3/3  sessions 0/0  0 entries/s  0 B  0:00 elapsed",
 		},
 		{
 			name:  "cut to the terminal's width less one",
