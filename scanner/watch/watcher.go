@@ -40,8 +40,9 @@ type Config struct {
 	// Overflow is called when the kernel dropped events: what changed is
 	// unknown until a rescan.
 	Overflow func()
-	// Exhausted is called the first time a directory is left unwatched
-	// because MaxWatches (or the kernel's limit for the user) is reached.
+	// Exhausted is called once, the first time a directory is left
+	// unwatched because MaxWatches (or the kernel's limit for the user) is
+	// reached; Stats().Unwatched counts every time.
 	Exhausted func(budget int)
 	// OnError is called for a directory that could not be listed or
 	// watched for another reason than being gone, a symbolic link or a
@@ -85,9 +86,10 @@ type Watcher struct {
 	dirs   *dirs
 
 	// Used by Run's goroutine only.
-	tree  tree
-	gen   uint64
-	spent bool // Exhausted was called
+	tree    tree
+	gen     uint64
+	refused bool // a directory went unwatched in the current walk
+	told    bool // Exhausted was called
 
 	resync chan chan error
 
@@ -190,15 +192,13 @@ func (w *Watcher) Resync(ctx context.Context) error {
 // it did not see.
 func (w *Watcher) walkAll() {
 	w.gen++
-	// A directory left unwatched after the budget was spent may fit now.
-	w.spent = false
+	w.refused = false
 	w.add("", 0, false)
 	before := w.tree.count
 	w.tree.sweep(w.gen, w.unwatch)
-	if w.spent && w.tree.count < before {
+	if w.refused && w.tree.count < before {
 		// The budget ran out while watches of directories that are gone
 		// still counted: walk again with them freed.
-		w.spent = false
 		w.add("", 0, false)
 	}
 	w.watches.Store(int64(w.tree.count))
@@ -349,10 +349,11 @@ func (w *Watcher) watch(rel string) bool {
 
 func (w *Watcher) exhausted() {
 	w.unwatched.Add(1)
-	if w.spent {
+	w.refused = true
+	if w.told {
 		return
 	}
-	w.spent = true
+	w.told = true
 	if w.cfg.Exhausted != nil {
 		w.cfg.Exhausted(w.budget)
 	}

@@ -160,8 +160,10 @@ func newCommand(env Env, args []string) (command, string, []string, error) {
 		return cmd, rest[0], rest[1:], nil
 	case "reclaim", "restore", "purge":
 		return newReclaimCommand(env, args[0]), args[0], args[1:], nil
+	case "watch":
+		return newWatchCmd(env), "watch", args[1:], nil
 	}
-	return nil, "", nil, mark(errUnknownCommand, fmt.Errorf("unknown command %q: want scan, audit, schema, reclaim, restore, purge, version or help", args[0]))
+	return nil, "", nil, mark(errUnknownCommand, fmt.Errorf("unknown command %q: want scan, audit, watch, schema, reclaim, restore, purge, version or help", args[0]))
 }
 
 type command interface {

@@ -23,6 +23,12 @@ var docs = map[string]struct{ synopsis, about, example, exit string }{
 		example:  "SESSAUDIT_DSN='sessaudit:secret@tcp(db:3306)/app' sessaudit audit --root /mnt/efs --dry-run",
 		exit:     "0 audited, nothing found; 1 audited, findings present; 2 could not audit (nothing written,\nunless the one line on stderr says how many rows were)",
 	},
+	"watch": {
+		synopsis: "sessaudit watch [--root DIR] [--dsn DSN] [--shard I/N] [--debounce 2s] [--rescan-interval 1h] [--max-watches N] [--listen ADDR] [flags]",
+		about:    "Keeps the rows of a shard's sessions current as their files change: a sidecar next to\neach Node.js instance. Each session touched by a filesystem event is reconciled as the\naudit would, after --debounce of quiet; the whole shard is rescanned at start, every\n--rescan-interval, after an event overflow and when the database comes back. Findings\nare logged as JSON lines. Runs until SIGINT or SIGTERM.",
+		example:  "SESSAUDIT_DSN='sessaudit:secret@tcp(db:3306)/app' sessaudit watch --root /mnt/efs --shard 2/8 --listen :9090",
+		exit:     "0 stopped by a signal; 2 could not start (bad flags, root missing, database unreachable,\nanother watcher holds the shard) or watching failed",
+	},
 	"schema check": {
 		synopsis: "sessaudit schema check [--dsn DSN] [--table T] [--format text|json]",
 		about:    "Reports, item by item, whether the accounts table is ready for the audit and has the\nmigrations' columns and indexes. Reads information_schema only.",

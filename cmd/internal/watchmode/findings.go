@@ -82,8 +82,9 @@ func pathOf(id string) string {
 	return id[start:end]
 }
 
-// emit logs f as one JSON line and counts it.
+// emit counts f and logs it as one JSON line.
 func (l *findingLog) emit(f reconcile.Finding) {
+	l.count(string(f.Kind)).Inc()
 	ids := f.RowIDs
 	if ids == nil {
 		ids = []uint64{}
@@ -99,5 +100,4 @@ func (l *findingLog) emit(f reconcile.Finding) {
 		ev = ev.Str("detail", f.Detail)
 	}
 	ev.Msg("finding")
-	l.count(string(f.Kind)).Inc()
 }

@@ -3,6 +3,7 @@ package watchmode
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -293,6 +294,20 @@ func (r *Runner) reconcile(stop, work context.Context, key string) {
 	}
 	r.metrics.reconciled.Inc()
 	r.metrics.rowsWritten.Add(float64(res.RowsWritten))
+	if e := r.log.Debug(); e.Enabled() {
+		kinds := make([]string, 0, len(res.Findings))
+		for _, f := range res.Findings {
+			k := string(f.Kind)
+			if f.SizeBytes != nil {
+				k += fmt.Sprintf(" %d bytes", *f.SizeBytes)
+			}
+			if f.Detail != "" {
+				k += ": " + f.Detail
+			}
+			kinds = append(kinds, k)
+		}
+		e.Str("key", key).Strs("outcomes", kinds).Int("rows_written", res.RowsWritten).Msg("reconciled")
+	}
 	r.found.session(key, res.Findings)
 }
 
@@ -432,7 +447,7 @@ func (r *Runner) watchDatabase(stop context.Context) {
 			if stop.Err() != nil {
 				return
 			}
-			r.log.Debug().Err(err).Dur("backoff", backoff).Msg("database still unreachable")
+			r.log.Warn().Err(err).Dur("backoff", backoff).Msg("database still unreachable or lock not taken")
 			backoff = min(2*backoff, maxBackoff)
 			continue
 		}

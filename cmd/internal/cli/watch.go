@@ -1,0 +1,197 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"sessaudit/cmd/internal/watchmode"
+	"sessaudit/db"
+	"sessaudit/db/checklist"
+	"sessaudit/reconcile"
+	"sessaudit/scanner"
+	"sessaudit/scanner/watch"
+)
+
+type watchCmd struct {
+	env             Env
+	walk            walkFlags
+	dsn             string
+	pathPrefix      string
+	table           string
+	shard           shardFlag
+	debounce        time.Duration
+	rescanInterval  time.Duration
+	maxWatches      int
+	listen          string
+	dryRun          bool
+	minAge          time.Duration
+	maxMissingRatio float64
+	dbTimeZone      string
+	dbSessionZone   string
+	logLevel        string
+}
+
+func newWatchCmd(env Env) *watchCmd { return &watchCmd{env: env} }
+
+func (c *watchCmd) flags() *flag.FlagSet {
+	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
+	c.walk.register(fs, "`DIR` where the share is mounted on this host, through the same mount as the instance writes it (default: --path-prefix)")
+	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
+	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
+	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
+	fs.Var(&c.shard, "shard", "watch only shard `I/N`: the workspaces with workspace_id % N == I (0 <= I < N), as the application routes them to instance I (default: all)")
+	fs.DurationVar(&c.debounce, "debounce", watch.DefaultQuiet, "reconcile a session after this long without events (and at least every 30s while it keeps changing)")
+	fs.DurationVar(&c.rescanInterval, "rescan-interval", time.Hour, "audit the whole shard this often, besides at start, after an event overflow and when the database comes back")
+	fs.IntVar(&c.maxWatches, "max-watches", 0, "`N` directories watched at most; beyond, rescans cover them (0: half of /proc/sys/fs/inotify/max_user_watches)")
+	fs.StringVar(&c.listen, "listen", "", "serve /metrics, /healthz and /readyz on `ADDR`, e.g. :9090 (default: off)")
+	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
+	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
+	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "a rescan refuses to write when more than this share of live rows with a path would be missing")
+	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
+	fs.StringVar(&c.dbSessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
+	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	return fs
+}
+
+// watchLockScope names the lock of one watcher: one per shard. It differs
+// from the batch audit's ("all", "shard-I-of-N"), so a watcher and the
+// nightly audit run side by side (both write only verified rows, each
+// guarded).
+func watchLockScope(sh scanner.Shard) string {
+	if sh.IsZero() {
+		return "watch-all"
+	}
+	return fmt.Sprintf("watch-shard-%d-of-%d", sh.Index, sh.Count)
+}
+
+func (c *watchCmd) run(ctx context.Context) error {
+	log, err := newLogger(c.env, c.logLevel)
+	if err != nil {
+		return err
+	}
+	if c.dsn == "" {
+		c.dsn = c.env.getenv("SESSAUDIT_DSN")
+	}
+	if c.walk.root == "" {
+		c.walk.root = c.pathPrefix
+	}
+	switch {
+	case c.dsn == "":
+		return usageError("--dsn or SESSAUDIT_DSN is required")
+	case !filepath.IsAbs(c.pathPrefix):
+		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
+	case c.debounce <= 0:
+		return usageError("--debounce %v must be positive", c.debounce)
+	case c.rescanInterval <= 0:
+		return usageError("--rescan-interval %v must be positive", c.rescanInterval)
+	case c.maxWatches < 0:
+		return usageError("--max-watches %d must not be negative (0 derives it from the kernel's limit)", c.maxWatches)
+	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
+		return usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
+	case c.minAge < 0:
+		return usageError("--min-age %v must not be negative", c.minAge)
+	}
+	if err := c.walk.check(); err != nil {
+		return err
+	}
+	loc, err := time.LoadLocation(c.dbTimeZone)
+	if err != nil {
+		return usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
+	}
+	shard := scanner.Shard(c.shard)
+	scope := scanner.AllWorkspaces().InShard(shard)
+	fsys := c.env.fs()
+	walk := c.walk.config(scope)
+	if err := scanner.CheckRoot(ctx, fsys, c.walk.root, walk); err != nil {
+		return mark(errBadRoot, err)
+	}
+	if remote, err := scanner.Remote(c.walk.root); remote || err != nil {
+		log.Warn().Str("root", c.walk.root).AnErr("statfs", err).
+			Msg("the root is on a network filesystem (or one of unknown type): events come only from writes made through this host's mount; writes from other hosts are seen by rescans (--rescan-interval)")
+	}
+
+	store, err := db.Open(ctx, db.Config{
+		DSN: c.dsn, Table: c.table, TimeZone: loc, SessionTimeZone: c.dbSessionZone, ConnectTimeout: dbConnectTimeout,
+		OnRetry: func(err error, attempt int, wait time.Duration) {
+			log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database write failed; retrying")
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := checklist.Check(store.Schema()).Usable(); err != nil {
+		return err
+	}
+	hold, err := watchmode.HoldLock(ctx, store, watchLockScope(shard))
+	if err != nil {
+		if errors.Is(err, db.ErrLocked) {
+			err = fmt.Errorf("another sessaudit watch covers %s: %w", scope, err)
+		}
+		return err
+	}
+	defer hold.Release()
+	log.Debug().Str("lock", hold.Name()).Msg("lock taken")
+
+	rec := reconcile.NewReconciler(fsys, store, reconcile.Config{
+		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
+		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: walk,
+		PerInstance: store.HasColumn("assigned_instance_index"),
+	})
+	var labels map[string]string
+	if !shard.IsZero() {
+		labels = map[string]string{"shard": shard.String()}
+	}
+	runner := watchmode.New(watchmode.Config{
+		Debounce: c.debounce, RescanInterval: c.rescanInterval, Labels: labels, Log: log,
+	}, watchmode.Sessions(rec), watchmode.Rescans(rec), hold)
+	w, err := watch.New(watch.Config{
+		Root: c.walk.root, Contains: scope.Contains, MaxWatches: c.maxWatches,
+		Touched: runner.Touched, Overflow: runner.Overflow, Exhausted: runner.Exhausted, OnError: runner.WatchError,
+	})
+	if err != nil {
+		return err
+	}
+	if c.listen != "" {
+		stop, err := serve(ctx, c.listen, runner.Handler(), log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).Str("scope", scope.String()).
+		Int("max_watches", w.Stats().Budget).Dur("debounce", c.debounce).Bool("dry_run", c.dryRun).Msg("watch started")
+	if err := runner.Run(ctx, w); err != nil {
+		return err
+	}
+	log.Info().Msg("watch stopped")
+	return nil
+}
+
+// serve serves h on addr until the returned stop is called.
+func serve(ctx context.Context, addr string, h http.Handler, log zerolog.Logger) (stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usageError("--listen %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error().Err(err).Msg("serving /metrics stopped")
+		}
+	}()
+	log.Info().Str("listen", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}, nil
+}

@@ -1,0 +1,124 @@
+package watchmode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"sessaudit/db"
+	"sessaudit/reconcile"
+)
+
+// Sessions returns rec's per-session Reconcile as a SessionReconciler.
+func Sessions(rec *reconcile.Reconciler) SessionReconciler { return sessionReconciler{rec} }
+
+// Rescans returns rec's batch Audit as a Rescanner.
+func Rescans(rec *reconcile.Reconciler) Rescanner { return rescanner{rec} }
+
+type sessionReconciler struct{ rec *reconcile.Reconciler }
+
+func (s sessionReconciler) Reconcile(ctx context.Context, key string) (Result, error) {
+	res, err := s.rec.Reconcile(ctx, key)
+	if errors.Is(err, reconcile.ErrOutOfScope) {
+		return Result{}, nil // the watcher drops such events; nothing to do
+	}
+	out := Result{RowsWritten: res.RowsWritten}
+	for _, v := range res.Verdicts {
+		out.Findings = append(out.Findings, v.Finding)
+	}
+	return out, err
+}
+
+type rescanner struct{ rec *reconcile.Reconciler }
+
+func (r rescanner) Rescan(ctx context.Context) (Result, error) {
+	rep, err := r.rec.Audit(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	return Result{Findings: rep.Findings, RowsWritten: rep.Summary.RowsWritten}, nil
+}
+
+// Hold is a watcher's lock on its scope, as a Database: the lock's
+// connection is the database's pulse, and losing it (a restart, a network
+// cut) means the lock must be taken again before writing. Its methods are
+// safe for concurrent use.
+type Hold struct {
+	store *db.Store
+	scope string
+
+	mu   sync.Mutex
+	lock *db.Lock
+}
+
+// HoldLock takes the lock of scope on store (see db.Store.Lock): an error
+// matching db.ErrLocked names the holder when another process has it.
+func HoldLock(ctx context.Context, store *db.Store, scope string) (*Hold, error) {
+	h := &Hold{store: store, scope: scope}
+	if err := h.take(ctx); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *Hold) take(ctx context.Context) error {
+	l, err := h.store.Lock(ctx, h.scope)
+	if err != nil {
+		return err
+	}
+	h.mu.Lock()
+	h.lock = l
+	h.mu.Unlock()
+	return nil
+}
+
+// Name returns the lock's name, empty while it is not held.
+func (h *Hold) Name() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.lock == nil {
+		return ""
+	}
+	return h.lock.Name()
+}
+
+// Check returns nil while the lock is held, asking the server.
+func (h *Hold) Check(ctx context.Context) error {
+	h.mu.Lock()
+	l := h.lock
+	h.mu.Unlock()
+	if l == nil {
+		return db.ErrLockLost
+	}
+	held, err := l.Held(ctx)
+	if err != nil {
+		return err
+	}
+	if !held {
+		return fmt.Errorf("%w: %s was released", db.ErrLockLost, l.Name())
+	}
+	return nil
+}
+
+// Reconnect lets go of a lost lock and takes it again.
+func (h *Hold) Reconnect(ctx context.Context) error {
+	// The lost lock is released first: while the Store holds it, every
+	// write stops at its check.
+	h.Release()
+	return h.take(ctx)
+}
+
+// Release lets go of the lock.
+func (h *Hold) Release() {
+	h.mu.Lock()
+	l := h.lock
+	h.lock = nil
+	h.mu.Unlock()
+	if l != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = l.Release(ctx)
+	}
+}
