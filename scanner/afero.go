@@ -215,6 +215,18 @@ func (a *aferoFS) restat(d *aferoDir) *restat {
 	}
 }
 
+func (a *aferoFS) look(sl *slot, d *aferoDir, name string) (stat, error) {
+	var fi os.FileInfo
+	err := sl.do(func() (err error) {
+		fi, err = lstat(a.fsys, filepath.Join(d.path, name))
+		return err
+	}, nil)
+	if err != nil {
+		return stat{}, err
+	}
+	return fileStat(fi), nil
+}
+
 // sameDir reports whether got, the stat of an opened directory, is the
 // directory want was listed as.
 func sameDir(want, got stat) bool {

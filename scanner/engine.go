@@ -35,6 +35,9 @@ type backend[D any] interface {
 	// restat returns how to look at session directory d again once it is
 	// measured; it holds what it needs of d until then.
 	restat(d D) *restat
+	// look lstats the entry name of d, with the times an Identity needs,
+	// without following a symbolic link.
+	look(sl *slot, d D, name string) (stat, error)
 }
 
 // listed is what a directory listing tells of an entry.
@@ -79,6 +82,9 @@ type walker[D any] struct {
 	prog *Progress // never nil
 	// timeout bounds the one call made outside a slot, a session's restat.
 	timeout time.Duration
+	// listOnly: the sessions of the workspaces are looked at, not
+	// measured (List). Set before the walk starts.
+	listOnly bool
 }
 
 // run walks with b, starting with start.
@@ -168,6 +174,9 @@ func (w *walker[D]) abandonSession(s *session) func(string, error) {
 func (w *walker[D]) done(s *session) error {
 	if s.pending.Add(-1) != 0 {
 		return nil
+	}
+	if s.reported != nil {
+		defer s.reported()
 	}
 	s.settle(w.ctx, w.timeout)
 	if err := w.ctx.Err(); err != nil {
@@ -360,7 +369,12 @@ func (w *walker[D]) workspace(sl *slot, root D, rel string, id uint64, e listed)
 		s.pending.Store(1)
 		sl.abandon = w.abandonSession(s)
 		w.b.retain(ws)
-		w.grp.start(func() error { return w.session(sl, s, ws, en.name, en.e) })
+		w.grp.start(func() error {
+			if w.listOnly {
+				return w.look(sl, s, ws, en.name)
+			}
+			return w.session(sl, s, ws, en.name, en.e)
+		})
 	}
 	return nil
 }

@@ -287,10 +287,19 @@ func closeFD(fd int) {
 
 // lstatAt lstats name in parent.
 func (n *nativeFS) lstatAt(sl *slot, parent *fdDir, name, rel string) (stat, error) {
+	return n.statxAt(sl, parent, name, rel, statxMask)
+}
+
+func (n *nativeFS) look(sl *slot, d *fdDir, name string) (stat, error) {
+	return n.statxAt(sl, d, name, joinRel(d.rel, name), dirStatxMask)
+}
+
+// statxAt lstats name in parent, asking for mask.
+func (n *nativeFS) statxAt(sl *slot, parent *fdDir, name, rel string, mask int) (stat, error) {
 	var stx unix.Statx_t
 	err := sl.do(func() (err error) {
 		for {
-			err = unix.Statx(parent.fd, name, statxFlags, statxMask, &stx)
+			err = unix.Statx(parent.fd, name, statxFlags, mask, &stx)
 			if err != unix.EINTR {
 				return err
 			}

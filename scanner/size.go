@@ -80,6 +80,9 @@ type session struct {
 	// settledBefore is when, in Unix nanoseconds, the session's directories
 	// must have last changed: Quiet before its measurement began.
 	settledBefore int64
+	// reported, when set, is called once the session is done with,
+	// reported or not (MeasureEach's turns).
+	reported func()
 }
 
 // Reasons for Entry.Changed.

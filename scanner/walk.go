@@ -61,6 +61,10 @@ type Entry struct {
 	// measurement, but it may mix the tree before and after the change: it
 	// is not an error, and not a size to record as verified.
 	Changed string
+	// ListedOnly marks a session that List looked at without measuring it:
+	// Usage is zero, Newest is the directory's own modification time and
+	// Identity the one its lstat gave.
+	ListedOnly bool
 }
 
 // Config controls Walk. The zero value is valid.
@@ -130,17 +134,7 @@ func (c Config) workers(remote bool) int {
 // nativeFS), and an open that finds none free waits for one.
 // Any other afero.Fs is read through afero with the same results.
 func Walk(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(Entry) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := CheckRoot(ctx, fsys, root, cfg); err != nil {
-		return err
-	}
-	start := func(w walkerStarter) error { return w.walkRoot(cfg.Scope) }
-	if ok, err := walkNative(ctx, fsys, root, cfg, fn, start); ok {
-		return err
-	}
-	return run(ctx, newAferoFS(fsys, root), root, cfg.workers(false), cfg, fn, start)
+	return walkFrom(ctx, fsys, root, cfg, fn, func(w walkerStarter) error { return w.walkRoot(cfg.Scope) })
 }
 
 // Measure measures the single session directory at rel ("workspace_<id>/
@@ -178,10 +172,13 @@ func Measure(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (
 	return result, nil
 }
 
-// walkerStarter is what Walk and Measure start a walk with.
+// walkerStarter is what Walk, List, Measure and MeasureEach start a walk
+// with.
 type walkerStarter interface {
 	walkRoot(scope Scope) error
+	listRoot(scope Scope) error
 	measureOne(ws uint64, id string) error
+	measureEach(sessions []sessionRef) error
 }
 
 // notDir says why st, read without following links, is not a directory to
