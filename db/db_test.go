@@ -417,8 +417,8 @@ func fmtRow(r db.Row) string {
 	if r.InstanceIndex != nil {
 		idx = fmt.Sprint(*r.InstanceIndex)
 	}
-	return fmt.Sprintf("{id=%d ws=%d sid=%q path=%s deleted=%s created=%s updated=%s instance=%s}",
-		r.ID, r.WorkspaceID, r.SessionID, str(r.StoragePath), tm(r.DeletedAt), tm(r.CreatedAt), tm(r.UpdatedAt), idx)
+	return fmt.Sprintf("{id=%d ws=%d sid=%q path=%s verified=%s deleted=%s created=%s updated=%s instance=%s}",
+		r.ID, r.WorkspaceID, r.SessionID, str(r.StoragePath), tm(r.VerifiedAt), tm(r.DeletedAt), tm(r.CreatedAt), tm(r.UpdatedAt), idx)
 }
 
 // seed fills the full schema with rows whose every column is set, so that a
@@ -478,19 +478,19 @@ func TestRows(t *testing.T) {
 		return &tm
 	}
 	all := []db.Row{
-		{ID: 1, WorkspaceID: 1, SessionID: "sess-1", StoragePath: ptr("/mnt/efs/workspace_1/session_sess-1"),
+		{ID: 1, WorkspaceID: 1, SessionID: "sess-1", StoragePath: ptr("/mnt/efs/workspace_1/session_sess-1"), VerifiedAt: utc("2025-11-01 00:00:00"),
 			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(1)},
-		{ID: 2, WorkspaceID: 1, SessionID: "sess-2", StoragePath: ptr("/mnt/efs/workspace_1/session_sess-2"),
+		{ID: 2, WorkspaceID: 1, SessionID: "sess-2", StoragePath: ptr("/mnt/efs/workspace_1/session_sess-2"), VerifiedAt: utc("2025-11-02 00:00:00"),
 			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(2)},
-		{ID: 3, WorkspaceID: 2, SessionID: "sess-3", StoragePath: ptr("/mnt/efs/workspace_2/session_sess-3"),
+		{ID: 3, WorkspaceID: 2, SessionID: "sess-3", StoragePath: ptr("/mnt/efs/workspace_2/session_sess-3"), VerifiedAt: utc("2025-11-03 00:00:00"),
 			DeletedAt: utc("2025-11-21 07:00:00"),
 			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(0)},
-		{ID: 4, WorkspaceID: 2, SessionID: "sess-4", StoragePath: ptr("/mnt/efs/workspace_2/session_ABC"),
+		{ID: 4, WorkspaceID: 2, SessionID: "sess-4", StoragePath: ptr("/mnt/efs/workspace_2/session_ABC"), VerifiedAt: utc("2025-11-04 00:00:00"),
 			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(3)},
 		{ID: 5, WorkspaceID: 3, SessionID: "sess-5"},
 		{ID: 6, WorkspaceID: 3, SessionID: "sess-6", StoragePath: ptr("/mnt/efs/workspace_3/session_sess-6"),
 			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 12:30:00"), InstanceIndex: ptr(1)},
-		{ID: 7, WorkspaceID: 4, SessionID: "sess-7", StoragePath: ptr("/mnt/efs/workspace_4/session_sess-7"),
+		{ID: 7, WorkspaceID: 4, SessionID: "sess-7", StoragePath: ptr("/mnt/efs/workspace_4/session_sess-7"), VerifiedAt: utc("2025-11-07 00:00:00"),
 			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(1)},
 	}
 	byID := func(ids ...uint64) []db.Row {

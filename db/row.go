@@ -17,6 +17,9 @@ type Row struct {
 	UpdatedAt *time.Time
 	// InstanceIndex is assigned_instance_index; nil when NULL or absent.
 	InstanceIndex *int
+	// VerifiedAt is session_storage_verified_at, the last time the audit
+	// wrote the row's size; nil when NULL (never verified).
+	VerifiedAt *time.Time
 }
 
 // Live reports whether the row is not soft-deleted.

@@ -106,7 +106,7 @@ func (s *Store) rows(ctx context.Context, sel Selection, workspaces []uint64) ([
 // selectRows writes the start of a SELECT of the columns Row holds, in the
 // order query scans them, from the table.
 func (s *Store) selectRows(q *strings.Builder) {
-	q.WriteString("SELECT id, workspace_id, session_id, session_storage_path")
+	q.WriteString("SELECT id, workspace_id, session_id, session_storage_path, session_storage_verified_at")
 	for _, c := range optionalColumns {
 		q.WriteString(", ")
 		if s.columns[c] {

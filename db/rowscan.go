@@ -16,6 +16,7 @@ import (
 type rowScanner struct {
 	r                             Row
 	sessionID, path               sql.NullString
+	verified                      sql.NullTime
 	deletedAt, createdAt, updated sql.NullTime
 	instance                      sql.NullInt64
 	dest                          []any
@@ -33,7 +34,7 @@ const blockRows = 1024
 func newRowScanner() *rowScanner {
 	s := &rowScanner{}
 	// The order of the last four follows optionalColumns.
-	s.dest = []any{&s.r.ID, &s.r.WorkspaceID, &s.sessionID, &s.path, &s.deletedAt, &s.createdAt, &s.updated, &s.instance}
+	s.dest = []any{&s.r.ID, &s.r.WorkspaceID, &s.sessionID, &s.path, &s.verified, &s.deletedAt, &s.createdAt, &s.updated, &s.instance}
 	return s
 }
 
@@ -48,6 +49,7 @@ func (s *rowScanner) scan(rs *sql.Rows) (Row, error) {
 	if s.path.Valid {
 		r.StoragePath = s.str(s.path.String)
 	}
+	r.VerifiedAt = s.time(s.verified)
 	r.DeletedAt = s.time(s.deletedAt)
 	r.CreatedAt = s.time(s.createdAt)
 	r.UpdatedAt = s.time(s.updated)
