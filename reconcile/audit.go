@@ -63,6 +63,15 @@ type Config struct {
 	// PerInstance adds sessions, bytes and findings per assigned instance
 	// to the summary (for tables with assigned_instance_index).
 	PerInstance bool
+	// MaxDuration, when > 0, is the time the audit may take. It still
+	// lists every session directory of the scope and gives each directory
+	// and row its outcome, but sizes directories stalest first (see
+	// sizingOrder) only while there is time, keeping what it reckons the
+	// second look and the writes take. A directory a full run would have
+	// verified and that was not sized is Deferred and its row left alone;
+	// any other keeps its outcome without a size. A budget spent is not an
+	// error: the report is complete.
+	MaxDuration time.Duration
 	// Walk is passed to the scanner.
 	Walk scanner.Config
 	// Now returns the current time; nil means time.Now.
@@ -82,14 +91,27 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	started := r.now()
 	cutoff := started.Add(-r.cfg.MinAge)
 
-	if err := r.checkShare(ctx, cutoff); err != nil {
+	looked, err := r.checkShare(ctx, cutoff)
+	if err != nil {
 		return nil, err
+	}
+	// The mount check looked at paths as the second look before the writes
+	// does: what one cost tells a budgeted run how much time to keep.
+	lookCost := time.Duration(0)
+	if looked > 0 {
+		lookCost = r.now().Sub(started) / time.Duration(looked)
 	}
 	rows, err := r.rows(ctx)
 	if err != nil {
 		return nil, err
 	}
-	d, err := r.walk(ctx)
+	var d *disk
+	var budget *Budget
+	if r.cfg.MaxDuration > 0 {
+		d, budget, err = r.walkBudgeted(ctx, rows, started, lookCost)
+	} else {
+		d, err = r.walk(ctx)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// Interrupted: what was measured is reported, nothing is judged.
@@ -106,6 +128,10 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep := newReport(r.cfg, started, rows, d, verdicts)
+	if budget != nil {
+		budget.staleness(verdicts, started, r.cfg.DryRun)
+		rep.Summary.Budget = budget
+	}
 	if !r.cfg.Scope.IsAll() && len(rows) == 0 && len(verdicts) == 0 {
 		rep.Summary.Warnings = append(rep.Summary.Warnings,
 			fmt.Sprintf("the selection (%s) matches no session directory and no row", r.cfg.Scope))
@@ -218,23 +244,30 @@ type disk struct {
 	wsErr    map[uint64]scanner.Entry
 }
 
+func newDisk() *disk {
+	return &disk{wsErr: map[uint64]scanner.Entry{}}
+}
+
+// add records an entry found. It is safe for concurrent use.
+func (d *disk) add(e scanner.Entry) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case e.Kind == scanner.KindWorkspaceError:
+		d.wsErr[e.WorkspaceID] = e
+	case e.SessionID != "":
+		d.sessions = append(d.sessions, e)
+	default:
+		d.other = append(d.other, e)
+	}
+	return nil
+}
+
 func (r *Reconciler) walk(ctx context.Context) (*disk, error) {
-	d := &disk{wsErr: map[uint64]scanner.Entry{}}
+	d := newDisk()
 	wcfg := r.cfg.Walk
 	wcfg.Scope = r.cfg.Scope
-	err := scanner.Walk(ctx, r.fsys, r.cfg.Root, wcfg, func(e scanner.Entry) error {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		switch {
-		case e.Kind == scanner.KindWorkspaceError:
-			d.wsErr[e.WorkspaceID] = e
-		case e.SessionID != "":
-			d.sessions = append(d.sessions, e)
-		default:
-			d.other = append(d.other, e)
-		}
-		return nil
-	})
+	err := scanner.Walk(ctx, r.fsys, r.cfg.Root, wcfg, d.add)
 	if err != nil {
 		return d, fmt.Errorf("walk %s: %w", r.cfg.Root, err)
 	}

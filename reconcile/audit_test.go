@@ -61,7 +61,7 @@ func (s *fakeStore) Sample(_ context.Context, n int) ([]db.Row, error) {
 	return out, nil
 }
 
-func (s *fakeStore) WriteSizes(_ context.Context, batch []db.SizeUpdate, _ time.Time) (int, error) {
+func (s *fakeStore) WriteSizes(_ context.Context, batch []db.SizeUpdate, verifiedAt time.Time) (int, error) {
 	s.calls++
 	if s.beforeWrite != nil {
 		s.beforeWrite(s)
@@ -71,9 +71,10 @@ func (s *fakeStore) WriteSizes(_ context.Context, batch []db.SizeUpdate, _ time.
 	}
 	n := 0
 	for _, u := range batch {
-		for _, r := range s.rows {
+		for i, r := range s.rows {
 			if r.ID == u.ID && r.Live() && r.StoragePath != nil && *r.StoragePath == u.StoragePath {
 				s.written[u.ID] = u.SizeBytes
+				s.rows[i].VerifiedAt = &verifiedAt
 				n++
 			}
 		}

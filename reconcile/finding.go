@@ -9,7 +9,8 @@ import (
 type Outcome string
 
 // The outcomes. Every session directory and every row gets exactly one.
-// Verified, Recent, NoPath and Cleaned are counted but are not findings.
+// Verified, Deferred, Recent, NoPath and Cleaned are counted but are not
+// findings.
 const (
 	// Verified: a live row whose path maps to an existing session directory
 	// that no other live row claims. Its size and verification time are
@@ -40,6 +41,10 @@ const (
 	// when the audit is given the instance count.
 	Misrouted Outcome = "misrouted"
 
+	// Deferred: a session directory the audit had no time to size (Config.
+	// MaxDuration), which a full audit would have verified. Its row is left
+	// as it is; a later run sizes it.
+	Deferred Outcome = "deferred"
 	// Recent: within the grace period (--min-age); judged on a later run.
 	Recent Outcome = "recent"
 	// NoPath: a live row with no stored path and no conventional directory
@@ -52,7 +57,7 @@ const (
 // outcomeOrder lists every outcome in report order.
 var outcomeOrder = []Outcome{
 	Missing, Orphan, SoftDeleted, Unlinked, Conflict, UnsafePath, Unreadable, Unrecognized, Misrouted,
-	Verified, Recent, NoPath, Cleaned,
+	Verified, Deferred, Recent, NoPath, Cleaned,
 }
 
 // Outcomes returns every outcome in report order: the findings first.
@@ -63,7 +68,7 @@ func Outcomes() []Outcome {
 // IsFinding reports whether o needs an operator's attention.
 func (o Outcome) IsFinding() bool {
 	switch o {
-	case Verified, Recent, NoPath, Cleaned:
+	case Verified, Deferred, Recent, NoPath, Cleaned:
 		return false
 	}
 	return true

@@ -38,13 +38,14 @@ const sampleSize = 1000
 // than the grace period have no directory under the root
 // (ErrTooManyMissing): an unmounted share looks exactly like that. A path
 // that cannot be looked at is left out of the count, never counted missing.
-func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) error {
+// It returns how many paths it looked at.
+func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) (int, error) {
 	sample, err := r.store.Sample(ctx, sampleSize)
 	if err != nil {
-		return fmt.Errorf("read a sample of rows: %w", err)
+		return 0, fmt.Errorf("read a sample of rows: %w", err)
 	}
 	if err := checkPrefix(r.cfg.PathPrefix, sample); err != nil {
-		return err
+		return 0, err
 	}
 	var paths []string
 	for _, row := range sample {
@@ -56,7 +57,7 @@ func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) error {
 		}
 	}
 	if len(paths) == 0 {
-		return nil
+		return 0, nil
 	}
 	var looked, missing atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
@@ -78,13 +79,13 @@ func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) error {
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return err
+		return 0, err
 	}
 	n, m := looked.Load(), missing.Load()
 	if n == 0 || float64(m) <= r.cfg.MaxMissingRatio*float64(n) {
-		return nil
+		return len(paths), nil
 	}
-	return fmt.Errorf("%w: %d of the %d newest live rows with a path (%.0f%%) have no directory under %s, more than the allowed %.0f%%; is the share mounted there?",
+	return 0, fmt.Errorf("%w: %d of the %d newest live rows with a path (%.0f%%) have no directory under %s, more than the allowed %.0f%%; is the share mounted there?",
 		ErrTooManyMissing, m, n, 100*float64(m)/float64(n), r.cfg.Root, 100*r.cfg.MaxMissingRatio)
 }
 

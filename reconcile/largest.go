@@ -42,7 +42,7 @@ func largest(measured []scanner.Entry) ([]SessionUsage, []WorkspaceUsage, int) {
 	sessions := make([]SessionUsage, 0, LargestCount+1)
 	byWorkspace := map[uint64]*WorkspaceUsage{}
 	for _, e := range measured {
-		if e.Kind != scanner.KindSession || e.Err != nil {
+		if e.Kind != scanner.KindSession || e.Err != nil || e.ListedOnly {
 			continue
 		}
 		u := SessionUsage{Path: e.Path, WorkspaceID: e.WorkspaceID,

@@ -72,6 +72,9 @@ type Summary struct {
 	LargestSessions    []SessionUsage   `json:"largest_sessions"`
 	LargestWorkspaces  []WorkspaceUsage `json:"largest_workspaces"`
 	WorkspacesMeasured int              `json:"workspaces_measured"`
+	// Budget is there when the audit ran under a time budget: what it
+	// sized and how stale that left the rows.
+	Budget *Budget `json:"budget,omitempty"`
 	// Warnings are things an operator should know that are not findings,
 	// such as a selection that matched nothing.
 	Warnings []string `json:"warnings,omitempty"`
@@ -180,7 +183,7 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts [
 		d = &disk{}
 	}
 	for _, e := range d.sessions {
-		if e.Kind != scanner.KindSession || e.Err != nil {
+		if e.Kind != scanner.KindSession || e.Err != nil || e.ListedOnly {
 			continue
 		}
 		s.Sessions++

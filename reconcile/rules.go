@@ -114,18 +114,28 @@ func splitLive(rows []db.Row) (live, dead []db.Row) {
 
 // present judges a session directory that was measured.
 func present(o *Observation, live, dead []db.Row, cutoff time.Time) Verdict {
+	// A directory listed but not sized (the time budget ran out) has the
+	// outcome a sized one has, but is not verified, and its grace is
+	// judged on its own modification time: what is inside was not looked
+	// at.
 	young := o.Entry.Newest.After(cutoff)
+	unsized := ""
+	if o.Entry.ListedOnly {
+		unsized = "; not sized in this run (time budget), grace judged on the directory's own modification time"
+	}
 	switch {
+	case len(live) == 1 && live[0].StoragePath != nil && o.Entry.ListedOnly:
+		return verdict(o, Deferred, o.Rows, "not sized in this run (time budget); its row is left as it is")
 	case len(live) == 1 && live[0].StoragePath != nil:
 		return verdict(o, Verified, o.Rows, "")
 	case len(live) == 1:
 		return verdict(o, Unlinked, o.Rows, "row has no session_storage_path; its conventional directory exists")
 	case young:
-		return verdict(o, Recent, o.Rows, "changed within the grace period")
+		return verdict(o, Recent, o.Rows, "changed within the grace period"+unsized)
 	case len(dead) > 0:
-		return verdict(o, SoftDeleted, o.Rows, "only soft-deleted rows refer to it")
+		return verdict(o, SoftDeleted, o.Rows, "only soft-deleted rows refer to it"+unsized)
 	}
-	return verdict(o, Orphan, nil, "no row refers to it")
+	return verdict(o, Orphan, nil, "no row refers to it"+unsized)
 }
 
 // absent appends to out the verdicts about the rows of a path where nothing
@@ -170,7 +180,7 @@ func conflictDetail(o *Observation, live []db.Row) string {
 // verdict is left bare until complete is called.
 func verdict(o *Observation, kind Outcome, rows []db.Row, detail string) Verdict {
 	v := Verdict{Finding: Finding{Kind: kind, Path: o.Path, Detail: detail}, Rows: rows}
-	if e := o.Entry; e != nil && e.Kind == scanner.KindSession && e.Err == nil {
+	if e := o.Entry; e != nil && e.Kind == scanner.KindSession && e.Err == nil && !e.ListedOnly {
 		// The entry is not changed once observed: a new look makes a new
 		// one.
 		v.measured = e

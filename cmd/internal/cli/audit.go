@@ -43,6 +43,7 @@ type auditCmd struct {
 	dbTimeZone      string
 	dbSessionZone   string
 	instanceCount   int
+	maxDuration     time.Duration
 	logLevel        string
 }
 
@@ -68,6 +69,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
 	fs.StringVar(&c.dbSessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
+	fs.DurationVar(&c.maxDuration, "max-duration", 0, "time budget: list and judge the whole scope, size sessions stalest first while there is time, defer the rest (0: no budget, size everything)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -96,6 +98,8 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
 	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
 		return usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
+	case c.maxDuration < 0:
+		return usageError("--max-duration %v must not be negative (0 means no budget)", c.maxDuration)
 	case c.minAge < 0:
 		return usageError("--min-age %v must not be negative", c.minAge)
 	case c.instanceCount < 0 || c.instanceCount > 255:
@@ -172,7 +176,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	rep, err = reconcile.Audit(ctx, fsys, store, reconcile.Config{
 		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, BackfillPaths: c.backfillPaths, Walk: walk,
-		InstanceCount: c.instanceCount, PerInstance: perInstance,
+		InstanceCount: c.instanceCount, PerInstance: perInstance, MaxDuration: c.maxDuration,
 	})
 	line.Stop()
 	if rep != nil {
@@ -190,8 +194,15 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	for _, w := range s.Warnings {
 		log.Warn().Msg(w)
 	}
-	log.Info().Int("sessions", s.Sessions).Int("rows", s.Rows).Int("findings", s.Findings).
-		Int("rows_written", s.RowsWritten).Float64("seconds", s.DurationSeconds).Msg("audit finished")
+	ev := log.Info().Int("sessions", s.Sessions).Int("rows", s.Rows).Int("findings", s.Findings).
+		Int("rows_written", s.RowsWritten).Float64("seconds", s.DurationSeconds)
+	if b := s.Budget; b != nil {
+		ev = ev.Int("sized", b.Sized).Int("deferred", b.Deferred)
+		if b.StalestVerifiedAt != nil {
+			ev = ev.Time("stalest_verified_at", *b.StalestVerifiedAt)
+		}
+	}
+	ev.Msg("audit finished")
 	if s.Findings > 0 {
 		return errFindings
 	}

@@ -407,6 +407,15 @@ func TestAuditOneAtATime(t *testing.T) {
 // nothing, prints a report marked incomplete and exits 2 promptly, even
 // while a filesystem call hangs.
 func TestAuditStopsOnSignal(t *testing.T) {
+	for _, extra := range [][]string{nil, {"--max-duration", "1h"}} {
+		t.Run(strings.Join(append([]string{"flags"}, extra...), " "), func(t *testing.T) { auditStopsOnSignal(t, extra) })
+	}
+}
+
+// auditStopsOnSignal checks that a signal stops an audit, with or without a
+// time budget: a run stopped by a signal is incomplete, a budget spent is
+// not.
+func auditStopsOnSignal(t *testing.T, extra []string) {
 	f := newFixture(t)
 	before := dump(t, f.dsn)
 	stalled := faultfs.New(f.fsys, faultfs.Rule{Path: "session_bob", Ops: faultfs.OpOpen, Stall: make(chan struct{})})
@@ -420,7 +429,7 @@ func TestAuditStopsOnSignal(t *testing.T) {
 	}()
 	var stdout, stderr bytes.Buffer
 	start := time.Now()
-	code := cli.Run(ctx, []string{"audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--format", "json"},
+	code := cli.Run(ctx, append([]string{"audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--format", "json"}, extra...),
 		cli.Env{Stdout: &stdout, Stderr: &stderr, Fs: stalled, Getenv: func(string) string { return "" }})
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("stopping took %v", d)
@@ -718,4 +727,63 @@ func findingKeys(fs []reconcile.Finding) map[string]int {
 		out[fmt.Sprintf("%s %s %v", f.Kind, f.Path, f.RowIDs)]++
 	}
 	return out
+}
+
+// TestAuditMaxDuration: an audit whose budget runs out before it sized
+// anything still reports every finding of a full audit, is complete (exit
+// 1, not 2) and writes nothing; with time enough it sizes and writes what a
+// full audit does.
+func TestAuditMaxDuration(t *testing.T) {
+	whole := newFixture(t)
+	res, rep := whole.audit(t)
+	if res.code != cli.ExitFindings {
+		t.Fatalf("full run: exit %d\n%s", res.code, res.stderr)
+	}
+	want := findingKeys(rep.Findings)
+	verified := rep.Summary.Outcomes[reconcile.Verified]
+
+	f := newFixture(t)
+	before := dump(t, f.dsn)
+	res, rep = f.audit(t, "--max-duration", "1ns")
+	if res.code != cli.ExitFindings || !rep.Summary.Complete {
+		t.Fatalf("budget spent: exit %d complete %t, want 1 and complete\n%s", res.code, rep.Summary.Complete, res.stderr)
+	}
+	if got := findingKeys(rep.Findings); !maps.Equal(got, want) {
+		t.Errorf("findings with no time to size:\n%v\nwithout a budget:\n%v", got, want)
+	}
+	b := rep.Summary.Budget
+	if b == nil || b.Sized != 0 || b.Deferred != verified || rep.Summary.Outcomes[reconcile.Deferred] != verified || rep.Summary.RowsWritten != 0 {
+		t.Fatalf("budget %+v, outcomes %v, written %d; want nothing sized and %d deferred", b, rep.Summary.Outcomes, rep.Summary.RowsWritten, verified)
+	}
+	after := dump(t, f.dsn)
+	for id := range before {
+		if !slices.Equal(before[id], after[id]) {
+			t.Errorf("row %s changed although nothing was sized", id)
+		}
+	}
+
+	res, rep = f.audit(t, "--max-duration", "1h")
+	if res.code != cli.ExitFindings || rep.Summary.Budget == nil || rep.Summary.Budget.Sized != rep.Summary.Budget.Listed ||
+		rep.Summary.Outcomes[reconcile.Verified] != verified || rep.Summary.Outcomes[reconcile.Deferred] != 0 {
+		t.Fatalf("time enough: exit %d, budget %+v, outcomes %v", res.code, rep.Summary.Budget, rep.Summary.Outcomes)
+	}
+	sizes := func(dsn string) map[string]string {
+		out := map[string]string{}
+		for id, cols := range dump(t, dsn) {
+			for _, c := range cols {
+				if strings.HasPrefix(c, "session_file_size_bytes=") {
+					out[id] = c
+				}
+			}
+		}
+		return out
+	}
+	if a, b := sizes(whole.dsn), sizes(f.dsn); !maps.Equal(a, b) {
+		t.Errorf("sizes after a budgeted run with time enough %v\nafter a full run %v", b, a)
+	}
+
+	res = run(t, afero.NewMemMapFs(), "audit", "--dsn", "x@tcp(127.0.0.1:1)/x", "--root", "/", "--max-duration", "-1s")
+	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "--max-duration") {
+		t.Errorf("--max-duration -1s: exit %d, stderr %q", res.code, res.stderr)
+	}
 }

@@ -90,6 +90,16 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 	if s.PathsWritten > 0 || s.PathsChanged > 0 {
 		fmt.Fprintf(&b, "; paths backfilled %d (%d left alone)", s.PathsWritten, s.PathsChanged)
 	}
+	if bu := s.Budget; bu != nil {
+		fmt.Fprintf(&b, "\ntime budget %s: sized %d of %d session directories, deferred %d",
+			time.Duration(bu.MaxDurationSeconds*float64(time.Second)), bu.Sized, bu.Listed, bu.Deferred)
+		if bu.StalestVerifiedAt != nil {
+			fmt.Fprintf(&b, "; stalest verified row %s", bu.StalestVerifiedAt.UTC().Format(time.RFC3339))
+		}
+		if bu.NeverVerified > 0 {
+			fmt.Fprintf(&b, "; %d never verified", bu.NeverVerified)
+		}
+	}
 	if s.Error != "" {
 		fmt.Fprintf(&b, "\nstopped early: %s", s.Error)
 	}

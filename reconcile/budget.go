@@ -1,0 +1,224 @@
+package reconcile
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"sessaudit/db"
+	"sessaudit/scanner"
+)
+
+// Budget is what an audit under a time budget (Config.MaxDuration) sized,
+// and how stale that left the rows.
+type Budget struct {
+	MaxDurationSeconds float64 `json:"max_duration_seconds"`
+	// Listed counts the session directories listed; Sized those measured
+	// in this run. The others were not: a directory a full run would have
+	// verified is deferred, any other keeps its outcome without a size.
+	Listed int `json:"listed"`
+	Sized  int `json:"sized"`
+	// Deferred counts the deferred directories.
+	Deferred int `json:"deferred"`
+	// StalestVerifiedAt is the oldest session_storage_verified_at among the
+	// rows a full run would verify, once this run is done (a row verified
+	// by this run counts as verified when it started); nil when there is
+	// none. NeverVerified counts those rows still never verified.
+	StalestVerifiedAt *time.Time `json:"stalest_verified_at"`
+	NeverVerified     int        `json:"never_verified"`
+}
+
+// writeCostPerRow is what the audit reckons writing one verified row
+// costs, when it decides how much of its budget to keep for the writes:
+// 50,000 rows a second, below the slowest rate measured on loopback
+// MariaDB (README, "Performance").
+const writeCostPerRow = 20 * time.Microsecond
+
+// budgetPoll is how often, at most, the sizing looks at the clock when no
+// session is finished meanwhile.
+const budgetPoll = 50 * time.Millisecond
+
+// deadline is when the sizing of a budgeted audit must stop so that what
+// comes after it (looking again at what was sized, writing it, the report)
+// ends within the budget. That tail grows with each session sized: stop
+// returns the time to stop with n sized.
+type deadline struct {
+	end        time.Time     // the start plus the budget
+	fixed      time.Duration // the tail whatever is sized
+	perSession time.Duration // the tail added by each session sized
+}
+
+func (d deadline) stop(n int64) time.Time {
+	return d.end.Add(-d.fixed - time.Duration(n)*d.perSession)
+}
+
+// walkBudgeted lists the scope and then measures its session directories
+// stalest first (see sizingOrder) until the time to stop (see deadline).
+// The directories not measured stay in the disk as listed (ListedOnly). An
+// error means the audit could not be done, or was interrupted (ctx); a
+// budget spent is not an error.
+func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started time.Time, lookCost time.Duration) (*disk, *Budget, error) {
+	d := newDisk()
+	wcfg := r.cfg.Walk
+	wcfg.Scope = r.cfg.Scope
+	listStart := r.now()
+	if err := scanner.List(ctx, r.fsys, r.cfg.Root, wcfg, d.add); err != nil {
+		return d, nil, fmt.Errorf("list %s: %w", r.cfg.Root, err)
+	}
+	// Where each session listed is, so that its measurement takes its
+	// place.
+	index := make(map[string]int, len(d.sessions))
+	for i, e := range d.sessions {
+		index[e.Path] = i
+	}
+	order, missing := sizingOrder(r.cfg.PathPrefix, rows, d.sessions, index)
+	b := &Budget{MaxDurationSeconds: r.cfg.MaxDuration.Seconds(), Listed: len(order)}
+	if lookCost <= 0 && len(order) > 0 {
+		// No sample to time a look on: reckon a look again costs four
+		// times what listing took per session.
+		lookCost = 4 * r.now().Sub(listStart) / time.Duration(len(order))
+	}
+	dl := deadline{
+		end:        started.Add(r.cfg.MaxDuration),
+		fixed:      r.cfg.MaxDuration/50 + time.Duration(missing)*lookCost,
+		perSession: lookCost,
+	}
+	if !r.cfg.DryRun {
+		dl.perSession += writeCostPerRow
+	}
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var sized atomic.Int64
+	spent := func() bool { return !r.now().Before(dl.stop(sized.Load())) }
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for !spent() {
+			t := time.NewTimer(min(dl.stop(sized.Load()).Sub(r.now()), budgetPoll))
+			select {
+			case <-sctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		cancel()
+	}()
+	var err error
+	if !spent() {
+		err = scanner.MeasureEach(sctx, r.fsys, r.cfg.Root, order, wcfg, func(e scanner.Entry) error {
+			d.mu.Lock()
+			d.sessions[index[e.Path]] = e // MeasureEach reports only paths of order
+			d.mu.Unlock()
+			if sized.Add(1); spent() {
+				cancel()
+			}
+			return nil
+		})
+	}
+	cancel()
+	<-watched
+	b.Sized = int(sized.Load())
+	switch {
+	case ctx.Err() != nil:
+		return d, b, fmt.Errorf("measure %s: %w", r.cfg.Root, ctx.Err())
+	case err != nil && sctx.Err() == nil:
+		return d, b, fmt.Errorf("measure %s: %w", r.cfg.Root, err)
+	}
+	return d, b, nil
+}
+
+// sizingOrder returns the session directories listed in the order a budgeted
+// audit sizes them, stalest first: those a live row refers to, by the
+// oldest session_storage_verified_at of their live rows, never verified
+// first; then those no live row refers to (the orphans and soft-deleted
+// ones, never written, so with no age to go by); ties by path. It also
+// counts the live rows whose directory was not listed: each is looked at
+// again before it is called missing.
+func sizingOrder(prefix string, rows []db.Row, listed []scanner.Entry, index map[string]int) ([]string, int) {
+	type stale struct {
+		at   *time.Time // nil: never verified
+		live bool
+	}
+	byPath := map[string]stale{}
+	missing := 0
+	for _, row := range rows {
+		if !row.Live() {
+			continue
+		}
+		p, v := refOf(prefix, row)
+		if v != nil {
+			continue
+		}
+		if _, found := index[p]; !found {
+			missing++
+			continue
+		}
+		cur, seen := byPath[p]
+		if !seen || cur.at != nil && (row.VerifiedAt == nil || row.VerifiedAt.Before(*cur.at)) {
+			byPath[p] = stale{at: row.VerifiedAt, live: true}
+		}
+	}
+	var order []string
+	for _, e := range listed {
+		if e.Kind == scanner.KindSession && e.Err == nil {
+			order = append(order, e.Path)
+		}
+	}
+	slices.SortFunc(order, func(a, b string) int {
+		sa, sb := byPath[a], byPath[b]
+		switch {
+		case sa.live != sb.live:
+			if sa.live {
+				return -1
+			}
+			return 1
+		case sa.live && (sa.at == nil) != (sb.at == nil):
+			if sa.at == nil {
+				return -1
+			}
+			return 1
+		case sa.live && sa.at != nil:
+			if c := sa.at.Compare(*sb.at); c != 0 {
+				return c
+			}
+		}
+		return cmp.Compare(a, b)
+	})
+	return order, missing
+}
+
+// staleness fills in how stale the rows a full run would verify are once
+// the run is done: those verified (and written) count as verified at
+// started, the deferred ones keep what they hold.
+func (b *Budget) staleness(verdicts []Verdict, started time.Time, dryRun bool) {
+	for _, v := range verdicts {
+		if v.Kind != Verified && v.Kind != Deferred {
+			continue
+		}
+		if v.Kind == Deferred {
+			b.Deferred++
+		}
+		for _, row := range v.Rows {
+			if !row.Live() || row.StoragePath == nil {
+				continue
+			}
+			at := row.VerifiedAt
+			if v.Kind == Verified && !dryRun {
+				at = &started
+			}
+			if at == nil {
+				b.NeverVerified++
+				continue
+			}
+			if b.StalestVerifiedAt == nil || at.Before(*b.StalestVerifiedAt) {
+				t := *at
+				b.StalestVerifiedAt = &t
+			}
+		}
+	}
+}
