@@ -72,6 +72,10 @@ type Config struct {
 	// any other keeps its outcome without a size. A budget spent is not an
 	// error: the report is complete.
 	MaxDuration time.Duration
+	// BudgetFrom is when the time budget began, such as when the command
+	// started, so that what came before Audit (connecting, taking the
+	// lock) counts too; the zero time means when Audit begins.
+	BudgetFrom time.Time
 	// Walk is passed to the scanner.
 	Walk scanner.Config
 	// Now returns the current time; nil means time.Now.
@@ -108,7 +112,11 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	var d *disk
 	var budget *Budget
 	if r.cfg.MaxDuration > 0 {
-		d, budget, err = r.walkBudgeted(ctx, rows, started, lookCost)
+		from := r.cfg.BudgetFrom
+		if from.IsZero() {
+			from = started
+		}
+		d, budget, err = r.walkBudgeted(ctx, rows, from, lookCost)
 	} else {
 		d, err = r.walk(ctx)
 	}

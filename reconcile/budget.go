@@ -59,7 +59,7 @@ func (d deadline) stop(n int64) time.Time {
 // stalest first (see sizingOrder) until the time to stop (see deadline).
 // The directories not measured stay in the disk as listed (ListedOnly). An
 // error means the audit could not be done, or was interrupted (ctx); a
-// budget spent is not an error.
+// budget spent is not an error. The budget runs from started.
 func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started time.Time, lookCost time.Duration) (*disk, *Budget, error) {
 	d := newDisk()
 	wcfg := r.cfg.Walk

@@ -75,7 +75,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 }
 
 func (c *auditCmd) run(ctx context.Context) (err error) {
-	started := time.Now()
+	started := time.Now() // --max-duration counts from here too
 	var rep *reconcile.Report
 	walked := &scanner.Progress{}
 	if c.metricsFile != "" {
@@ -176,7 +176,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	rep, err = reconcile.Audit(ctx, fsys, store, reconcile.Config{
 		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, BackfillPaths: c.backfillPaths, Walk: walk,
-		InstanceCount: c.instanceCount, PerInstance: perInstance, MaxDuration: c.maxDuration,
+		InstanceCount: c.instanceCount, PerInstance: perInstance, MaxDuration: c.maxDuration, BudgetFrom: started,
 	})
 	line.Stop()
 	if rep != nil {
