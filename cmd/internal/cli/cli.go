@@ -58,6 +58,7 @@ const usage = `usage: sessaudit <command> [flags]
 commands:
   scan    walk the share and print the size of every session directory
   audit   reconcile the share with the accounts table, write verified sizes, report
+  watch   keep the rows of a shard's sessions current as their files change (a sidecar)
   schema  check the accounts table against the migrations (check), print the SQL to fix it (sql)
   reclaim move an audit's orphan and soft_deleted directories into quarantine (a plan without --yes)
   restore move a reclaim run back from quarantine
