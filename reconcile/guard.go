@@ -5,15 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"maps"
 	"path"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"sessaudit/db"
 	"sessaudit/scanner"
@@ -30,15 +26,17 @@ const sampleSize = 1000
 
 // checkShare judges, before anything is walked or written, whether the
 // prefix and the root can be trusted, on a sample of the whole table's
-// newest live rows rather than on the run's selection: a run limited to
-// one workspace whose only row is legitimately missing is not refused, and
-// the shards of a share all judge the same mount. It refuses when most
-// sampled paths lie outside the prefix (ErrWrongPrefix, naming the prefix
-// the rows use) or when more than MaxMissingRatio of the sampled rows older
-// than the grace period have no directory under the root
-// (ErrTooManyMissing): an unmounted share looks exactly like that. A path
-// that cannot be looked at is left out of the count, never counted missing.
-// It returns how many paths it looked at.
+// newest live rows rather than on the run's selection, so that a run
+// limited to one workspace whose only row is legitimately missing is not
+// refused, and the shards of a share all judge the same mount. It refuses
+// when most sampled paths lie outside the prefix (ErrWrongPrefix, naming
+// the prefix the rows use), and when the root holds far fewer of the
+// workspace directories the sampled rows older than the grace period name
+// than it should (ErrTooManyMissing): more than MaxMissingRatio of them
+// absent, as on an empty mount point. It lists the root and nothing else:
+// no session, of this scope or another, is looked at, and it returns 0 as
+// the number of paths it looked at (what a budgeted run reckons the cost of
+// a look from; see Audit).
 func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) (int, error) {
 	sample, err := r.store.Sample(ctx, sampleSize)
 	if err != nil {
@@ -47,46 +45,35 @@ func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) (int, err
 	if err := checkPrefix(r.cfg.PathPrefix, sample); err != nil {
 		return 0, err
 	}
-	var paths []string
+	named := map[uint64]bool{}
 	for _, row := range sample {
 		if row.StoragePath == nil || row.LastChanged().After(cutoff) {
 			continue
 		}
 		if p, err := MapPath(r.cfg.PathPrefix, *row.StoragePath); err == nil {
-			paths = append(paths, p)
+			ws, _, _ := scanner.ParseSessionPath(p)
+			named[ws] = true
 		}
 	}
-	if len(paths) == 0 {
+	if len(named) == 0 {
 		return 0, nil
 	}
-	var looked, missing atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(recheckWorkers(r.cfg.Walk))
-	for _, p := range paths {
-		g.Go(func() error {
-			err := scanner.Check(gctx, r.fsys, r.cfg.Root, p, r.cfg.Walk)
-			if cerr := gctx.Err(); cerr != nil {
-				return cerr
-			}
-			switch {
-			case errors.Is(err, fs.ErrNotExist):
-				looked.Add(1)
-				missing.Add(1)
-			case err == nil, errors.Is(err, scanner.ErrNotSessionDir):
-				looked.Add(1)
-			}
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
+	present, err := scanner.WorkspaceIDs(ctx, r.fsys, r.cfg.Root, r.cfg.Walk)
+	if err != nil {
 		return 0, err
 	}
-	n, m := looked.Load(), missing.Load()
-	if n == 0 || float64(m) <= r.cfg.MaxMissingRatio*float64(n) {
-		return len(paths), nil
+	absent := 0
+	for ws := range named {
+		if !present[ws] {
+			absent++
+		}
 	}
-	return 0, fmt.Errorf("%w: %d of the %d newest live rows with a path (%.0f%%) have no directory under %s, more than the allowed %.0f%%; is the share mounted there?",
-		ErrTooManyMissing, m, n, 100*float64(m)/float64(n), r.cfg.Root, 100*r.cfg.MaxMissingRatio)
+	n := len(named)
+	if float64(absent) <= r.cfg.MaxMissingRatio*float64(n) {
+		return 0, nil
+	}
+	return 0, fmt.Errorf("%w: %d of the %d workspaces the newest live rows name (%.0f%%) have no directory under %s, more than the allowed %.0f%%; is the share mounted there?",
+		ErrTooManyMissing, absent, n, 100*float64(absent)/float64(n), r.cfg.Root, 100*r.cfg.MaxMissingRatio)
 }
 
 // checkPrefix refuses a prefix outside which most sampled live rows store

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -251,5 +254,51 @@ func TestAuditWarnsOnAnEmptySelection(t *testing.T) {
 	}
 	if rep := audit(t, fsys, newStore(), nil); len(rep.Summary.Warnings) != 0 {
 		t.Fatalf("whole run warnings %q", rep.Summary.Warnings)
+	}
+}
+
+// touchFs records every path looked at or opened through it.
+type touchFs struct {
+	afero.Fs
+	mu      sync.Mutex
+	touched []string
+}
+
+func (f *touchFs) note(name string) {
+	f.mu.Lock()
+	f.touched = append(f.touched, name)
+	f.mu.Unlock()
+}
+
+func (f *touchFs) Open(name string) (afero.File, error) { f.note(name); return f.Fs.Open(name) }
+func (f *touchFs) Stat(name string) (os.FileInfo, error) {
+	f.note(name)
+	return f.Fs.Stat(name)
+}
+func (f *touchFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	f.note(name)
+	return f.Fs.(afero.Lstater).LstatIfPossible(name)
+}
+
+// A shard's audit, its mount check included, looks at nothing inside the
+// workspaces of other shards: a watcher or pod of one instance never reads
+// another's sessions (issues 10 and 11).
+func TestShardTouchesNoOtherShard(t *testing.T) {
+	fsys, newStore := scopeShare(t)
+	spy := &touchFs{Fs: fsys}
+	shard := scanner.Shard{Index: 1, Count: 2}
+	audit(t, spy, newStore(), func(c *reconcile.Config) { c.Scope = scanner.AllWorkspaces().InShard(shard) })
+	if len(spy.touched) == 0 {
+		t.Fatal("nothing was touched: the spy sees nothing")
+	}
+	for _, p := range spy.touched {
+		rel, err := filepath.Rel(root, p)
+		if err != nil || rel == "." {
+			continue
+		}
+		first, _, _ := strings.Cut(filepath.ToSlash(rel), "/")
+		if ws, ok := scanner.ParseWorkspace(first); ok && !shard.Contains(ws) {
+			t.Errorf("shard %s touched %s, of workspace %d", shard, rel, ws)
+		}
 	}
 }

@@ -67,3 +67,28 @@ func CheckRoot(ctx context.Context, fsys afero.Fs, root string, cfg Config) erro
 	}
 	return nil
 }
+
+// WorkspaceIDs lists the root and returns the ids of the entries named like
+// workspace directories (workspace_<id>), without looking at any of them:
+// what the root holds, whatever the scope, for judging whether the share is
+// mounted there. The listing is bounded by cfg's IOTimeout.
+func WorkspaceIDs(ctx context.Context, fsys afero.Fs, root string, cfg Config) (map[uint64]bool, error) {
+	names, err := bounded(ctx, cfg.ioTimeout(), func() ([]string, error) {
+		f, err := fsys.Open(root)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return f.Readdirnames(-1)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list root %s: %w", root, err)
+	}
+	ids := make(map[uint64]bool)
+	for _, name := range names {
+		if id, ok := ParseWorkspace(name); ok {
+			ids[id] = true
+		}
+	}
+	return ids, nil
+}

@@ -35,6 +35,9 @@ type backend[D any] interface {
 	// restat returns how to look at session directory d again once it is
 	// measured; it holds what it needs of d until then.
 	restat(d D) *restat
+	// listings is how many workspaces a walk with workers slots may list
+	// at once, each holding its directory open until its sessions are.
+	listings(workers int) int
 	// look lstats the entry name of d, with the times an Identity needs,
 	// without following a symbolic link.
 	look(sl *slot, d D, name string) (stat, error)
@@ -230,7 +233,7 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 		}
 	}
 	w.release(sl)
-	turn := make(chan struct{}, workspaceListings(cap(w.pool)))
+	turn := make(chan struct{}, w.b.listings(cap(w.pool)))
 	for _, en := range ents {
 		if id, ok := ParseWorkspace(en.name); ok && scope.Contains(id) && en.e.notDir() == "" {
 			w.prog.Workspaces.Add(1)
@@ -286,14 +289,6 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 	}
 	return nil
 }
-
-// maxListings bounds the workspaces listed at once; the descriptor budget
-// keeps room for them (see descriptorWorkers).
-const maxListings = 16
-
-// workspaceListings is how many workspaces a walk with workers slots lists
-// at once: one per eight workers, at least one, at most maxListings.
-func workspaceListings(workers int) int { return min(maxListings, max(1, workers/8)) }
 
 func (w *walker[D]) abandonWorkspace(rel string, id uint64, next func()) func(string, error) {
 	return func(_ string, err error) {

@@ -170,6 +170,15 @@ func (n *nativeFS) newDir(fd int, dev uint64, rel string, trustIno bool) *fdDir 
 	return d
 }
 
+// maxListings bounds the workspaces a native walk lists at once; the
+// descriptor budget keeps room for them (see descriptorWorkers).
+const maxListings = 16
+
+// listings is one workspace per eight workers, at least one, at most
+// maxListings: on a network filesystem a listing waits for round trips,
+// and a share has many workspaces of a few sessions each.
+func (n *nativeFS) listings(workers int) int { return min(maxListings, max(1, workers/8)) }
+
 func (n *nativeFS) lstatDirs() bool { return n.hooks != nil && n.hooks.lstatDirs }
 
 func (n *nativeFS) retain(d *fdDir) { d.refs.Add(1) }
