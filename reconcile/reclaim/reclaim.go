@@ -54,12 +54,35 @@ const (
 	Skipped = "skipped"
 )
 
+// Causes of a skip: why a candidate was left alone, in one word each, for
+// counting (the Reason says it in full).
+const (
+	// CauseNotDirectory: not a real directory now: gone, a link, or
+	// something else at its path.
+	CauseNotDirectory = "not_directory"
+	// CauseUnreadable: it could not be measured or read.
+	CauseUnreadable = "unreadable"
+	// CauseRecent: something in it changed within the grace period.
+	CauseRecent = "recent"
+	// CauseRow: a row refers to it now.
+	CauseRow = "row"
+	// CauseUnsafePath: a row's stored path names it but cannot be trusted.
+	CauseUnsafePath = "unsafe_path"
+	// CauseChanged: it changed between the checks and the move.
+	CauseChanged = "changed"
+)
+
+// Causes returns every cause of a skip.
+func Causes() []string {
+	return []string{CauseNotDirectory, CauseUnreadable, CauseRecent, CauseRow, CauseUnsafePath, CauseChanged}
+}
+
 // Step is what Reclaim did with one candidate.
 type Step struct {
 	Candidate
 	Action string
-	// Reason says why it was skipped.
-	Reason string
+	// Cause and Reason say why it was skipped: one of Causes, and in full.
+	Cause, Reason string
 	// SizeBytes and Files are as measured just before the move.
 	SizeBytes, Files int64
 }
@@ -120,13 +143,13 @@ func Reclaim(ctx context.Context, q *quarantine.Quarantine, rows RowFinder, cand
 			return res, err
 		}
 		st := Step{Candidate: c}
-		id, reason, err := check(ctx, q, fsys, rows, c, &st, cfg, now())
+		id, skip, err := check(ctx, q, fsys, rows, c, &st, cfg, now())
 		if err != nil {
 			return res, err
 		}
 		switch {
-		case reason != "":
-			st.Action, st.Reason = Skipped, reason
+		case skip.cause != "":
+			st.Action, st.Cause, st.Reason = Skipped, skip.cause, skip.reason
 		case !cfg.Yes:
 			st.Action = Planned
 		default:
@@ -139,7 +162,7 @@ func Reclaim(ctx context.Context, q *quarantine.Quarantine, rows RowFinder, cand
 			err := run.Move(c.Path, id, quarantine.Item{Kind: string(c.Kind), RowIDs: c.RowIDs, SizeBytes: st.SizeBytes, Files: st.Files})
 			switch {
 			case errors.Is(err, quarantine.ErrChanged), errors.Is(err, quarantine.ErrNotDir), errors.Is(err, fs.ErrNotExist):
-				st.Action, st.Reason = Skipped, err.Error()
+				st.Action, st.Cause, st.Reason = Skipped, CauseChanged, err.Error()
 			case err != nil:
 				return res, err
 			default:
@@ -160,37 +183,41 @@ func Reclaim(ctx context.Context, q *quarantine.Quarantine, rows RowFinder, cand
 	return res, nil
 }
 
+// skip is why a candidate is left alone; the zero value lets it move.
+type skip struct{ cause, reason string }
+
 // check looks at one candidate as it is now. It returns the identity of its
 // directory, or why it must be left alone; an error stops the run.
-func check(ctx context.Context, q *quarantine.Quarantine, fsys afero.Fs, rows RowFinder, c Candidate, st *Step, cfg Config, now time.Time) (quarantine.Identity, string, error) {
+func check(ctx context.Context, q *quarantine.Quarantine, fsys afero.Fs, rows RowFinder, c Candidate, st *Step, cfg Config, now time.Time) (quarantine.Identity, skip, error) {
 	id, err := q.Look(c.Path)
 	if err != nil {
-		return id, "not a real directory now: " + err.Error(), nil
+		return id, skip{CauseNotDirectory, "not a real directory now: " + err.Error()}, nil
 	}
 	e, err := scanner.Measure(ctx, fsys, q.Root(), c.Path, cfg.Walk)
 	switch {
 	case ctx.Err() != nil:
-		return id, "", ctx.Err()
+		return id, skip{}, ctx.Err()
 	case err != nil:
-		return id, "could not be measured: " + err.Error(), nil
+		return id, skip{CauseUnreadable, "could not be measured: " + err.Error()}, nil
 	case e.Kind != scanner.KindSession:
-		return id, "not a real directory now: " + e.Reason, nil
+		return id, skip{CauseNotDirectory, "not a real directory now: " + e.Reason}, nil
 	case e.Err != nil:
-		return id, "could not be read: " + e.Err.Error(), nil
+		return id, skip{CauseUnreadable, "could not be read: " + e.Err.Error()}, nil
 	}
 	st.SizeBytes, st.Files = e.Usage.Size, e.Usage.Files
 	if cutoff := now.Add(-cfg.MinAge); e.Newest.After(cutoff) {
-		return id, fmt.Sprintf("changed %s ago, within the grace period of %s", now.Sub(e.Newest).Round(time.Second), cfg.MinAge), nil
+		return id, skip{CauseRecent, fmt.Sprintf("changed %s ago, within the grace period of %s", now.Sub(e.Newest).Round(time.Second), cfg.MinAge)}, nil
 	}
 	found, err := rows.SessionRows(ctx, c.WorkspaceID, c.SessionID)
 	if err != nil {
-		return id, "", fmt.Errorf("read the rows of %s: %w", c.Path, err)
+		return id, skip{}, fmt.Errorf("read the rows of %s: %w", c.Path, err)
 	}
 	return id, refusal(cfg.PathPrefix, c, found), nil
 }
 
-// refusal says why the rows found forbid moving c's directory, or "".
-func refusal(prefix string, c Candidate, rows []db.Row) string {
+// refusal says why the rows found forbid moving c's directory; the zero
+// skip when none does.
+func refusal(prefix string, c Candidate, rows []db.Row) skip {
 	for _, r := range rows {
 		state := "live"
 		if !r.Live() {
@@ -201,7 +228,7 @@ func refusal(prefix string, c Candidate, rows []db.Row) string {
 			if err != nil {
 				// A path that names the directory but cannot be trusted:
 				// it may be meant for it. Leave it to a person.
-				return fmt.Sprintf("%s row %d has a stored path that names it but is unsafe (%v): %q", state, r.ID, err, *r.StoragePath)
+				return skip{CauseUnsafePath, fmt.Sprintf("%s row %d has a stored path that names it but is unsafe (%v): %q", state, r.ID, err, *r.StoragePath)}
 			}
 			if p != c.Path {
 				continue
@@ -210,8 +237,8 @@ func refusal(prefix string, c Candidate, rows []db.Row) string {
 			continue
 		}
 		if c.Kind == reconcile.Orphan || r.Live() {
-			return fmt.Sprintf("%s row %d refers to it now", state, r.ID)
+			return skip{CauseRow, fmt.Sprintf("%s row %d refers to it now", state, r.ID)}
 		}
 	}
-	return ""
+	return skip{}
 }

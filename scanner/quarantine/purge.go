@@ -75,7 +75,7 @@ func (p *purger) step(s Step, done bool) {
 // run purges the run called name, if it is one and old enough.
 func (p *purger) run(name string) error {
 	ignore := func(why string) error {
-		p.step(Step{Run: name, Action: "ignored", Err: errors.New(why)}, false)
+		p.step(Step{Run: name, Action: Ignored, Err: errors.New(why)}, false)
 		return nil
 	}
 	fd, st, err := openDir(p.dirFD, name)
@@ -101,7 +101,7 @@ func (p *purger) run(name string) error {
 	}
 	p.res.Runs++
 	if age := p.cfg.Now.Sub(m.Newest); age < p.cfg.OlderThan {
-		p.step(Step{Run: name, Action: "too young"}, false)
+		p.step(Step{Run: name, Action: TooYoung}, false)
 		return nil
 	}
 	q := &Quarantine{dev: p.dev, rootFD: -1, dirFD: -1}
@@ -128,27 +128,27 @@ func (p *purger) run(name string) error {
 			continue // the rename never happened
 		case err != nil:
 			closeFD(wsFD)
-			s.Action, s.Err = "not deleted", err
+			s.Action, s.Err = NotDeleted, err
 			problems = true
 			p.step(s, false)
 			continue
 		case e.Moving.Identity == nil || got.id != *e.Moving.Identity:
 			closeFD(wsFD)
-			s.Action, s.Err = "not deleted", fmt.Errorf("%w: not the directory that was moved", ErrChanged)
+			s.Action, s.Err = NotDeleted, fmt.Errorf("%w: not the directory that was moved", ErrChanged)
 			problems = true
 			p.step(s, false)
 			continue
 		}
 		if !p.cfg.Yes {
 			closeFD(wsFD)
-			s.Action = "would delete"
+			s.Action = WouldDelete
 			p.step(s, true)
 			continue
 		}
 		err = removeTree(wsFD, sess, p.dev)
 		closeFD(wsFD)
 		if err != nil {
-			s.Action, s.Err = "not deleted", fmt.Errorf("delete: %w", err)
+			s.Action, s.Err = NotDeleted, fmt.Errorf("delete: %w", err)
 			problems = true
 			p.step(s, false)
 			continue
@@ -158,7 +158,7 @@ func (p *purger) run(name string) error {
 		if err := j.append(rec); err != nil {
 			return err
 		}
-		s.Action = "deleted"
+		s.Action = Deleted
 		p.step(s, true)
 	}
 	if !p.cfg.Yes || problems {
@@ -188,17 +188,17 @@ func (p *purger) removeRun(name string, fd int, j *journal, workspaces []string)
 	slices.Sort(workspaces)
 	for _, ws := range slices.Compact(workspaces) {
 		if _, err := removeEmptyDir(fd, ws); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			p.step(Step{Run: name, Action: "kept", Err: fmt.Errorf("remove %s: %w", ws, err)}, false)
+			p.step(Step{Run: name, Action: Kept, Err: fmt.Errorf("remove %s: %w", ws, err)}, false)
 			return nil
 		}
 	}
 	left, err := listNames(fd)
 	if err != nil {
-		p.step(Step{Run: name, Action: "kept", Err: err}, false)
+		p.step(Step{Run: name, Action: Kept, Err: err}, false)
 		return nil
 	}
 	if left = slices.DeleteFunc(left, func(n string) bool { return n == ManifestName }); len(left) > 0 {
-		p.step(Step{Run: name, Action: "kept", Err: fmt.Errorf("holds %d entries its manifest does not list, such as %q", len(left), left[0])}, false)
+		p.step(Step{Run: name, Action: Kept, Err: fmt.Errorf("holds %d entries its manifest does not list, such as %q", len(left), left[0])}, false)
 		return nil
 	}
 	if err := unlinkAt(fd, ManifestName); err != nil {
@@ -208,6 +208,6 @@ func (p *purger) removeRun(name string, fd int, j *journal, workspaces []string)
 		return fmt.Errorf("remove run %s: %w", name, err)
 	}
 	p.res.RunsRemoved++
-	p.step(Step{Run: name, Action: "removed run"}, false)
+	p.step(Step{Run: name, Action: RemovedRun}, false)
 	return nil
 }

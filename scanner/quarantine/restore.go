@@ -15,9 +15,7 @@ type Step struct {
 	// Path is the directory's path relative to the root and the run; empty
 	// for a step about the whole run.
 	Path string
-	// Action says what happened: for Restore "restored", "already back",
-	// "not moved", "not restored"; for Purge "deleted", "would delete",
-	// "not deleted", "too young", "kept", "removed run", "ignored".
+	// Action says what happened: one of the Actions below.
 	Action string
 	// SizeBytes is the size the manifest recorded.
 	SizeBytes int64
@@ -25,6 +23,25 @@ type Step struct {
 	// needs a person (then the command exits 1).
 	Err error
 }
+
+// Actions of a Step. Restore's, one per directory of the manifest:
+const (
+	Restored    = "restored"
+	AlreadyBack = "already back"
+	NotMoved    = "not moved"
+	NotRestored = "not restored" // Err says why
+)
+
+// Purge's, per directory (Path set) and per run (Path empty).
+const (
+	Deleted     = "deleted"
+	WouldDelete = "would delete" // without Yes
+	NotDeleted  = "not deleted"  // Err says why
+	TooYoung    = "too young"    // a run not old enough
+	Kept        = "kept"         // a run kept for what it still holds; Err says what
+	RemovedRun  = "removed run"
+	Ignored     = "ignored" // not a run; Err says why
+)
 
 // Problem reports whether the step needs a person.
 func (s Step) Problem() bool { return s.Err != nil }
@@ -138,13 +155,13 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 	switch e.State {
 	case EventMoving, EventMoved:
 	case EventRestored:
-		s.Action = "already back"
+		s.Action = AlreadyBack
 		return s, false, nil
 	case EventPurged:
-		s.Action, s.Err = "not restored", errors.New("purged: deleted from quarantine")
+		s.Action, s.Err = NotRestored, errors.New("purged: deleted from quarantine")
 		return s, false, nil
 	default: // not moved, or moved back at once
-		s.Action = "not moved"
+		s.Action = NotMoved
 		return s, false, nil
 	}
 	want := Identity{}
@@ -153,7 +170,7 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 	}
 	ws, sess, _ := splitSessionPath(e.Path)
 	fail := func(err error) (Step, bool, error) {
-		s.Action, s.Err = "not restored", err
+		s.Action, s.Err = NotRestored, err
 		return s, false, nil
 	}
 
@@ -164,11 +181,11 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 		// Not in quarantine: not moved (a crash before the rename), or
 		// restored already (a crash before the record)?
 		if e.State == EventMoving {
-			s.Action = "not moved"
+			s.Action = NotMoved
 			return s, false, rs.j.append(rs.record(EventNotMoved, e.Path))
 		}
 		if back, err := rs.q.Look(e.Path); err == nil && back == want {
-			s.Action = "already back"
+			s.Action = AlreadyBack
 			return s, false, rs.j.append(rs.record(EventRestored, e.Path))
 		}
 		return fail(fmt.Errorf("not in quarantine at %s", e.Path))
@@ -197,7 +214,7 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 	if err := syncFD(to); err != nil {
 		return s, false, fmt.Errorf("sync after restoring %s: %w", e.Path, err)
 	}
-	s.Action = "restored"
+	s.Action = Restored
 	return s, true, rs.j.append(rs.record(EventRestored, e.Path))
 }
 
