@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"sessaudit/cmd/internal/metrics"
 	"sessaudit/cmd/internal/report"
 	"sessaudit/db"
 	"sessaudit/reconcile"
@@ -36,6 +37,7 @@ type reclaimCmd struct {
 	dsn          string
 	table        string
 	ioTimeout    time.Duration
+	metricsFile  string
 }
 
 func newReclaimCmd(env Env) *reclaimCmd {
@@ -56,6 +58,7 @@ func (c *reclaimCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.dsn, "dsn", "", "MySQL DSN (default: $SESSAUDIT_DSN)")
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
 	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation of a measurement after this long")
+	registerOpMetrics(fs, &c.metricsFile, metrics.Reclaim)
 	return fs
 }
 
@@ -70,7 +73,12 @@ func newReclaimCommand(env Env, name string) command {
 	return newReclaimCmd(env)
 }
 
-func (c *reclaimCmd) run(ctx context.Context) error {
+func (c *reclaimCmd) run(ctx context.Context) (err error) {
+	m := newOpMetrics(c.env, c.metricsFile, metrics.Reclaim, !c.yes)
+	defer func() { err = m.end(err) }()
+	if err := m.check(); err != nil {
+		return err
+	}
 	if c.dsn == "" {
 		c.dsn = c.env.getenv("SESSAUDIT_DSN")
 	}
@@ -141,8 +149,9 @@ func (c *reclaimCmd) run(ctx context.Context) error {
 		PathPrefix: c.pathPrefix, MinAge: minAge, MaxMoves: c.maxMoves, Yes: c.yes,
 		Run:    quarantine.RunInfo{Started: started, Report: absPath(c.reportPath), ReportFinishedAt: rep.Summary.FinishedAt},
 		Walk:   scanner.Config{IOTimeout: c.ioTimeout},
-		OnStep: func(s reclaim.Step) { printReclaimStep(out, s) },
+		OnStep: func(s reclaim.Step) { printReclaimStep(out, s); m.op.Reclaimed(s) },
 	})
+	m.op.NotLookedAt(cands[len(cands)-res.Left:])
 	printReclaimResult(out, res, c.yes, c.maxMoves)
 	if err != nil {
 		return err
@@ -195,9 +204,10 @@ func printReclaimResult(w io.Writer, res reclaim.Result, yes bool, maxMoves int)
 
 // restoreCmd moves a reclaim run back.
 type restoreCmd struct {
-	env      Env
-	manifest string
-	root     string
+	env         Env
+	manifest    string
+	root        string
+	metricsFile string
 }
 
 func newRestoreCmd(env Env) *restoreCmd { return &restoreCmd{env: env} }
@@ -206,10 +216,16 @@ func (c *restoreCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.StringVar(&c.manifest, "manifest", "", "the manifest.json of the reclaim run to move back (required)")
 	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the root the manifest names)")
+	registerOpMetrics(fs, &c.metricsFile, metrics.Restore)
 	return fs
 }
 
-func (c *restoreCmd) run(ctx context.Context) error {
+func (c *restoreCmd) run(ctx context.Context) (err error) {
+	m := newOpMetrics(c.env, c.metricsFile, metrics.Restore, false)
+	defer func() { err = m.end(err) }()
+	if err := m.check(); err != nil {
+		return err
+	}
 	if c.manifest == "" {
 		return usageError("--manifest is required")
 	}
@@ -219,7 +235,7 @@ func (c *restoreCmd) run(ctx context.Context) error {
 	out := c.env.Stdout
 	res, err := quarantine.Restore(c.manifest, quarantine.RestoreConfig{
 		Root:   c.root,
-		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s) },
+		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s); m.op.Restored(s) },
 	})
 	fmt.Fprintf(out, "restored %d directories, %s; %d not restored\n", res.Done, report.HumanBytes(res.Bytes), res.Problems)
 	if err != nil {
@@ -233,10 +249,11 @@ func (c *restoreCmd) run(ctx context.Context) error {
 
 // purgeCmd deletes old reclaim runs.
 type purgeCmd struct {
-	env        Env
-	quarantine string
-	olderThan  ageFlag
-	yes        bool
+	env         Env
+	quarantine  string
+	olderThan   ageFlag
+	yes         bool
+	metricsFile string
 }
 
 func newPurgeCmd(env Env) *purgeCmd { return &purgeCmd{env: env} }
@@ -246,10 +263,16 @@ func (c *purgeCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.quarantine, "quarantine", "", "the quarantine directory (required)")
 	fs.Var(&c.olderThan, "older-than", "delete the runs whose manifest's last line is older than this `age`: whole days (30d) or a duration (720h) (required)")
 	fs.BoolVar(&c.yes, "yes", false, "delete; without it what would be deleted is printed")
+	registerOpMetrics(fs, &c.metricsFile, metrics.Purge)
 	return fs
 }
 
-func (c *purgeCmd) run(ctx context.Context) error {
+func (c *purgeCmd) run(ctx context.Context) (err error) {
+	m := newOpMetrics(c.env, c.metricsFile, metrics.Purge, !c.yes)
+	defer func() { err = m.end(err) }()
+	if err := m.check(); err != nil {
+		return err
+	}
 	switch {
 	case c.quarantine == "":
 		return usageError("--quarantine is required")
@@ -262,8 +285,9 @@ func (c *purgeCmd) run(ctx context.Context) error {
 	out := c.env.Stdout
 	res, err := quarantine.Purge(c.quarantine, quarantine.PurgeConfig{
 		OlderThan: time.Duration(c.olderThan), Yes: c.yes,
-		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s) },
+		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s); m.op.Purged(s) },
 	})
+	m.op.PurgedRuns(res)
 	verb := "would delete"
 	if c.yes {
 		verb = "deleted"
@@ -280,6 +304,57 @@ func (c *purgeCmd) run(ctx context.Context) error {
 		return errFindings
 	}
 	return nil
+}
+
+// opMetrics is the --metrics-file of reclaim, restore or purge: the tally
+// of the run, written when the command ends, whatever its outcome.
+type opMetrics struct {
+	env     Env
+	path    string // "": write none
+	command metrics.Command
+	op      *metrics.Op
+}
+
+func registerOpMetrics(fs *flag.FlagSet, path *string, command metrics.Command) {
+	fs.StringVar(path, "metrics-file", "", "write Prometheus metrics of the run to `FILE` (for node_exporter's textfile collector), replaced atomically; written even when the command fails. "+
+		"Give each command a file of its own (sessaudit-"+string(command)+".prom): one never replaces another's")
+}
+
+func newOpMetrics(env Env, path string, command metrics.Command, plan bool) *opMetrics {
+	return &opMetrics{env: env, path: path, command: command, op: metrics.NewOp(command, time.Now(), plan)}
+}
+
+// check refuses, before the command changes anything, a metrics file that
+// cannot be written or is another command's; then none is written.
+func (m *opMetrics) check() error {
+	if m.path == "" {
+		return nil
+	}
+	if err := metrics.CheckOpPath(m.path, m.command); err != nil {
+		m.path = ""
+		return usageError("--metrics-file: %v", err)
+	}
+	return nil
+}
+
+// end writes the metrics file of a run that ended with err, and returns
+// err, or the metrics file's error when the command itself succeeded.
+func (m *opMetrics) end(err error) error {
+	if m.path == "" {
+		return err
+	}
+	success := err == nil || errors.Is(err, errFindings)
+	m.op.End(time.Now(), success)
+	werr := metrics.WriteOp(m.path, m.op)
+	switch {
+	case werr == nil:
+		return err
+	case success:
+		return fmt.Errorf("%w (the %s itself is done: its output above says what it did)", werr, m.command)
+	}
+	// The command's own error says more; the metrics file's is one more line.
+	fmt.Fprintf(m.env.Stderr, "sessaudit %s: %s\n", m.command, oneLine(werr.Error()))
+	return err
 }
 
 func printQuarantineStep(w io.Writer, s quarantine.Step) {

@@ -261,10 +261,19 @@ func writeFileAtomic(path string, data []byte) error {
 	return nil
 }
 
-// CheckPath reports whether a metrics file can be written at path, before a
-// run changes anything: its directory must exist and take a new file, and
-// path must not be a directory.
+// CheckPath reports whether the audit's metrics file can be written at
+// path, before a run changes anything: its directory must exist and take a
+// new file, path must not be a directory, and not the metrics file of
+// another command (each has a file of its own: node_exporter reads them
+// all, and one would replace the other's series).
 func CheckPath(path string) error {
+	return checkPath(path, "audit")
+}
+
+func checkPath(path, command string) error {
+	if w := writer(path); w != "" && w != command {
+		return fmt.Errorf("metrics file %s: holds the metrics of sessaudit %s; give each command a file of its own", path, w)
+	}
 	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
 		return fmt.Errorf("metrics file %s: is a directory", path)
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
