@@ -85,8 +85,11 @@ func run(ctx context.Context, args []string) (int, error) {
 	fsys := faultfs.New(afero.NewOsFs(), faultfs.Rule{Path: filepath.Join(root, sample.LockedSession), Err: syscall.EACCES})
 	auditArgs := []string{"audit", "--root", root, "--path-prefix", "/mnt/efs", "--dsn", srv.DSN(), "--instance-count", "4", "--format", *format}
 	fmt.Printf("$ sessaudit %s\n", shellJoin(auditArgs))
+	// The command line above is the whole configuration: SESSAUDIT_*
+	// variables of the caller's shell (a production DSN, say) play no part.
 	code := cli.Run(ctx, auditArgs, cli.Env{
 		Stdout: os.Stdout, Stderr: os.Stderr, Fs: fsys,
+		Getenv:           func(string) string { return "" },
 		StderrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())),
 	})
 	fmt.Printf("\nexit status %d (0 nothing found, 1 findings present, 2 could not audit)\n\n", code)
