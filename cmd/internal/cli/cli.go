@@ -195,7 +195,7 @@ func explain(err error) string {
 	case errors.Is(err, db.ErrUnknownDatabase):
 		hint = "the server has no database of that name: check the database in --dsn"
 	case errors.Is(err, db.ErrLocked):
-		hint = "another sessaudit audit of this table is running; nothing was done, try again when it has finished"
+		hint = "another sessaudit run of this table holds the lock named above; nothing was done, try again when it has finished"
 	case errors.Is(err, db.ErrLockLost):
 		hint = "the connection holding the audit lock was lost; writes stopped, rows written so far are complete"
 	case errors.Is(err, db.ErrNoTable):
