@@ -195,3 +195,54 @@ func TestAuditUnderChurnWritesOnlyWholeSizes(t *testing.T) {
 		t.Fatal("the directory was hardly replaced: the test tested nothing")
 	}
 }
+
+// stallFs plays a deletion that pauses: the first open of vanish fails
+// with ENOENT (the walk sees an entry vanish), and at the first look by
+// name after the walk, the deletion goes on quietly with remove.
+type stallFs struct {
+	afero.Fs
+	session, vanish, remove string
+	opened, looked          atomic.Bool
+}
+
+func (f *stallFs) OpenFile(name string, flag int, perm os.FileMode) (afero.File, error) {
+	if name == f.vanish && !f.opened.Swap(true) {
+		return nil, &os.PathError{Op: "open", Path: name, Err: os.ErrNotExist}
+	}
+	return f.Fs.OpenFile(name, flag, perm)
+}
+
+func (f *stallFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
+	if name == f.session && !f.looked.Swap(true) {
+		if err := f.Fs.Remove(f.remove); err != nil {
+			return nil, false, err
+		}
+	}
+	return f.Fs.(afero.Lstater).LstatIfPossible(name)
+}
+
+// A directory that changed under its first measurement and measures
+// differently after the quiet wait is left for a later run, even when the
+// second measurement saw no change: a deletion that paused for longer than
+// the wait looks settled, but not the same.
+func TestAuditTwoMeasurementsMustAgree(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{
+		"workspace_1/session_a/f":       "1",
+		"workspace_1/session_a/sub/g":   "22",
+		"workspace_1/session_a/other/h": "333",
+	})
+	session := filepath.Join(root, "workspace_1/session_a")
+	spy := &stallFs{Fs: fsys, session: session, vanish: filepath.Join(session, "sub"), remove: filepath.Join(session, "other/h")}
+	store := &fakeStore{rows: []db.Row{live(1, 1, "a", str("/mnt/efs/workspace_1/session_a"))}}
+	rep := audit(t, spy, store, nil)
+	if !spy.opened.Load() || !spy.looked.Load() {
+		t.Fatalf("the stall was not played: opened %v, looked %v", spy.opened.Load(), spy.looked.Load())
+	}
+	if len(store.written) != 0 {
+		t.Fatalf("wrote %v after two measurements that differ", store.written)
+	}
+	if rep.Summary.Outcomes[reconcile.Recent] != 1 {
+		t.Fatalf("outcomes %v, want it recent", rep.Summary.Outcomes)
+	}
+}

@@ -127,6 +127,13 @@ func (r *Reconciler) observe(ctx context.Context, o *Observation) error {
 // each.
 func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time.Time, withPath int) ([]Verdict, error) {
 	var out []Verdict
+	// first holds what a directory measured again because it was changing
+	// measured the first time.
+	type measured struct {
+		usage scanner.Usage
+		id    scanner.Identity
+	}
+	first := map[*Observation]measured{}
 	for round := 1; ; round++ {
 		all := make([]Verdict, 0, len(obs))
 		start := make([]int, len(obs)+1) // obs[i]'s verdicts are all[start[i]:start[i+1]]
@@ -144,6 +151,14 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 		if err != nil {
 			return nil, err
 		}
+		// A directory that was changing, measured again after the quiet
+		// wait, must measure the same both times: a deletion that paused
+		// for longer than the wait looks settled, but not the same.
+		for i, o := range obs {
+			if m, ok := first[o]; ok && held[i] == "" && measuredOK(o) && o.Entry.Identity.Same(m.id) && o.Entry.Usage != m.usage {
+				held[i] = "measured differently 2 s apart"
+			}
+		}
 		kept := all[:0] // each observation's verdicts are read before their slots are written
 		var again []*Observation
 		quiet := false
@@ -154,7 +169,10 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 				kept = append(kept, vs...)
 			case round == 1:
 				again = append(again, o)
-				quiet = quiet || o.Entry != nil && o.Entry.Changed != ""
+				if measuredOK(o) && o.Entry.Changed != "" {
+					quiet = true
+					first[o] = measured{o.Entry.Usage, o.Entry.Identity}
+				}
 			default:
 				kept = append(kept, unsettled(vs, held[i])...)
 			}
@@ -222,6 +240,11 @@ func onePathEach(verdicts []Verdict) []Verdict {
 		verdicts[i] = v
 	}
 	return verdicts
+}
+
+// measuredOK reports whether o's directory was measured, without error.
+func measuredOK(o *Observation) bool {
+	return o.Entry != nil && o.Entry.Kind == scanner.KindSession && o.Entry.Err == nil && !o.Entry.ListedOnly
 }
 
 // unsettled turns the verdicts of an observation whose directory kept
