@@ -42,6 +42,7 @@ type auditCmd struct {
 	maxMissingRatio float64
 	dbTimeZone      string
 	dbSessionZone   string
+	findingsExit    int
 	instanceCount   int
 	maxDuration     time.Duration
 	logLevel        string
@@ -68,6 +69,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
 	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
 	fs.StringVar(&c.dbSessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
+	fs.IntVar(&c.findingsExit, "findings-exit-code", ExitFindings, "exit status when the audit completed and found something: 1, or 0 where a non-zero status reads as a failure (a Kubernetes Job); the report and metrics still say what was found")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
 	fs.DurationVar(&c.maxDuration, "max-duration", 0, "time budget: list and judge the whole scope, size sessions stalest first while there is time, defer the rest (0: no budget, size everything)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -104,6 +106,8 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 		return usageError("--min-age %v must not be negative", c.minAge)
 	case c.instanceCount < 0 || c.instanceCount > 255:
 		return usageError("--instance-count %d must be between 0 and 255", c.instanceCount)
+	case c.findingsExit != ExitClean && c.findingsExit != ExitFindings:
+		return usageError("--findings-exit-code %d must be 0 or 1 (2 means the audit could not be done)", c.findingsExit)
 	}
 	if err := c.walk.check(); err != nil {
 		return err
@@ -204,7 +208,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	}
 	ev.Msg("audit finished")
 	if s.Findings > 0 {
-		return errFindings
+		return findingsCode(c.findingsExit)
 	}
 	return nil
 }

@@ -787,3 +787,20 @@ func TestAuditMaxDuration(t *testing.T) {
 		t.Errorf("--max-duration -1s: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
+
+// TestAuditFindingsExitCode: --findings-exit-code 0 makes a run with
+// findings exit 0 (a Kubernetes Job succeeds) and changes nothing else; a
+// failure is still 2.
+func TestAuditFindingsExitCode(t *testing.T) {
+	f := newFixture(t)
+	res, rep := f.audit(t, "--findings-exit-code", "0")
+	if res.code != cli.ExitClean || rep == nil || rep.Summary.Findings == 0 {
+		t.Fatalf("exit %d with %v; want 0 and the sample's findings\n%s", res.code, rep, res.stderr)
+	}
+	if res, _ := f.audit(t, "--findings-exit-code", "0", "--root", t.TempDir()); res.code != cli.ExitFailed {
+		t.Fatalf("a refused run exited %d, want 2", res.code)
+	}
+	if res, _ := f.audit(t, "--findings-exit-code", "2"); res.code != cli.ExitFailed || !strings.Contains(res.stderr, "--findings-exit-code") {
+		t.Fatalf("--findings-exit-code 2: exit %d, stderr %q", res.code, res.stderr)
+	}
+}

@@ -74,11 +74,21 @@ exit status: 0 nothing found, 1 findings present, 2 could not run
 // something: exit status 1, and nothing printed for it.
 var errFindings = errors.New("cli: findings present")
 
+// findingsCode is errFindings with the exit status an operator chose for
+// it (audit --findings-exit-code).
+type findingsCode int
+
+func (c findingsCode) Error() string        { return errFindings.Error() }
+func (c findingsCode) Is(target error) bool { return target == errFindings }
+
 // exitCode is the one place an outcome becomes an exit status.
 func exitCode(err error) int {
+	var code findingsCode
 	switch {
 	case err == nil:
 		return ExitClean
+	case errors.As(err, &code):
+		return int(code)
 	case errors.Is(err, errFindings):
 		return ExitFindings
 	default:
