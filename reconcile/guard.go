@@ -17,7 +17,7 @@ import (
 
 // ErrWrongPrefix is returned when most live rows store paths outside
 // --path-prefix: the flag, not the rows, is more likely wrong.
-var ErrWrongPrefix = errors.New("reconcile: the rows' paths lie outside the path prefix")
+var ErrWrongPrefix = errors.New("reconcile: wrong path prefix")
 
 // sampleSize is how many of the newest live rows with a path the audit
 // judges the prefix and the mount on. For a table of up to that many, the
