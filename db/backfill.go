@@ -76,18 +76,7 @@ func (s *Store) pathStatement(chunk []PathUpdate, verifiedAt time.Time) (string,
 	b.caseByID(rows, func(u SizeUpdate) any { return u.SizeBytes })
 	b.q.WriteString(", session_storage_verified_at = ?")
 	b.args = append(b.args, verifiedAt)
-	b.q.WriteString(" WHERE id IN (")
-	for i, u := range rows {
-		if i > 0 {
-			b.q.WriteString(",")
-		}
-		b.q.WriteString("?")
-		b.args = append(b.args, u.ID)
-	}
-	b.q.WriteString(")")
-	if s.columns["deleted_at"] {
-		b.q.WriteString(" AND deleted_at IS NULL")
-	}
+	s.whereLive(&b, rows)
 	b.q.WriteString(" AND session_storage_path IS NULL")
 	return b.q.String(), b.args
 }

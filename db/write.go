@@ -156,18 +156,7 @@ func (s *Store) updateStatement(chunk []SizeUpdate, verifiedAt time.Time) (strin
 	b.caseByID(rows, func(u SizeUpdate) any { return u.SizeBytes })
 	b.q.WriteString(", session_storage_verified_at = ?")
 	b.args = append(b.args, verifiedAt)
-	b.q.WriteString(" WHERE id IN (")
-	for i, u := range rows {
-		if i > 0 {
-			b.q.WriteString(",")
-		}
-		b.q.WriteString("?")
-		b.args = append(b.args, u.ID)
-	}
-	b.q.WriteString(")")
-	if s.columns["deleted_at"] {
-		b.q.WriteString(" AND deleted_at IS NULL")
-	}
+	s.whereLive(&b, rows)
 	b.q.WriteString(" AND BINARY session_storage_path = ")
 	b.caseByID(rows, func(u SizeUpdate) any { return u.StoragePath })
 	return b.q.String(), b.args
@@ -185,6 +174,23 @@ func uniqueByID(chunk []SizeUpdate) []SizeUpdate {
 type statement struct {
 	q    strings.Builder
 	args []any
+}
+
+// whereLive writes the WHERE clause every guarded write starts with: the
+// rows' ids, and that they are still live (when the table records it).
+func (s *Store) whereLive(b *statement, rows []SizeUpdate) {
+	b.q.WriteString(" WHERE id IN (")
+	for i, u := range rows {
+		if i > 0 {
+			b.q.WriteString(",")
+		}
+		b.q.WriteString("?")
+		b.args = append(b.args, u.ID)
+	}
+	b.q.WriteString(")")
+	if s.columns["deleted_at"] {
+		b.q.WriteString(" AND deleted_at IS NULL")
+	}
 }
 
 // caseByID writes an expression worth value(u) in the row whose id is u.ID,

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"sessaudit/cmd/internal/metrics"
 	"sessaudit/cmd/internal/output"
 	"sessaudit/cmd/internal/progress"
@@ -140,22 +142,11 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 		return mark(errBadRoot, err)
 	}
 
-	store, err := db.Open(ctx, db.Config{
-		DSN: c.dsn, Table: c.table, TimeZone: loc, SessionTimeZone: c.dbSessionZone, ConnectTimeout: dbConnectTimeout,
-		OnRetry: func(err error, attempt int, wait time.Duration) {
-			log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database write failed; retrying")
-		},
-	})
+	store, err := openStore(ctx, log, db.Config{DSN: c.dsn, Table: c.table, TimeZone: loc, SessionTimeZone: c.dbSessionZone})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	// A required column that schema check rates an error (an INT size,
-	// say) would store wrong values or fail whole batches: refuse it
-	// before the share is read.
-	if err := checklist.Check(store.Schema()).Usable(); err != nil {
-		return err
-	}
 	// One audit of a table at a time. The lock belongs to a connection the
 	// store keeps for the run, so it dies with the process.
 	// A shard run locks its shard; any other run the whole table (a run
@@ -250,4 +241,24 @@ func (c *auditCmd) writeMetrics(started time.Time, rep *reconcile.Report, walked
 	// The audit's own error says more; the metrics file's is one more line.
 	fmt.Fprintf(c.env.Stderr, "sessaudit audit: %s\n", oneLine(werr.Error()))
 	return err
+}
+
+// openStore connects to the accounts table of cfg for a run that writes:
+// retries are logged, and a required column that schema check rates an
+// error (an INT size, say, which would store wrong values or fail whole
+// batches) is refused before the share is read.
+func openStore(ctx context.Context, log zerolog.Logger, cfg db.Config) (*db.Store, error) {
+	cfg.ConnectTimeout = dbConnectTimeout
+	cfg.OnRetry = func(err error, attempt int, wait time.Duration) {
+		log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database write failed; retrying")
+	}
+	store, err := db.Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checklist.Check(store.Schema()).Usable(); err != nil {
+		store.Close()
+		return nil, err
+	}
+	return store, nil
 }

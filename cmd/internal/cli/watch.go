@@ -14,7 +14,6 @@ import (
 
 	"sessaudit/cmd/internal/watchmode"
 	"sessaudit/db"
-	"sessaudit/db/checklist"
 	"sessaudit/reconcile"
 	"sessaudit/scanner"
 	"sessaudit/scanner/watch"
@@ -118,19 +117,11 @@ func (c *watchCmd) run(ctx context.Context) error {
 			Msg("the root is on a network filesystem (or one of unknown type): events come only from writes made through this host's mount; writes from other hosts are seen by rescans (--rescan-interval)")
 	}
 
-	store, err := db.Open(ctx, db.Config{
-		DSN: c.dsn, Table: c.table, TimeZone: loc, SessionTimeZone: c.dbSessionZone, ConnectTimeout: dbConnectTimeout,
-		OnRetry: func(err error, attempt int, wait time.Duration) {
-			log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database write failed; retrying")
-		},
-	})
+	store, err := openStore(ctx, log, db.Config{DSN: c.dsn, Table: c.table, TimeZone: loc, SessionTimeZone: c.dbSessionZone})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	if err := checklist.Check(store.Schema()).Usable(); err != nil {
-		return err
-	}
 	hold, err := watchmode.HoldLock(ctx, store, watchLockScope(shard))
 	if err != nil {
 		if errors.Is(err, db.ErrLocked) {
