@@ -179,6 +179,7 @@ type walkerStarter interface {
 	listRoot(scope Scope) error
 	measureOne(ws uint64, id string) error
 	measureEach(sessions []sessionRef) error
+	lookEach(l *lookup) error
 }
 
 // notDir says why st, read without following links, is not a directory to
