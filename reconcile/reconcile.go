@@ -276,42 +276,48 @@ func (r *Reconciler) observeAll(ctx context.Context, obs []*Observation) error {
 	return g.Wait()
 }
 
-// recheck looks again, concurrently, at the directory of every observation
-// judged missing or verified, and says for each observation why its
-// verdicts no longer hold, or "" when they do.
+// recheck looks again at the directory of every observation judged
+// missing or verified, all at once (scanner.LookupMany opens each workspace
+// once for its sessions), and says for each observation why its verdicts
+// no longer hold, or "" when they do.
 func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts func(int) []Verdict) ([]string, error) {
 	held := make([]string, len(obs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(recheckWorkers(r.cfg.Walk))
+	var rels []string
+	var looked []int32 // looked[k] is the observation rels[k] is the path of
+	var missing, verified []bool
 	for i, o := range obs {
-		var missing, verified bool
-		for _, v := range verdicts(i) {
-			missing = missing || v.Kind == Missing
-			verified = verified || v.Kind == Verified || r.backfilled(v)
+		var m, v bool
+		for _, vd := range verdicts(i) {
+			m = m || vd.Kind == Missing
+			v = v || vd.Kind == Verified || r.backfilled(vd)
 		}
-		if !missing && !verified {
+		if !m && !v {
 			continue
 		}
-		g.Go(func() error {
-			id, err := scanner.Lookup(gctx, r.fsys, r.cfg.Root, o.Path, r.cfg.Walk)
-			if cerr := gctx.Err(); cerr != nil {
-				return cerr
-			}
-			switch {
-			case missing && !errors.Is(err, fs.ErrNotExist):
-				held[i] = "appeared while it was audited"
-			case !verified:
-			case err != nil:
-				held[i] = "removed or replaced after it was measured"
-			case !id.Same(o.Entry.Identity):
-				held[i] = fmt.Sprintf("replaced while it was measured (measured %s, now %s)", o.Entry.Identity, id)
-			case o.Entry.Changed != "":
-				held[i] = "changed while it was measured: " + o.Entry.Changed
-			}
-			return nil
-		})
+		rels = append(rels, o.Path)
+		looked = append(looked, int32(i))
+		missing, verified = append(missing, m), append(verified, v)
 	}
-	if err := g.Wait(); err != nil {
+	// The second look is not part of the walk's progress.
+	cfg := r.cfg.Walk
+	cfg.Progress = nil
+	err := scanner.LookupMany(ctx, r.fsys, r.cfg.Root, rels, cfg, func(k int, id scanner.Identity, err error) {
+		o := obs[looked[k]]
+		why := ""
+		switch {
+		case missing[k] && !errors.Is(err, fs.ErrNotExist):
+			why = "appeared while it was audited"
+		case !verified[k]:
+		case err != nil:
+			why = "removed or replaced after it was measured"
+		case !id.Same(o.Entry.Identity):
+			why = fmt.Sprintf("replaced while it was measured (measured %s, now %s)", o.Entry.Identity, id)
+		case o.Entry.Changed != "":
+			why = "changed while it was measured: " + o.Entry.Changed
+		}
+		held[looked[k]] = why
+	})
+	if err != nil {
 		return nil, err
 	}
 	return held, nil
