@@ -188,7 +188,11 @@ func (w *walker[D]) done(s *session) error {
 		return err
 	}
 	e, ok := s.result()
-	w.prog.sessionDone(e, ok)
+	if !w.listOnly {
+		// List only finds sessions: they are done when MeasureEach
+		// measures them.
+		w.prog.sessionDone(e, ok)
+	}
 	if !ok {
 		return nil
 	}

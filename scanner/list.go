@@ -22,7 +22,9 @@ import (
 //
 // List and MeasureEach together do what Walk does in one pass, in two: the
 // audit under a time budget lists the whole scope, then measures what it has
-// time for, stalest first.
+// time for, stalest first. With one Config.Progress they count as Walk
+// would: List adds the sessions found to Sessions, MeasureEach those it
+// measures to SessionsDone.
 func List(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(Entry) error) error {
 	return walkFrom(ctx, fsys, root, cfg, fn, func(w walkerStarter) error { return w.listRoot(cfg.Scope) })
 }
@@ -44,7 +46,9 @@ func List(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn func(E
 // fewer than Config.Workers being measured then are dropped, never
 // reported in part). A time
 // budget is a ctx with a deadline. Config.Scope is ignored: rels say what
-// to measure.
+// to measure. Config.Progress counts the sessions measured (SessionsDone),
+// not those to measure: they were counted (Sessions) by the List that found
+// them.
 func MeasureEach(ctx context.Context, fsys afero.Fs, root string, rels []string, cfg Config, fn func(Entry) error) error {
 	refs := make([]sessionRef, len(rels))
 	for i, rel := range rels {
@@ -139,7 +143,6 @@ func (w *walker[D]) measureEach(refs []sessionRef) error {
 	// opened is kept open for the next session in it.
 	last := &lastWorkspace[D]{}
 	defer last.drop(w.b)
-	w.prog.Sessions.Add(int64(len(refs)))
 	// A session takes a turn until it is reported, not only while it holds
 	// a slot: no more than Workers sessions are begun and not reported, so
 	// that the order given is the order of the reports but for those, and

@@ -241,3 +241,43 @@ func TestMeasureEachRefusesABadPath(t *testing.T) {
 		t.Fatal("MeasureEach accepted workspace_1/../x")
 	}
 }
+
+// TestListThenMeasureEachCountsEachSessionOnce: a budgeted audit lists the
+// scope, then measures some of it, with one Progress. Progress then counts
+// every session directory once, as found by List, and as done only those
+// MeasureEach measured, so that a progress line reads "sized k of n".
+func TestListThenMeasureEachCountsEachSessionOnce(t *testing.T) {
+	check := func(t *testing.T, fsys afero.Fs, root string, cfg scanner.Config) {
+		ctx := context.Background()
+		prog := &scanner.Progress{}
+		cfg.Progress = prog
+		var rels []string
+		listed := collect(t, func(fn func(scanner.Entry) error) error { return scanner.List(ctx, fsys, root, cfg, fn) })
+		for p, e := range listed {
+			if e.Kind == scanner.KindSession {
+				rels = append(rels, p)
+			}
+		}
+		if got, want := prog.Sessions.Load(), int64(len(rels)); got != want {
+			t.Fatalf("after List: Progress.Sessions %d, want %d", got, want)
+		}
+		if got := prog.SessionsDone.Load(); got != 0 {
+			t.Errorf("after List: Progress.SessionsDone %d, want 0: nothing was measured", got)
+		}
+		slices.Sort(rels)
+		some := rels[:len(rels)-1]
+		collect(t, func(fn func(scanner.Entry) error) error { return scanner.MeasureEach(ctx, fsys, root, some, cfg, fn) })
+		if got, want := prog.Sessions.Load(), int64(len(rels)); got != want {
+			t.Errorf("after MeasureEach: Progress.Sessions %d, want %d (each session once)", got, want)
+		}
+		if got, want := prog.SessionsDone.Load(), int64(len(some)); got != want {
+			t.Errorf("after MeasureEach: Progress.SessionsDone %d, want %d (those measured)", got, want)
+		}
+	}
+	t.Run("memmap", func(t *testing.T) { check(t, memTree(t, listTree), memRoot, scanner.Config{}) })
+	forEachOS(t, func(t *testing.T, impl osImpl) {
+		root := osTree(t, listTree)
+		fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+		check(t, fsys, root, cfg)
+	})
+}

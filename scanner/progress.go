@@ -12,7 +12,8 @@ type Progress struct {
 	Workspaces, WorkspacesListed atomic.Int64
 	// Sessions is the number of session directories found so far in the
 	// workspaces listed; SessionsDone how many have been measured, or
-	// failed.
+	// failed. List only adds to Sessions, MeasureEach only to SessionsDone:
+	// a List and a MeasureEach of what it found count each session once.
 	Sessions, SessionsDone atomic.Int64
 	// Entries counts the files and directories of the sessions measured,
 	// Bytes their size (Usage.Size).
