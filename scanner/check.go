@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/afero"
 )
@@ -27,8 +26,8 @@ func Check(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) err
 // lstatSession looks at the workspace directory and then the session
 // directory of rel, so that a workspace replaced by a link is never passed
 // through.
-func lstatSession(ctx context.Context, fsys afero.Fs, root, rel string, timeout time.Duration) (os.FileInfo, error) {
-	return bounded(ctx, timeout, func() (os.FileInfo, error) { return lstatSessionNow(fsys, root, rel) })
+func lstatSession(ctx context.Context, fsys afero.Fs, root, rel string, b bounds) (os.FileInfo, error) {
+	return bounded(ctx, b, 2, func() (os.FileInfo, error) { return lstatSessionNow(fsys, root, rel) })
 }
 
 func lstatSessionNow(fsys afero.Fs, root, rel string) (os.FileInfo, error) {
@@ -58,7 +57,7 @@ func lstatSessionNow(fsys afero.Fs, root, rel string) (os.FileInfo, error) {
 // may be a symbolic link chosen by the operator; nothing below it is
 // followed.
 func CheckRoot(ctx context.Context, fsys afero.Fs, root string, cfg Config) error {
-	fi, err := bounded(ctx, cfg.ioTimeout(), func() (os.FileInfo, error) { return fsys.Stat(root) })
+	fi, err := bounded(ctx, cfg.bounds(), 1, func() (os.FileInfo, error) { return fsys.Stat(root) })
 	if err != nil {
 		return fmt.Errorf("root: %w", err)
 	}
@@ -73,7 +72,8 @@ func CheckRoot(ctx context.Context, fsys afero.Fs, root string, cfg Config) erro
 // what the root holds, whatever the scope, for judging whether the share is
 // mounted there. The listing is bounded by cfg's IOTimeout.
 func WorkspaceIDs(ctx context.Context, fsys afero.Fs, root string, cfg Config) (map[uint64]bool, error) {
-	names, err := bounded(ctx, cfg.ioTimeout(), func() ([]string, error) {
+	// An open and a read (more reads for a root of many entries).
+	names, err := bounded(ctx, cfg.bounds(), 2, func() ([]string, error) {
 		f, err := fsys.Open(root)
 		if err != nil {
 			return nil, err

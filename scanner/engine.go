@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
-	"time"
 )
 
 // A backend is how a walk reads directories: through afero (aferoFS) or
@@ -83,8 +82,8 @@ type walker[D any] struct {
 	pool chan *slot
 	grp  *group
 	prog *Progress // never nil
-	// timeout bounds the one call made outside a slot, a session's restat.
-	timeout time.Duration
+	// bounds bounds the one call made outside a slot, a session's restat.
+	bounds bounds
 	// listOnly: the sessions of the workspaces are looked at, not
 	// measured (List). Set before the walk starts.
 	listOnly bool
@@ -94,11 +93,11 @@ type walker[D any] struct {
 func run[D any](ctx context.Context, b backend[D], root string, workers int, cfg Config, fn func(Entry) error, start func(walkerStarter) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	dog := newWatchdog(ctx, workers, cfg.ioTimeout())
-	w := &walker[D]{ctx: ctx, b: b, root: root, fn: fn, pool: dog.pool, grp: &group{cancel: cancel}, prog: cfg.Progress, timeout: cfg.ioTimeout()}
-	if w.prog == nil {
-		w.prog = &Progress{}
+	dog := newWatchdog(ctx, workers, cfg.ioTimeout(), cfg.Limiter)
+	if cfg.Progress == nil {
+		cfg.Progress = &Progress{}
 	}
+	w := &walker[D]{ctx: ctx, b: b, root: root, fn: fn, pool: dog.pool, grp: &group{cancel: cancel}, prog: cfg.Progress, bounds: cfg.bounds()}
 	go dog.run()
 	w.grp.start(func() error { return start(w) })
 	err := w.grp.wait()
@@ -181,7 +180,7 @@ func (w *walker[D]) done(s *session) error {
 	if s.reported != nil {
 		defer s.reported()
 	}
-	s.settle(w.ctx, w.timeout)
+	s.settle(w.ctx, w.bounds)
 	if err := w.ctx.Err(); err != nil {
 		// The walk is being abandoned: what was measured is incomplete, and
 		// it is not a failure of this session.

@@ -2,6 +2,9 @@ package scanner
 
 import (
 	"runtime"
+	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/spf13/afero"
 )
@@ -30,4 +33,17 @@ func WithHooks(fsys afero.Fs, h Hooks) afero.Fs {
 func Native(fsys afero.Fs) bool {
 	_, ok := hostFs(fsys)
 	return ok && runtime.GOOS == "linux"
+}
+
+// NewLimiterOf returns a limiter of r calls a second with burst b.
+func NewLimiterOf(r float64, b int) *Limiter { return newLimiter(rate.Limit(r), b) }
+
+// Rate returns l's rate and burst.
+func (l *Limiter) Rate() (float64, int) { return float64(l.b.Limit()), l.b.Burst() }
+
+// Tokens returns the tokens l holds now: below 0 while a call waits.
+func (l *Limiter) Tokens() float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.TokensAt(time.Now())
 }

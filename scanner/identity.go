@@ -72,7 +72,9 @@ func memNode(fi os.FileInfo) any {
 // now. Its errors are Check's: fs.ErrNotExist when nothing is there,
 // ErrNotSessionDir when something other than a real directory is.
 func Lookup(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (Identity, error) {
-	st, err := bounded(ctx, cfg.ioTimeout(), func() (stat, error) { return lookupNow(fsys, root, rel) })
+	// Three calls natively (the root, the workspace, the session), two
+	// lstats through afero: counted as three.
+	st, err := bounded(ctx, cfg.bounds(), 3, func() (stat, error) { return lookupNow(fsys, root, rel) })
 	if err != nil {
 		return Identity{}, err
 	}

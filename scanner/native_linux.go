@@ -114,7 +114,8 @@ func walkNative(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn 
 		return false, nil
 	}
 	n := &nativeFS{root: root, hooks: h}
-	kind, err := bounded(ctx, cfg.ioTimeout(), func() (fsKind, error) {
+	// statx, openat2 and statfs of the root.
+	kind, err := bounded(ctx, cfg.bounds(), 3, func() (fsKind, error) {
 		// statx is Linux 4.11 and may be refused by an old seccomp
 		// profile: the afero walk needs neither.
 		var stx unix.Statx_t
@@ -601,7 +602,7 @@ func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir
 			continue
 		}
 		var errno unix.Errno
-		if sl.do(func() error {
+		err := sl.do(func() error {
 			for {
 				_, _, errno = unix.Syscall6(unix.SYS_STATX, uintptr(d.fd), uintptr(unsafe.Pointer(&b[nameAt])),
 					statxFlags, statxMask, uintptr(unsafe.Pointer(&stx)), 0)
@@ -609,8 +610,15 @@ func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir
 					return nil
 				}
 			}
-		}, nil) != nil {
-			return errDetached
+		}, nil)
+		if errors.Is(err, errDetached) {
+			return err
+		}
+		if err != nil {
+			// The walk was cancelled while the call waited for its turn
+			// (Config.Limiter): done reports the cancellation.
+			s.fail(fmt.Errorf("lstat %s: %w", joinRel(d.rel, string(name)), err))
+			return nil
 		}
 		switch errno {
 		case 0:

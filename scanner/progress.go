@@ -18,9 +18,11 @@ type Progress struct {
 	// Entries counts the files and directories of the sessions measured,
 	// Bytes their size (Usage.Size).
 	Entries, Bytes atomic.Int64
-	// Calls counts the filesystem calls the walk made, each bounded by
-	// IOTimeout (opening a directory, reading a batch of its entries, one
-	// lstat); it is added when the walk ends.
+	// Calls counts the filesystem calls made (opening a directory, reading
+	// a batch of its entries, one lstat), each bounded by IOTimeout and
+	// paced by Limiter: those of a walk are added when it ends, those made
+	// outside one with this Progress in their Config (CheckRoot, Check,
+	// Lookup) as they are made.
 	Calls atomic.Int64
 }
 

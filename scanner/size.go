@@ -210,7 +210,7 @@ func (s *session) change(reason string) {
 // was measured, and notes whether it was removed, replaced or changed (its
 // change time moved) meanwhile. It is the only call a session makes after
 // its last directory was read.
-func (s *session) settle(ctx context.Context, timeout time.Duration) {
+func (s *session) settle(ctx context.Context, b bounds) {
 	restat := s.restat
 	if restat == nil {
 		return
@@ -220,7 +220,7 @@ func (s *session) settle(ctx context.Context, timeout time.Duration) {
 		restat.release()
 		return
 	}
-	now, err := bounded(ctx, timeout, restat.look)
+	now, err := bounded(ctx, b, 1, restat.look)
 	switch {
 	case err != nil:
 		s.fail(fmt.Errorf("stat %s: %w", s.entry.Path, err))

@@ -35,6 +35,9 @@ type slot struct {
 	where string
 	// buf is the native walk's directory buffer, allocated on first use.
 	buf []byte
+	// pace, when not nil, waits for the walk's Config.Limiter to allow one
+	// more call, or returns the walk's error once it is cancelled.
+	pace func() error
 }
 
 const slotDetached = 1 << 63
@@ -49,8 +52,20 @@ var errDetached = errors.New("scanner: slot detached")
 // and the holder must return errDetached at once. Every filesystem call of
 // a walk goes through do, and every call outside a walk (Check, Lookup,
 // CheckRoot, a session's restat) through bounded: a call made otherwise
-// would neither time out nor let a cancelled walk stop.
+// would neither time out nor let a cancelled walk stop, nor keep to
+// Config.Limiter.
+//
+// Under a limiter, do first waits for a token, outside the call: the
+// watchdog does not time a wait (the filesystem is not hung, the walk is
+// holding back), and a walk cancelled meanwhile makes do return its error
+// without making op, as a call that failed. The holder keeps its slot while
+// it waits, so that Workers still bounds the calls begun.
 func (sl *slot) do(op func() error, undo func()) error {
+	if sl.pace != nil {
+		if err := sl.pace(); err != nil {
+			return err
+		}
+	}
 	sl.enter()
 	err := op()
 	if !sl.exit() {
@@ -130,8 +145,10 @@ func (g *group) wait() error {
 type watchdog struct {
 	ctx     context.Context
 	timeout time.Duration
-	pool    chan *slot
-	slots   []*slot // only the watchdog's goroutine touches it once run starts
+	// pace is what every slot waits on before a call (slot.pace).
+	pace  func() error
+	pool  chan *slot
+	slots []*slot // only the watchdog's goroutine touches it once run starts
 	// retired counts the calls made on slots that were detached, the one
 	// abandoned included; only the watchdog's goroutine touches it.
 	retired uint64
@@ -139,11 +156,14 @@ type watchdog struct {
 	stopped chan struct{}
 }
 
-func newWatchdog(ctx context.Context, n int, timeout time.Duration) *watchdog {
+func newWatchdog(ctx context.Context, n int, timeout time.Duration, lim *Limiter) *watchdog {
 	d := &watchdog{ctx: ctx, timeout: timeout, pool: make(chan *slot, n),
 		slots: make([]*slot, n), stop: make(chan struct{}), stopped: make(chan struct{})}
+	if lim != nil {
+		d.pace = func() error { return pace(ctx, lim, 1) }
+	}
 	for i := range d.slots {
-		d.slots[i] = &slot{}
+		d.slots[i] = &slot{pace: d.pace}
 		d.pool <- d.slots[i]
 	}
 	return d
@@ -223,7 +243,7 @@ func (d *watchdog) detach(i int, v uint64, err error) {
 		return // the call returned meanwhile
 	}
 	d.retired += (v + 1) / 2
-	fresh := &slot{}
+	fresh := &slot{pace: d.pace}
 	d.slots[i] = fresh
 	d.pool <- fresh // never blocks: the detached slot is out of the pool
 	go sl.abandon(sl.where, err)

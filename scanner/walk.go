@@ -90,6 +90,13 @@ type Config struct {
 	// Progress, when not nil, is counted up as the walk goes, for a
 	// progress display.
 	Progress *Progress
+	// Limiter, when not nil, paces the filesystem calls: each waits for a
+	// token first (see NewLimiter), those of a walk and those made outside
+	// one (CheckRoot, Check, Lookup) alike. Share one among the walks and
+	// calls of a run, so that the rate holds over all of them together. A
+	// wait for a token is not a call: IOTimeout does not run during it, and
+	// it ends when ctx is done.
+	Limiter *Limiter
 }
 
 const (
@@ -149,7 +156,7 @@ func Measure(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (
 	if err := CheckRoot(ctx, fsys, root, cfg); err != nil {
 		return Entry{}, err
 	}
-	_, err := lstatSession(ctx, fsys, root, rel, cfg.ioTimeout())
+	_, err := lstatSession(ctx, fsys, root, rel, cfg.bounds())
 	if errors.Is(err, ErrNotSessionDir) {
 		return Entry{Kind: KindUnrecognized, Path: rel, WorkspaceID: ws, SessionID: id, Reason: err.Error()}, nil
 	}
