@@ -76,7 +76,9 @@ type Config struct {
 	// started, so that what came before Audit (connecting, taking the
 	// lock) counts too; the zero time means when Audit begins.
 	BudgetFrom time.Time
-	// Walk is passed to the scanner.
+	// Walk is passed to the scanner. Its Progress counts the filesystem
+	// calls for the report (Summary.FSOps); when nil the reconciler uses
+	// one of its own.
 	Walk scanner.Config
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -154,13 +156,19 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return r.incomplete(rep, err), err
 	}
-	rep.finish(r.now())
+	r.finish(rep)
 	return rep, nil
+}
+
+// finish completes rep now, with the filesystem calls made so far.
+func (r *Reconciler) finish(rep *Report) {
+	rep.finish(r.now())
+	rep.Summary.FSOps = r.cfg.Walk.Progress.Calls.Load()
 }
 
 // incomplete marks rep as cut short by err.
 func (r *Reconciler) incomplete(rep *Report, err error) *Report {
-	rep.finish(r.now())
+	r.finish(rep)
 	rep.Summary.Complete = false
 	rep.Summary.Error = err.Error()
 	return rep

@@ -600,3 +600,47 @@ func TestAuditStalledRead(t *testing.T) {
 		t.Errorf("written %v, want only row 1", store.written)
 	}
 }
+
+// TestAuditCountsFilesystemCalls: the report's fs_ops is the Calls of the
+// walk's Progress, the one figure the progress line and the metrics read
+// too, and it counts the calls made outside the walk (the mount check,
+// the look again at a missing row's path) as well as the walk's.
+func TestAuditCountsFilesystemCalls(t *testing.T) {
+	tr := map[string]string{
+		"workspace_1/session_a/f": "1", "workspace_1/session_b/d/f": "1",
+		"workspace_2/session_c/f": "1",
+	}
+	rows := []db.Row{
+		live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+		live(2, 2, "x", str("/mnt/efs/workspace_2/session_x")), // missing: looked at again
+	}
+	for _, tc := range []struct {
+		name   string
+		budget time.Duration
+	}{{"walk", 0}, {"budget", time.Hour}} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := afero.NewMemMapFs()
+			writeTree(t, fsys, tr)
+			walked := &scanner.Progress{}
+			if err := scanner.Walk(context.Background(), fsys, root, scanner.Config{Progress: walked}, func(scanner.Entry) error { return nil }); err != nil {
+				t.Fatal(err)
+			}
+			prog := &scanner.Progress{}
+			rep := audit(t, fsys, &fakeStore{rows: rows}, func(c *reconcile.Config) {
+				c.Walk.Progress = prog
+				c.MaxDuration = tc.budget
+			})
+			if got, want := rep.Summary.FSOps, prog.Calls.Load(); got != want {
+				t.Errorf("fs_ops %d, Progress.Calls %d", got, want)
+			}
+			if rep.Summary.FSOps <= walked.Calls.Load() {
+				t.Errorf("fs_ops %d, no more than the %d calls of the walk alone", rep.Summary.FSOps, walked.Calls.Load())
+			}
+			// Without a Progress of the caller's, the audit counts with its own.
+			rep = audit(t, fsys, &fakeStore{rows: rows}, func(c *reconcile.Config) { c.MaxDuration = tc.budget })
+			if rep.Summary.FSOps <= walked.Calls.Load() {
+				t.Errorf("without a Progress: fs_ops %d", rep.Summary.FSOps)
+			}
+		})
+	}
+}

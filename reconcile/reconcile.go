@@ -38,6 +38,9 @@ func NewReconciler(fsys afero.Fs, store RowStore, cfg Config) *Reconciler {
 	if r.now == nil {
 		r.now = time.Now
 	}
+	if r.cfg.Walk.Progress == nil {
+		r.cfg.Walk.Progress = &scanner.Progress{}
+	}
 	return r
 }
 

@@ -41,6 +41,11 @@ type Summary struct {
 	StartedAt       time.Time `json:"started_at"`
 	FinishedAt      time.Time `json:"finished_at"`
 	DurationSeconds float64   `json:"duration_seconds"`
+	// FSOps counts the filesystem calls the audit made (opening a
+	// directory, reading a batch of its entries, one lstat, the look again
+	// at a path): what EFS bills and throttles by. It is the Calls of
+	// Config.Walk's Progress when the audit ends.
+	FSOps int64 `json:"fs_ops"`
 	// Sessions, Files and the byte counts cover every session directory
 	// measured, whatever its outcome.
 	Sessions       int   `json:"sessions"`

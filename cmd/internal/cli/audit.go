@@ -138,6 +138,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	fsys := c.env.fs()
 	scope := c.selection.scope()
 	walk := c.walk.config(scope)
+	walk.Progress = walked // counts every filesystem call of the run: fs_ops
 	if err := scanner.CheckRoot(ctx, fsys, c.walk.root, walk); err != nil {
 		return mark(errBadRoot, err)
 	}
@@ -167,7 +168,6 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).
 		Bool("dry_run", c.dryRun).Msg("audit started")
 	line.Start(progressInterval)
-	walk.Progress = walked
 	rep, err = reconcile.Audit(ctx, fsys, store, reconcile.Config{
 		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, BackfillPaths: c.backfillPaths, Walk: walk,
@@ -190,7 +190,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 		log.Warn().Msg(w)
 	}
 	ev := log.Info().Int("sessions", s.Sessions).Int("rows", s.Rows).Int("findings", s.Findings).
-		Int("rows_written", s.RowsWritten).Float64("seconds", s.DurationSeconds)
+		Int("rows_written", s.RowsWritten).Int64("fs_ops", s.FSOps).Float64("seconds", s.DurationSeconds)
 	if b := s.Budget; b != nil {
 		ev = ev.Int("sized", b.Sized).Int("deferred", b.Deferred)
 		if b.StalestVerifiedAt != nil {

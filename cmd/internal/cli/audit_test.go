@@ -804,3 +804,47 @@ func TestAuditFindingsExitCode(t *testing.T) {
 		t.Fatalf("--findings-exit-code 2: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
+
+// TestAuditMaxOpsPerSecond: under --max-ops-per-second the audit finds
+// what it finds without, and its fs_ops is one figure in the JSON report,
+// the "audit finished" log line and the metrics file.
+func TestAuditMaxOpsPerSecond(t *testing.T) {
+	free, paced := newFixture(t), newFixture(t)
+	res, rep := free.audit(t, "--dry-run")
+	if res.code != cli.ExitFindings {
+		t.Fatalf("unlimited: exit %d\n%s", res.code, res.stderr)
+	}
+	want := findingKeys(rep.Findings)
+	metricsFile := filepath.Join(t.TempDir(), "sessaudit.prom")
+	res, rep = paced.audit(t, "--dry-run", "--max-ops-per-second", "5000", "--log-level", "info", "--metrics-file", metricsFile)
+	if res.code != cli.ExitFindings {
+		t.Fatalf("limited: exit %d\n%s", res.code, res.stderr)
+	}
+	if got := findingKeys(rep.Findings); !maps.Equal(got, want) {
+		t.Errorf("findings under the limit:\n%v\nwithout:\n%v", got, want)
+	}
+	ops := rep.Summary.FSOps
+	if ops <= 0 {
+		t.Fatalf("fs_ops %d", ops)
+	}
+	logged := int64(-1)
+	for _, l := range strings.Split(strings.TrimSpace(res.stderr), "\n") {
+		var ev struct {
+			Message string `json:"message"`
+			FSOps   int64  `json:"fs_ops"`
+		}
+		if json.Unmarshal([]byte(l), &ev) == nil && ev.Message == "audit finished" {
+			logged = ev.FSOps
+		}
+	}
+	if logged != ops {
+		t.Errorf("audit finished logs fs_ops %d, the report %d\n%s", logged, ops, res.stderr)
+	}
+	prom, err := os.ReadFile(metricsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line := fmt.Sprintf("sessaudit_filesystem_calls %d\n", ops); !strings.Contains(string(prom), line) {
+		t.Errorf("metrics file lacks %q:\n%s", line, prom)
+	}
+}

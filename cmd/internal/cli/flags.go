@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -10,21 +11,25 @@ import (
 	"sessaudit/scanner"
 )
 
-// walkFlags is the --root, --workers and --io-timeout flags of a command
-// that walks the share: defined, checked and turned into a scanner.Config
-// in this one place, so that every walking command reads them alike.
+// walkFlags is the --root, --workers, --io-timeout and
+// --max-ops-per-second flags of a command that walks the share: defined,
+// checked and turned into a scanner.Config in this one place, so that
+// every walking command reads them alike.
 type walkFlags struct {
-	root      string
-	workers   int
-	ioTimeout time.Duration
+	root            string
+	workers         int
+	ioTimeout       time.Duration
+	maxOpsPerSecond float64
 }
 
-// register defines --root, --workers and --io-timeout on fs; rootUsage is
-// what --root means to the command and what it defaults to.
+// register defines --root, --workers, --io-timeout and --max-ops-per-second
+// on fs; rootUsage is what --root means to the command and what it
+// defaults to.
 func (w *walkFlags) register(fs *flag.FlagSet, rootUsage string) {
 	fs.StringVar(&w.root, "root", "", rootUsage)
 	fs.IntVar(&w.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
 	fs.DurationVar(&w.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
+	fs.Float64Var(&w.maxOpsPerSecond, "max-ops-per-second", 0, "make at most `R` filesystem operations a second, with bursts of R/10, leaving the application the rest of the filesystem's IOPS (0: no limit)")
 }
 
 // check returns a one-line usage error for the first value no walk can
@@ -37,13 +42,17 @@ func (w *walkFlags) check() error {
 		return usageError("--workers %d must not be negative (0 chooses for the filesystem)", w.workers)
 	case w.ioTimeout <= 0:
 		return usageError("--io-timeout %v must be positive", w.ioTimeout)
+	case !(w.maxOpsPerSecond >= 0) || math.IsInf(w.maxOpsPerSecond, 0):
+		return usageError("--max-ops-per-second %v must be a number of operations a second, 0 or more (0 means no limit)", w.maxOpsPerSecond)
 	}
 	return nil
 }
 
-// config is the scanner.Config of a walk of scope under the flags.
+// config is the scanner.Config of a walk of scope under the flags. Call it
+// once per run: the walks and calls of the run share its limiter, so that
+// --max-ops-per-second holds over all of them together.
 func (w *walkFlags) config(scope scanner.Scope) scanner.Config {
-	return scanner.Config{Workers: w.workers, IOTimeout: w.ioTimeout, Scope: scope}
+	return scanner.Config{Workers: w.workers, IOTimeout: w.ioTimeout, Scope: scope, Limiter: scanner.NewLimiter(w.maxOpsPerSecond)}
 }
 
 // workspaceList is a repeatable --workspace flag; commas also separate ids.

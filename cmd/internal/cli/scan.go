@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"sync"
+	"time"
 
 	"sessaudit/cmd/internal/progress"
 	"sessaudit/cmd/internal/report"
@@ -53,6 +54,7 @@ func (c *scanCmd) run(ctx context.Context) error {
 	fsys := c.env.fs()
 	scope := c.selection.scope()
 	walk := c.walk.config(scope)
+	walk.Progress = walked // counts every filesystem call of the run: fs_ops
 	if err := scanner.CheckRoot(ctx, fsys, c.walk.root, walk); err != nil {
 		return mark(errBadRoot, err)
 	}
@@ -64,8 +66,8 @@ func (c *scanCmd) run(ctx context.Context) error {
 		others   []scanner.Entry
 		problems int
 	)
-	walk.Progress = walked
 	line.Start(progressInterval)
+	started := time.Now()
 	err = scanner.Walk(ctx, fsys, c.walk.root, walk, func(e scanner.Entry) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -91,6 +93,10 @@ func (c *scanCmd) run(ctx context.Context) error {
 		return nil
 	})
 	line.Stop()
+	// fs_ops is the figure EFS bills and throttles by: what the scan cost
+	// the filesystem, stopped or not.
+	log.Info().Bool("complete", err == nil).Int64("sessions", walked.SessionsDone.Load()).
+		Int64("fs_ops", walked.Calls.Load()).Float64("seconds", time.Since(started).Seconds()).Msg("scan finished")
 	if err != nil {
 		out.Flush()
 		return fmt.Errorf("scan: %w", err)

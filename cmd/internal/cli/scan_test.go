@@ -219,6 +219,12 @@ func TestScanExitStatus(t *testing.T) {
 		{name: "negative io-timeout", fsys: func(t *testing.T) afero.Fs { return memShare(t, root, clean) },
 			args: []string{"scan", "--root", root, "--io-timeout", "-5s"}, code: cli.ExitFailed,
 			stderr: "sessaudit scan: --io-timeout -5s must be positive; see 'sessaudit scan -h'"},
+		{name: "negative max-ops-per-second", fsys: func(t *testing.T) afero.Fs { return memShare(t, root, clean) },
+			args: []string{"scan", "--root", root, "--max-ops-per-second", "-1"}, code: cli.ExitFailed,
+			stderr: "sessaudit scan: --max-ops-per-second -1 must be a number of operations a second, 0 or more (0 means no limit); see 'sessaudit scan -h'"},
+		{name: "NaN max-ops-per-second", fsys: func(t *testing.T) afero.Fs { return memShare(t, root, clean) },
+			args: []string{"scan", "--root", root, "--max-ops-per-second", "NaN"}, code: cli.ExitFailed,
+			stderr: "sessaudit scan: --max-ops-per-second NaN must be a number of operations a second, 0 or more (0 means no limit); see 'sessaudit scan -h'"},
 		{name: "bad format", fsys: func(t *testing.T) afero.Fs { return memShare(t, root, clean) },
 			args: []string{"scan", "--root", root, "--format", "csv"}, code: cli.ExitFailed,
 			stderr: `sessaudit scan: --format "csv": want text or json; see 'sessaudit scan -h'`},
@@ -261,7 +267,8 @@ func TestScanRealDirectory(t *testing.T) {
 		"workspace_7/session_x/creds.json":   "{\"me\":1}",
 		"workspace_7/session_x/Default/blob": strings.Repeat("z", 5000),
 	})
-	res := run(t, nil, "scan", "--root", root, "--format", "json")
+	// At warn, a clean scan logs nothing (at info it logs "scan finished").
+	res := run(t, nil, "scan", "--root", root, "--format", "json", "--log-level", "warn")
 	if res.code != cli.ExitClean || res.stderr != "" {
 		t.Fatalf("exit %d, want 0\nstderr: %s", res.code, res.stderr)
 	}

@@ -139,7 +139,7 @@ func (s *series) set(run Run) {
 	}
 	s.gauge(prefix+"last_run_success", "1 when the last sessaudit run audited (exit 0 or 1), 0 when it could not (exit 2).").Set(success)
 	if run.FilesystemCalls >= 0 {
-		s.gauge(prefix+"filesystem_calls", "Filesystem calls the last run's walk made.").Set(float64(run.FilesystemCalls))
+		s.gauge(prefix+"filesystem_calls", "Filesystem calls the last run made (its fs_ops).").Set(float64(run.FilesystemCalls))
 	}
 	if !run.Success || run.Report == nil {
 		return

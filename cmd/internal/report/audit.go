@@ -81,6 +81,11 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 		fmt.Fprintf(&b, "warning: %s\n", warning)
 	}
 	fmt.Fprintf(&b, "started %s, took %s\n", s.StartedAt.UTC().Format(time.RFC3339), time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
+	fmt.Fprintf(&b, "filesystem operations %d", s.FSOps)
+	if s.DurationSeconds > 0 {
+		fmt.Fprintf(&b, " (%.0f/s)", float64(s.FSOps)/s.DurationSeconds)
+	}
+	b.WriteString("\n")
 	fmt.Fprintf(&b, "sessions %d, files %d, size %s (allocated %s, EFS metered %s)\n",
 		s.Sessions, s.Files, HumanBytes(s.Bytes), HumanBytes(s.AllocatedBytes), HumanBytes(s.MeteredBytes))
 	fmt.Fprintf(&b, "rows %d (%d live), written %d", s.Rows, s.LiveRows, s.RowsWritten)
