@@ -30,7 +30,7 @@ type Run struct {
 	// successful run: a failed one's are partial or missing, and a zero
 	// would read as "nothing found".
 	Report *reconcile.Report
-	// FilesystemCalls is how many filesystem calls the walk made; a
+	// FilesystemCalls is how many filesystem calls the run made (fs_ops); a
 	// negative value leaves the series out.
 	FilesystemCalls int64
 	// Shard labels every series with shard="<Shard>" when the run audited
