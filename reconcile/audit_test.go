@@ -644,3 +644,48 @@ func TestAuditCountsFilesystemCalls(t *testing.T) {
 		})
 	}
 }
+
+// noSample is a store with no row to sample: the mount check looks at no
+// path, and what the audit asks of the filesystem beyond the walk is the
+// look again before the write.
+type noSample struct{ *fakeStore }
+
+func (noSample) Sample(context.Context, int) ([]db.Row, error) { return nil, nil }
+
+// TestAuditCountsTheSecondLook: fs_ops counts the look again at every
+// verified directory (scanner.LookupMany), not only the walk.
+func TestAuditCountsTheSecondLook(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	tr := map[string]string{}
+	var rows []db.Row
+	var rels []string
+	for i := range 20 {
+		ws, id := uint64(1+i%2), fmt.Sprintf("s%02d", i)
+		rel := scanner.SessionPath(ws, id)
+		tr[rel+"/f"] = "1"
+		rows = append(rows, live(uint64(i+1), ws, id, str("/mnt/efs/"+rel)))
+		rels = append(rels, rel)
+	}
+	writeTree(t, fsys, tr)
+	ctx := context.Background()
+	walked, looked := &scanner.Progress{}, &scanner.Progress{}
+	if err := scanner.Walk(ctx, fsys, root, scanner.Config{Progress: walked}, func(scanner.Entry) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := scanner.LookupMany(ctx, fsys, root, rels, scanner.Config{Progress: looked}, func(int, scanner.Identity, error) {}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := reconcile.Audit(ctx, fsys, noSample{&fakeStore{rows: rows}}, reconcile.Config{
+		Root: root, PathPrefix: "/mnt/efs", MinAge: time.Hour, MaxMissingRatio: 1, DryRun: true,
+		Now: func() time.Time { return time.Now().Add(48 * time.Hour) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := rep.Summary.Outcomes[reconcile.Verified]; n != len(rels) {
+		t.Fatalf("%d verified, want %d", n, len(rels))
+	}
+	if want := walked.Calls.Load() + looked.Calls.Load(); rep.Summary.FSOps < want {
+		t.Errorf("fs_ops %d, less than the walk's %d calls and the second look's %d", rep.Summary.FSOps, walked.Calls.Load(), looked.Calls.Load())
+	}
+}

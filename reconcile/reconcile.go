@@ -301,9 +301,11 @@ func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts f
 		looked = append(looked, int32(i))
 		missing, verified = append(missing, m), append(verified, v)
 	}
-	// The second look is not part of the walk's progress.
+	// The second look is not part of the walk's progress, but its calls
+	// are part of the audit's fs_ops.
 	cfg := r.cfg.Walk
-	cfg.Progress = nil
+	cfg.Progress = &scanner.Progress{}
+	defer func() { r.cfg.Walk.Progress.Calls.Add(cfg.Progress.Calls.Load()) }()
 	err := scanner.LookupMany(ctx, r.fsys, r.cfg.Root, rels, cfg, func(k int, id scanner.Identity, err error) {
 		o := obs[looked[k]]
 		why := ""
