@@ -2,8 +2,6 @@ package reconcile_test
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -94,21 +92,7 @@ func TestBackfillPaths(t *testing.T) {
 // TestBackfillNotThroughASwap: an unlinked directory replaced by a link
 // after it was measured is not linked.
 func TestBackfillNotThroughASwap(t *testing.T) {
-	dir := t.TempDir()
-	for p, content := range map[string]string{
-		"workspace_1/session_a/creds.json": "12345",
-		"workspace_2/session_big/f":        "0123456789012345678901234567890123456789",
-	} {
-		full := filepath.Join(dir, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fsys := &swapFs{Fs: afero.NewOsFs(), session: filepath.Join(dir, "workspace_1/session_a"),
-		elsewhere: filepath.Join(dir, "workspace_2/session_big")}
+	dir, fsys := swapShare(t)
 	store := &fakeStore{rows: []db.Row{live(1, 1, "a", nil)}, written: map[uint64]int64{}}
 	audit(t, fsys, store, func(c *reconcile.Config) { c.Root = dir; c.BackfillPaths = true })
 	if fsys.err != nil {

@@ -37,7 +37,10 @@ func (s *swapFs) LstatIfPossible(name string) (os.FileInfo, bool, error) {
 	return s.Fs.(afero.Lstater).LstatIfPossible(name)
 }
 
-func TestAuditDoesNotWriteThroughASwappedLink(t *testing.T) {
+// swapShare writes two sessions in a temporary root and returns it with a
+// swapFs that replaces workspace_1/session_a by a link to the other.
+func swapShare(t *testing.T) (string, *swapFs) {
+	t.Helper()
 	dir := t.TempDir()
 	for p, content := range map[string]string{
 		"workspace_1/session_a/creds.json": "12345",
@@ -53,6 +56,11 @@ func TestAuditDoesNotWriteThroughASwappedLink(t *testing.T) {
 	}
 	fsys := &swapFs{Fs: afero.NewOsFs(), session: filepath.Join(dir, "workspace_1/session_a"),
 		elsewhere: filepath.Join(dir, "workspace_2/session_big")}
+	return dir, fsys
+}
+
+func TestAuditDoesNotWriteThroughASwappedLink(t *testing.T) {
+	dir, fsys := swapShare(t)
 	store := &fakeStore{rows: []db.Row{live(1, 1, "a", str("/mnt/efs/workspace_1/session_a"))}}
 	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.Root = dir })
 	if fsys.err != nil {

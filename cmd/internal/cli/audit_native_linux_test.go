@@ -175,30 +175,14 @@ func TestAuditNativeEndToEnd(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %v", fd.Kind, fd.Path, fd.RowIDs))
 	}
 	sort.Strings(got)
-	want := []string{ // the sample's, as in TestAuditSampleEndToEnd, and deepSession
-		"conflict workspace_3/session_moved [8]",
-		"conflict workspace_3/session_shared [6 7]",
-		"missing workspace_1/session_gone [3]",
-		"orphan " + deepSession + " []",
-		"orphan workspace_2/session_stray []",
-		"soft_deleted workspace_2/session_old [4]",
-		"unlinked workspace_2/session_nopath [5]",
-		"unreadable workspace_5/session_locked [12]",
-		"unrecognized lost+found []",
-		"unrecognized workspace_1/tmp []",
-		"unrecognized workspace_abc []",
-		"unsafe_path  [10]",
-		"unsafe_path  [9]",
-		"unsafe_path workspace_1/session_link [11]",
-	}
+	// The sample's findings and outcomes, and deepSession, one more orphan.
+	want := append(sampleFindings(), "orphan "+deepSession+" []")
+	sort.Strings(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("findings:\n got %q\nwant %q", got, want)
 	}
-	wantCounts := map[reconcile.Outcome]int{
-		reconcile.Verified: 2, reconcile.Recent: 2, reconcile.NoPath: 1, reconcile.Cleaned: 1,
-		reconcile.Missing: 1, reconcile.Orphan: 2, reconcile.SoftDeleted: 1, reconcile.Unlinked: 1,
-		reconcile.Conflict: 2, reconcile.UnsafePath: 3, reconcile.Unreadable: 1, reconcile.Unrecognized: 3,
-	}
+	wantCounts := sampleOutcomes()
+	wantCounts[reconcile.Orphan]++
 	for o, n := range wantCounts {
 		if rep.Summary.Outcomes[o] != n {
 			t.Errorf("outcome %s: %d, want %d", o, rep.Summary.Outcomes[o], n)

@@ -147,29 +147,11 @@ func TestAuditSampleEndToEnd(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s %s %v", fd.Kind, fd.Path, fd.RowIDs))
 	}
 	sort.Strings(got)
-	want := []string{
-		"conflict workspace_3/session_moved [8]",
-		"conflict workspace_3/session_shared [6 7]",
-		"missing workspace_1/session_gone [3]",
-		"orphan workspace_2/session_stray []",
-		"soft_deleted workspace_2/session_old [4]",
-		"unlinked workspace_2/session_nopath [5]",
-		"unreadable workspace_5/session_locked [12]",
-		"unrecognized lost+found []",
-		"unrecognized workspace_1/tmp []",
-		"unrecognized workspace_abc []",
-		"unsafe_path  [10]",
-		"unsafe_path  [9]",
-		"unsafe_path workspace_1/session_link [11]",
-	}
+	want := sampleFindings()
 	if !slices.Equal(got, want) {
 		t.Errorf("findings:\n got %q\nwant %q", got, want)
 	}
-	wantCounts := map[reconcile.Outcome]int{
-		reconcile.Verified: 2, reconcile.Recent: 2, reconcile.NoPath: 1, reconcile.Cleaned: 1,
-		reconcile.Missing: 1, reconcile.Orphan: 1, reconcile.SoftDeleted: 1, reconcile.Unlinked: 1,
-		reconcile.Conflict: 2, reconcile.UnsafePath: 3, reconcile.Unreadable: 1, reconcile.Unrecognized: 3,
-	}
+	wantCounts := sampleOutcomes()
 	for o, n := range wantCounts {
 		if rep.Summary.Outcomes[o] != n {
 			t.Errorf("outcome %s: %d, want %d", o, rep.Summary.Outcomes[o], n)
@@ -846,5 +828,34 @@ func TestAuditMaxOpsPerSecond(t *testing.T) {
 	}
 	if line := fmt.Sprintf("sessaudit_filesystem_calls %d\n", ops); !strings.Contains(string(prom), line) {
 		t.Errorf("metrics file lacks %q:\n%s", line, prom)
+	}
+}
+
+// sampleFindings is what an audit of the bundled sample finds, sorted, as
+// "kind path [row ids]".
+func sampleFindings() []string {
+	return []string{
+		"conflict workspace_3/session_moved [8]",
+		"conflict workspace_3/session_shared [6 7]",
+		"missing workspace_1/session_gone [3]",
+		"orphan workspace_2/session_stray []",
+		"soft_deleted workspace_2/session_old [4]",
+		"unlinked workspace_2/session_nopath [5]",
+		"unreadable workspace_5/session_locked [12]",
+		"unrecognized lost+found []",
+		"unrecognized workspace_1/tmp []",
+		"unrecognized workspace_abc []",
+		"unsafe_path  [10]",
+		"unsafe_path  [9]",
+		"unsafe_path workspace_1/session_link [11]",
+	}
+}
+
+// sampleOutcomes counts every outcome of an audit of the bundled sample.
+func sampleOutcomes() map[reconcile.Outcome]int {
+	return map[reconcile.Outcome]int{
+		reconcile.Verified: 2, reconcile.Recent: 2, reconcile.NoPath: 1, reconcile.Cleaned: 1,
+		reconcile.Missing: 1, reconcile.Orphan: 1, reconcile.SoftDeleted: 1, reconcile.Unlinked: 1,
+		reconcile.Conflict: 2, reconcile.UnsafePath: 3, reconcile.Unreadable: 1, reconcile.Unrecognized: 3,
 	}
 }
