@@ -96,11 +96,14 @@ func Audit(ctx context.Context, fsys afero.Fs, store RowStore, cfg Config) (*Rep
 func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	started := r.now()
 	cutoff := started.Add(-r.cfg.MinAge)
+	var phases Phases
+	lap := r.stopwatch(started)
 
 	looked, err := r.checkShare(ctx, cutoff)
 	if err != nil {
 		return nil, err
 	}
+	phases.Check = lap()
 	// The mount check looked at paths as the second look before the writes
 	// does: what one cost tells a budgeted run how much time to keep.
 	lookCost := time.Duration(0)
@@ -111,6 +114,7 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	phases.Rows = lap()
 	var d *disk
 	var budget *Budget
 	if r.cfg.MaxDuration > 0 {
@@ -122,6 +126,7 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	} else {
 		d, err = r.walk(ctx)
 	}
+	phases.Walk = lap()
 	if err != nil {
 		if ctx.Err() != nil {
 			// Interrupted: what was measured is reported, nothing is judged.
@@ -138,6 +143,8 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	rep := newReport(r.cfg, started, rows, d, verdicts)
+	phases.Judge = lap() // the report's tally counts as judging
+	rep.Summary.Phases = &phases
 	if budget != nil {
 		budget.staleness(verdicts, started, r.cfg.DryRun)
 		rep.Summary.Budget = budget
@@ -149,15 +156,28 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	written, changed, err := r.write(ctx, verdicts)
 	rep.Summary.RowsWritten, rep.Summary.RowsChanged = written, changed
 	if err != nil {
+		phases.Write = lap()
 		return r.incomplete(rep, err), err
 	}
 	written, changed, err = r.backfill(ctx, verdicts)
 	rep.Summary.PathsWritten, rep.Summary.PathsChanged = written, changed
+	phases.Write = lap()
 	if err != nil {
 		return r.incomplete(rep, err), err
 	}
 	r.finish(rep)
 	return rep, nil
+}
+
+// stopwatch returns a function that returns the seconds since the last
+// time it was called, the first time since from.
+func (r *Reconciler) stopwatch(from time.Time) func() float64 {
+	return func() float64 {
+		now := r.now()
+		d := now.Sub(from)
+		from = now
+		return d.Seconds()
+	}
 }
 
 // finish completes rep now, with the filesystem calls made so far.

@@ -689,3 +689,48 @@ func TestAuditCountsTheSecondLook(t *testing.T) {
 		t.Errorf("fs_ops %d, less than the walk's %d calls and the second look's %d", rep.Summary.FSOps, walked.Calls.Load(), looked.Calls.Load())
 	}
 }
+
+// slowStore is a fakeStore whose reads and writes take time on a clock
+// of the test's.
+type slowStore struct {
+	*fakeStore
+	clock               *time.Time
+	readTime, writeTime time.Duration
+}
+
+func (s slowStore) Rows(ctx context.Context, sel db.Selection) ([]db.Row, error) {
+	*s.clock = s.clock.Add(s.readTime)
+	return s.fakeStore.Rows(ctx, sel)
+}
+
+func (s slowStore) WriteSizes(ctx context.Context, batch []db.SizeUpdate, verifiedAt time.Time) (int, error) {
+	*s.clock = s.clock.Add(s.writeTime)
+	return s.fakeStore.WriteSizes(ctx, batch, verifiedAt)
+}
+
+func TestAuditPhases(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{"workspace_1/session_a/f": "1", "workspace_1/session_b/f": "1"})
+	clock := time.Now().Add(48 * time.Hour)
+	store := slowStore{
+		fakeStore: &fakeStore{rows: []db.Row{
+			live(1, 1, "a", str("/mnt/efs/workspace_1/session_a")),
+			live(2, 1, "b", str("/mnt/efs/workspace_1/session_b")),
+		}},
+		clock: &clock, readTime: 3 * time.Second, writeTime: 5 * time.Second,
+	}
+	rep, err := reconcile.Audit(context.Background(), fsys, store, reconcile.Config{
+		Root: root, PathPrefix: "/mnt/efs", MinAge: time.Hour, MaxMissingRatio: 1,
+		Now: func() time.Time { return clock },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := reconcile.Phases{Rows: 3, Write: 5}
+	if got := rep.Summary.Phases; got == nil || *got != want {
+		t.Errorf("phases %+v, want %+v", got, want)
+	}
+	if got := rep.Summary.DurationSeconds; got != 8 {
+		t.Errorf("duration %vs, want 8s", got)
+	}
+}

@@ -41,6 +41,9 @@ type Summary struct {
 	StartedAt       time.Time `json:"started_at"`
 	FinishedAt      time.Time `json:"finished_at"`
 	DurationSeconds float64   `json:"duration_seconds"`
+	// Phases says where the time of a judged audit went; nil when the audit
+	// was interrupted before it judged.
+	Phases *Phases `json:"phases,omitempty"`
 	// FSOps counts the filesystem calls the audit made (opening a
 	// directory, reading a batch of its entries, one lstat, the look again
 	// at a path): what EFS bills and throttles by. It is the Calls of
@@ -83,6 +86,26 @@ type Summary struct {
 	// Warnings are things an operator should know that are not findings,
 	// such as a selection that matched nothing.
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Phases is the time, in seconds, each part of an audit took; a part not
+// reached is 0. What the audit costs beyond its walk is the sum of all but
+// Walk.
+type Phases struct {
+	// Check is judging the stored prefix and the mount on a sample of rows.
+	Check float64 `json:"check_seconds"`
+	// Rows is reading the rows of the scope.
+	Rows float64 `json:"rows_seconds"`
+	// Walk is listing and measuring the session directories (under a
+	// time budget, sizing the stalest).
+	Walk float64 `json:"walk_seconds"`
+	// Judge is classifying every directory and row and looking again at
+	// what the outcomes depend on (the second look, and the re-measurement
+	// of sessions that changed while measured).
+	Judge float64 `json:"judge_seconds"`
+	// Write is writing the verified sizes (and, with --backfill-paths, the
+	// paths).
+	Write float64 `json:"write_seconds"`
 }
 
 // InstanceSummary is one instance's share of the audit. A directory or

@@ -191,6 +191,10 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	}
 	ev := log.Info().Int("sessions", s.Sessions).Int("rows", s.Rows).Int("findings", s.Findings).
 		Int("rows_written", s.RowsWritten).Int64("fs_ops", s.FSOps).Float64("seconds", s.DurationSeconds)
+	if p := s.Phases; p != nil {
+		ev = ev.Float64("check_seconds", p.Check).Float64("rows_seconds", p.Rows).Float64("walk_seconds", p.Walk).
+			Float64("judge_seconds", p.Judge).Float64("write_seconds", p.Write)
+	}
 	if b := s.Budget; b != nil {
 		ev = ev.Int("sized", b.Sized).Int("deferred", b.Deferred)
 		if b.StalestVerifiedAt != nil {

@@ -81,6 +81,10 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 		fmt.Fprintf(&b, "warning: %s\n", warning)
 	}
 	fmt.Fprintf(&b, "started %s, took %s\n", s.StartedAt.UTC().Format(time.RFC3339), time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
+	if p := s.Phases; p != nil {
+		fmt.Fprintf(&b, "time: check %s, rows %s, walk %s, judge %s, write %s\n",
+			seconds(p.Check), seconds(p.Rows), seconds(p.Walk), seconds(p.Judge), seconds(p.Write))
+	}
 	fmt.Fprintf(&b, "filesystem operations %d", s.FSOps)
 	if s.DurationSeconds > 0 {
 		fmt.Fprintf(&b, " (%.0f/s)", float64(s.FSOps)/s.DurationSeconds)
@@ -201,4 +205,9 @@ func writeLargest(b *strings.Builder, s reconcile.Summary) {
 		}
 		tw.Flush()
 	}
+}
+
+// seconds formats a number of seconds as a duration to the millisecond.
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second)).Round(time.Millisecond)
 }

@@ -60,6 +60,7 @@ func sampleReport() *reconcile.Report {
 			Scope: "workspaces 1, 2, 99", Workspaces: []uint64{1, 2, 99},
 			Warnings:  []string{"a warning an operator should read"},
 			StartedAt: started, FinishedAt: started.Add(1500 * time.Millisecond), DurationSeconds: 1.5, FSOps: 1230,
+			Phases:   &reconcile.Phases{Check: 0.012, Rows: 0.2, Walk: 0.9, Judge: 0.188, Write: 0.2},
 			Sessions: 5, Files: 42, Bytes: 3 << 20, AllocatedBytes: 4 << 20, MeteredBytes: 5 << 20,
 			Rows: 6, LiveRows: 5, Outcomes: outcomes, Findings: 4, RowsWritten: 2, RowsChanged: 1,
 			Instances: []reconcile.InstanceSummary{
