@@ -78,7 +78,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) 
 			o.Rows = append(o.Rows, row)
 		}
 	}
-	if err := r.observe(ctx, o); err != nil {
+	if err := r.observe(ctx, o, r.cfg.Walk); err != nil {
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
 	cutoff := r.now().Add(-r.cfg.MinAge)
@@ -94,9 +94,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) 
 	return res, err
 }
 
-// observe measures o's directory as it is now.
-func (r *Reconciler) observe(ctx context.Context, o *Observation) error {
-	e, err := scanner.Measure(ctx, r.fsys, r.cfg.Root, o.Path, r.cfg.Walk)
+// observe measures o's directory as it is now, under cfg.
+func (r *Reconciler) observe(ctx context.Context, o *Observation, cfg scanner.Config) error {
+	e, err := scanner.Measure(ctx, r.fsys, r.cfg.Root, o.Path, cfg)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		o.Entry = nil
@@ -269,12 +269,19 @@ func unsettled(verdicts []Verdict, why string) []Verdict {
 	return out
 }
 
-// observeAll measures the observations again, concurrently.
+// observeAll measures the observations again, concurrently. Their sessions
+// were counted in the walk's Progress when they were first measured (or
+// listed): measured again, they add only their calls to it (fs_ops, what
+// EFS bills), not a session, its entries and bytes once more, so that the
+// progress line counts each session of the share once.
 func (r *Reconciler) observeAll(ctx context.Context, obs []*Observation) error {
+	cfg := r.cfg.Walk
+	cfg.Progress = &scanner.Progress{}
+	defer func() { r.cfg.Walk.Progress.Calls.Add(cfg.Progress.Calls.Load()) }()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(recheckWorkers(r.cfg.Walk))
 	for _, o := range obs {
-		g.Go(func() error { return r.observe(gctx, o) })
+		g.Go(func() error { return r.observe(gctx, o, cfg) })
 	}
 	return g.Wait()
 }

@@ -14,6 +14,8 @@ type Progress struct {
 	// workspaces listed; SessionsDone how many have been measured, or
 	// failed. List only adds to Sessions, MeasureEach only to SessionsDone:
 	// a List and a MeasureEach of what it found count each session once.
+	// A caller that measures a session again (Measure) passes another
+	// Progress and adds only its Calls here.
 	Sessions, SessionsDone atomic.Int64
 	// Entries counts the files and directories of the sessions measured,
 	// Bytes their size (Usage.Size).
