@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/go-sql-driver/mysql"
 
@@ -543,6 +544,31 @@ func TestRows(t *testing.T) {
 		want := time.Date(2025, 11, 20, 10, 0, 0, 0, zone)
 		if len(got) != 2 || got[0].CreatedAt == nil || !got[0].CreatedAt.Equal(want) {
 			t.Fatalf("Rows = %s, want created_at %s", fmtRows(got), want)
+		}
+	})
+
+	// An audit holds a million rows: equal times and instance indexes are
+	// one value, and a session id that ends its stored path is that end.
+	t.Run("rows share equal values", func(t *testing.T) {
+		got, err := s.Rows(context.Background(), db.Selection{})
+		if err != nil {
+			t.Fatalf("Rows: %v", err)
+		}
+		assertRows(t, got, all)
+		if got[0].CreatedAt != got[1].CreatedAt || got[1].CreatedAt != got[3].CreatedAt {
+			t.Errorf("created_at of rows 1, 2, 4 are %p, %p, %p, want one value", got[0].CreatedAt, got[1].CreatedAt, got[3].CreatedAt)
+		}
+		if got[5].InstanceIndex != got[6].InstanceIndex {
+			t.Errorf("instance of rows 6 and 7 are %p and %p, want one value", got[5].InstanceIndex, got[6].InstanceIndex)
+		}
+		for _, r := range got {
+			if r.StoragePath == nil || !strings.HasSuffix(*r.StoragePath, "/session_"+r.SessionID) {
+				continue
+			}
+			end := unsafe.Add(unsafe.Pointer(unsafe.StringData(*r.StoragePath)), len(*r.StoragePath)-len(r.SessionID))
+			if unsafe.Pointer(unsafe.StringData(r.SessionID)) != end {
+				t.Errorf("row %d: session id %q is a string of its own, want the end of its path %q", r.ID, r.SessionID, *r.StoragePath)
+			}
 		}
 	})
 }
