@@ -347,6 +347,9 @@ func (w *walker[D]) workspace(sl *slot, root D, rel string, id uint64, e listed)
 	for _, en := range ents {
 		srel := rel + "/" + en.name
 		sid, ok := ParseSession(en.name)
+		// The id is the end of the path: an audit holds a million
+		// entries, and a string of its own cost 16 bytes each.
+		sid = srel[len(srel)-len(sid):]
 		if !ok {
 			if err := w.emit(Entry{Kind: KindUnrecognized, Path: srel, WorkspaceID: id, Reason: "not a session_<id> name"}); err != nil {
 				return err

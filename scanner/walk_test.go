@@ -9,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/spf13/afero"
 
 	"sessaudit/scanner"
 )
@@ -462,5 +465,29 @@ func TestWalkDeepTree(t *testing.T) {
 	}
 	for _, workers := range []int{1, 2, 64} {
 		diff(t, summarize(walk(t, fsys, memRoot, scanner.Config{Workers: workers})), want)
+	}
+}
+
+// TestWalkSessionIDInPath checks that an entry's session id is the end of
+// its path, not a string of its own: an audit holds an entry for each of a
+// million sessions.
+func TestWalkSessionIDInPath(t *testing.T) {
+	tr := tree{"workspace_7/session_ok/f": "x", "workspace_7/session_file": "a file named like a session"}
+	for name, fsys := range map[string]struct {
+		fs   afero.Fs
+		root string
+	}{"afero": {memTree(t, tr), memRoot}, "native": {afero.NewOsFs(), osTree(t, tr)}} {
+		t.Run(name, func(t *testing.T) {
+			entries := walk(t, fsys.fs, fsys.root, scanner.Config{})
+			if len(entries) != 2 {
+				t.Fatalf("walk found %d entries, want 2", len(entries))
+			}
+			for _, e := range entries {
+				end := unsafe.Add(unsafe.Pointer(unsafe.StringData(e.Path)), len(e.Path)-len(e.SessionID))
+				if !strings.HasSuffix(e.Path, "/session_"+e.SessionID) || unsafe.Pointer(unsafe.StringData(e.SessionID)) != end {
+					t.Errorf("%s: session id %q is not the end of its path", e.Path, e.SessionID)
+				}
+			}
+		})
 	}
 }
