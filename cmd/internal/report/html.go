@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"html/template"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ var auditHTML = template.Must(template.New("audit").Funcs(template.FuncMap{
 	"finding": func(o reconcile.Outcome) bool {
 		return o.IsFinding()
 	},
+	"rate": func(n int64, s float64) string { return thousands(int64(math.Round(float64(n) / s))) },
 }).Parse(auditHTMLSource))
 
 // htmlPage is what the template gets.
@@ -47,6 +49,9 @@ type htmlPage struct {
 	Instances  chart
 	Reclaim    chart
 	Kinds      []kindSection
+	// Recent lists the directories and rows judged recent, not findings,
+	// as the text report does after the findings.
+	Recent kindSection
 }
 
 type outcomeRow struct {
@@ -65,10 +70,11 @@ type kindSection struct {
 	Open     bool
 }
 
-// AuditHTML writes r as one self-contained HTML page: the summary, where
-// the bytes are (bar charts drawn as inline SVG), the reclaimable bytes by
-// kind, the largest sessions, and the findings grouped by kind, at most
-// HTMLRowsPerKind of each. It loads nothing: no script, font or style
+// AuditHTML writes r as one self-contained HTML page: the summary (with
+// the filesystem operations made, fs_ops), where the bytes are (bar charts
+// drawn as inline SVG), the reclaimable bytes by kind, the largest
+// sessions, the findings grouped by kind, and the recent ones, at most
+// HTMLRowsPerKind of each kind. It loads nothing: no script, font or style
 // from elsewhere.
 func AuditHTML(w io.Writer, r *reconcile.Report) error {
 	s := r.Summary
@@ -137,6 +143,9 @@ func AuditHTML(w io.Writer, r *reconcile.Report) error {
 		}
 	}
 	page.Reclaim = newChart("Reclaimable bytes by kind", reclaim)
+	page.Recent = kindSection{Kind: reconcile.Recent, Count: len(r.Recent), Findings: r.Recent[:min(len(r.Recent), HTMLRowsPerKind)]}
+	page.Recent.Shown = len(page.Recent.Findings)
+	page.Recent.Open = page.Recent.Count <= 100
 
 	if err := auditHTML.Execute(w, page); err != nil {
 		return fmt.Errorf("write report: %w", err)

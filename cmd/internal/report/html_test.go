@@ -105,6 +105,12 @@ func TestAuditHTMLContent(t *testing.T) {
 		`<details id="orphan" open>`, `<details id="soft_deleted" open>`,
 		`&#34;workspace_2/session_\xfe\xff&#34;`, `&#34;workspace_2/session_\xff\xfe&#34;`, // told apart
 		"9, 10", "stored path has a .. element",
+		// fs_ops, as in the text report: the calls and their rate.
+		"<b>1,230</b><span>filesystem operations (820/s)</span>",
+		// The recent ones, as in the text report: listed, not findings.
+		`<details id="recent" open>`, "recent <span class=\"n\">2</span> · not findings: judged on a later run",
+		"workspace_1/session_new", "changed within the grace period",
+		"workspace_2/session_fresh", "row changed within the grace period",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
@@ -163,6 +169,37 @@ func TestAuditHTMLCapsTheTable(t *testing.T) {
 	}
 }
 
+// The recent list is capped and folded as a kind of findings is, and
+// absent when there is none; fs_ops shows without a rate when the run took
+// no measurable time.
+func TestAuditHTMLRecent(t *testing.T) {
+	r := htmlReport()
+	r.Recent = nil
+	for i := range 2000 {
+		r.Recent = append(r.Recent, reconcile.Finding{Kind: reconcile.Recent, Path: fmt.Sprintf("workspace_1/session_%04d", i),
+			WorkspaceID: ptr[uint64](1), RowIDs: []uint64{}, Detail: "changed within the grace period"})
+	}
+	page := renderHTML(t, r)
+	if got := strings.Count(page, "changed within the grace period"); got != report.HTMLRowsPerKind {
+		t.Errorf("%d recent rows on the page, want %d", got, report.HTMLRowsPerKind)
+	}
+	for _, want := range []string{`<details id="recent">`, "Showing the first 1,000 of 2,000;"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+
+	r.Recent = nil
+	r.Summary.DurationSeconds = 0
+	page = renderHTML(t, r)
+	if strings.Contains(page, `id="recent"`) || strings.Contains(page, "not findings") {
+		t.Error("the page has a recent list with nothing recent")
+	}
+	if !strings.Contains(page, "<b>1,230</b><span>filesystem operations</span>") {
+		t.Error("the page lacks fs_ops without a rate")
+	}
+}
+
 // chromium returns the path of a headless Chromium, or skips the test when
 // there is none outside CI. CI installs Debian's chromium.
 func chromium(t *testing.T) string {
@@ -213,7 +250,8 @@ func TestAuditHTMLInChromium(t *testing.T) {
 	if len(bars) != 7 {
 		t.Errorf("the browser's DOM has %d chart bars, want 7", len(bars))
 	}
-	for _, want := range []string{"<svg", "Largest sessions", `<details id="missing" open="">`, "session_alice"} {
+	for _, want := range []string{"<svg", "Largest sessions", `<details id="missing" open="">`, "session_alice",
+		`<details id="recent" open="">`, "session_fresh", "filesystem operations"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the browser's DOM lacks %q", want)
 		}
