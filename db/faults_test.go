@@ -854,6 +854,38 @@ func TestWriteSizesLockWaitTimeout(t *testing.T) {
 	}
 }
 
+// TestWriteSizesRangeWaitsForNoOtherRow: a chunk of dense ids is written
+// as a range of ids, which passes over the rows between them that it does
+// not write. The application may hold one of those: the write must neither
+// wait for it nor write it.
+func TestWriteSizesRangeWaitsForNoOtherRow(t *testing.T) {
+	requireRowLocks(t)
+	dsn := faultDB(t)
+	admin := adminDB(t, dsn)
+	holder := holdRows(t, admin, 3)
+	defer holder.Rollback()
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Params = map[string]string{"innodb_lock_wait_timeout": "1"}
+	var rec retries
+	s := open(t, db.Config{DSN: cfg.FormatDSN(), OnRetry: rec.record})
+
+	batch := slices.Delete(slices.Clone(faultBatch), 2, 3) // all but row 3
+	n, err := s.WriteSizes(context.Background(), batch, faultVerifiedAt)
+	if err != nil || n != 5 {
+		t.Fatalf("WriteSizes = %d, %v; want 5, nil", n, err)
+	}
+	if errs, _ := rec.get(); len(errs) > 0 {
+		t.Errorf("WriteSizes waited for the held row: %v", errs)
+	}
+	holder.Rollback()
+	if got, want := rowStates(t, admin), []uint64{1, 2, 4, 5, 6}; !slices.Equal(got, want) {
+		t.Errorf("rows written: %v, want %v", got, want)
+	}
+}
+
 func TestWriteSizesDeadlock(t *testing.T) {
 	requireRowLocks(t)
 	dsn := faultDB(t)

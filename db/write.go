@@ -92,7 +92,10 @@ func (s *Store) writeChunkOnce(ctx context.Context, what string, rows int, q str
 			discard(conn)
 		}
 	}()
-	tx, err := conn.BeginTx(ctx, nil)
+	// READ COMMITTED: an UPDATE of a range of ids then keeps locked only
+	// the rows it writes and takes no gap locks, so it neither waits for
+	// the application's writes to the other rows nor holds up its inserts.
+	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
 	if err != nil {
 		return 0, fmt.Errorf("begin update of %s of %s: %w", what, s.table, err)
 	}
@@ -135,7 +138,14 @@ const caseLeaf = 16
 //	  AND BINARY session_storage_path = <path by id>
 //
 // BINARY makes the path comparison exact whatever the column's collation.
-// The id list lets the server read the chunk's rows by primary key.
+// The id list lets the server read the chunk's rows by primary key. When
+// the chunk's ids are dense (a whole-table run's are), the list is
+// "id BETWEEN <first> AND <last>" instead: the server then reads the rows
+// as one range rather than looking up each id, which took a third of the
+// time of the writes at 1,000,000 rows. A row of the range that is not in
+// the chunk is not written: <path by id> is NULL there, and a comparison
+// with NULL is never true. The transaction reads committed data (see
+// writeChunkOnce), so such a row is not kept locked.
 //
 // "<x by id>" is a CASE on id. A flat CASE id WHEN ? THEN ? ... compares a
 // row's id with the WHENs one by one, so a chunk of n rows costs the server
@@ -156,7 +166,13 @@ func (s *Store) updateStatement(chunk []SizeUpdate, verifiedAt time.Time) (strin
 	b.caseByID(rows, func(u SizeUpdate) any { return u.SizeBytes })
 	b.q.WriteString(", session_storage_verified_at = ?")
 	b.args = append(b.args, verifiedAt)
-	s.whereLive(&b, rows)
+	if dense(rows) {
+		b.q.WriteString(" WHERE id BETWEEN ? AND ?")
+		b.args = append(b.args, rows[0].ID, rows[len(rows)-1].ID)
+		s.andLive(&b)
+	} else {
+		s.whereLive(&b, rows)
+	}
 	b.q.WriteString(" AND BINARY session_storage_path = ")
 	b.caseByID(rows, func(u SizeUpdate) any { return u.StoragePath })
 	return b.q.String(), b.args
@@ -188,9 +204,22 @@ func (s *Store) whereLive(b *statement, rows []SizeUpdate) {
 		b.args = append(b.args, u.ID)
 	}
 	b.q.WriteString(")")
+	s.andLive(b)
+}
+
+// andLive adds to a WHERE clause that the rows are still live, when the
+// table records it.
+func (s *Store) andLive(b *statement) {
 	if s.columns["deleted_at"] {
 		b.q.WriteString(" AND deleted_at IS NULL")
 	}
+}
+
+// dense reports whether the ids of rows (sorted, each once) span fewer
+// than twice as many ids as there are rows: a range of them costs the
+// server less than a list, and passes over few rows that are not in it.
+func dense(rows []SizeUpdate) bool {
+	return len(rows) > 0 && rows[len(rows)-1].ID-rows[0].ID < 2*uint64(len(rows))
 }
 
 // caseByID writes an expression worth value(u) in the row whose id is u.ID,
