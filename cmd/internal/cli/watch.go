@@ -23,6 +23,7 @@ type watchCmd struct {
 	env             Env
 	walk            walkFlags
 	dsn             string
+	laravelEnv      string
 	pathPrefix      string
 	table           string
 	shard           shardFlag
@@ -44,6 +45,7 @@ func (c *watchCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	c.walk.register(fs, "`DIR` where the share is mounted on this host, through the same mount as the instance writes it (default: --path-prefix)")
 	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
+	registerLaravelEnv(fs, &c.laravelEnv)
 	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	fs.Var(&c.shard, "shard", "watch only shard `I/N`: the workspaces with workspace_id % N == I (0 <= I < N), as the application routes them to instance I (default: all)")
@@ -76,15 +78,10 @@ func (c *watchCmd) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.dsn == "" {
-		c.dsn = c.env.getenv("SESSAUDIT_DSN")
-	}
 	if c.walk.root == "" {
 		c.walk.root = c.pathPrefix
 	}
 	switch {
-	case c.dsn == "":
-		return usageError("--dsn or SESSAUDIT_DSN is required")
 	case !filepath.IsAbs(c.pathPrefix):
 		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
 	case c.debounce <= 0:
@@ -104,6 +101,10 @@ func (c *watchCmd) run(ctx context.Context) error {
 	loc, err := time.LoadLocation(c.dbTimeZone)
 	if err != nil {
 		return usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
+	}
+	// --dsn or SESSAUDIT_DSN, else the application's .env, as for audit.
+	if c.dsn, err = resolveDSN(c.dsn, c.laravelEnv); err != nil {
+		return err
 	}
 	shard := scanner.Shard(c.shard)
 	scope := scanner.AllWorkspaces().InShard(shard)

@@ -43,14 +43,21 @@ type watchRun struct {
 // it, and waits for its first rescan.
 func (f fixture) startWatch(t *testing.T, extra ...string) *watchRun {
 	t.Helper()
+	return f.startWatchEnv(t, nil, append([]string{"--dsn", f.dsn}, extra...)...)
+}
+
+// startWatchEnv is startWatch with the environment vars and without a
+// --dsn of its own.
+func (f fixture) startWatchEnv(t *testing.T, vars map[string]string, extra ...string) *watchRun {
+	t.Helper()
 	w := &watchRun{stderr: &lockedBuffer{}, code: make(chan int, 1)}
 	ctx, cancel := context.WithCancel(context.Background())
 	w.cancel = cancel
-	args := append([]string{"watch", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn,
+	args := append([]string{"watch", "--root", f.root, "--path-prefix", "/mnt/efs",
 		"--debounce", "50ms", "--min-age", "0s"}, extra...)
 	go func() {
 		w.code <- cli.Run(ctx, args, cli.Env{Stdout: &bytes.Buffer{}, Stderr: w.stderr, Fs: f.fsys,
-			Getenv: func(string) string { return "" }})
+			Getenv: func(k string) string { return vars[k] }})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -64,6 +71,7 @@ func (f fixture) startWatch(t *testing.T, extra ...string) *watchRun {
 	for !strings.Contains(w.stderr.String(), `"message":"rescan finished"`) {
 		select {
 		case code := <-w.code:
+			w.code <- code // for the cleanup
 			t.Fatalf("watch exited %d before its first rescan:\n%s", code, w.stderr.String())
 		default:
 		}
@@ -198,4 +206,63 @@ func TestWatchBadFlags(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and a short message", args, res.code, res.stderr)
 		}
 	}
+}
+
+// TestWatchFromLaravelEnv: watch takes the database from the application's
+// .env as audit does, from --laravel-env or SESSAUDIT_LARAVEL_ENV, with
+// --dsn and SESSAUDIT_DSN winning over it, and the password shows nowhere.
+func TestWatchFromLaravelEnv(t *testing.T) {
+	f := newFixture(t)
+	user := passwordUser(t, f.dsn)
+	envFile := laravelEnv(t, f.dsn, user, laravelSecret)
+	bad := filepath.Join(t.TempDir(), ".env")
+	if err := os.WriteFile(bad, []byte("DB_CONNECTION=pgsql\nDB_DATABASE=app\nDB_USERNAME=u\nDB_PASSWORD='"+laravelSecret+"'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Each starts, rescans once with the database it was given and stops.
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		args []string
+	}{
+		{"--laravel-env", nil, []string{"--laravel-env", envFile}},
+		{"SESSAUDIT_LARAVEL_ENV", map[string]string{"SESSAUDIT_LARAVEL_ENV": envFile}, nil},
+		{"--dsn wins", nil, []string{"--dsn", f.dsn, "--laravel-env", bad}},
+		{"SESSAUDIT_DSN wins", map[string]string{"SESSAUDIT_DSN": f.dsn}, []string{"--laravel-env", bad}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := f.startWatchEnv(t, tc.vars, append(tc.args, "--dry-run", "--log-level", "debug")...)
+			if code, _ := w.stop(t); code != cli.ExitClean {
+				t.Errorf("exit %d after a stop, want 0:\n%s", code, w.stderr.String())
+			}
+			if strings.Contains(w.stderr.String(), laravelSecret) {
+				t.Error("the password shows in the output")
+			}
+		})
+	}
+	t.Run("not mysql", func(t *testing.T) {
+		res := run(t, f.fsys, "watch", "--root", f.root, "--laravel-env", bad)
+		if res.code != cli.ExitFailed || !strings.Contains(res.stderr, `DB_CONNECTION="pgsql"`) || strings.Contains(res.stdout+res.stderr, laravelSecret) {
+			t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		res := run(t, f.fsys, "watch", "--root", f.root)
+		if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "--dsn, SESSAUDIT_DSN or --laravel-env is required") {
+			t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		if dbtest.Backend() == "embedded" {
+			t.Skip("the embedded server accepts any password; run with SESSAUDIT_TEST_MYSQL_DSN")
+		}
+		wrong := laravelEnv(t, f.dsn, user, laravelSecret+"-not")
+		res := run(t, f.fsys, "watch", "--root", f.root, "--laravel-env", wrong, "--log-level", "debug")
+		if res.code != cli.ExitFailed || !strings.Contains(strings.ToLower(res.stderr), "access denied") {
+			t.Errorf("exit %d, stderr %q: want 2 and access denied", res.code, res.stderr)
+		}
+		if strings.Contains(res.stdout+res.stderr, laravelSecret) {
+			t.Error("the password shows in the output")
+		}
+	})
 }
