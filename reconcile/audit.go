@@ -197,16 +197,30 @@ func (r *Reconciler) incomplete(rep *Report, err error) *Report {
 // judge gives every row and every directory the walk saw its outcome, and
 // looks again at what the outcome depends on before it is final.
 func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff time.Time) ([]Verdict, error) {
-	var verdicts []Verdict
-	byPath := make(map[string]*Observation, max(len(rows), len(d.sessions)))
-	obsOf := func(p string, ws uint64) *Observation {
-		o := byPath[p]
-		if o == nil {
-			o = &Observation{Path: p, Workspace: ws}
-			byPath[p] = o
+	// One observation for every path a row or the walk names, in one
+	// slice: the batch audit makes a million. A map from path to index
+	// joins them and is let go before anything is judged; a map to
+	// separately allocated observations, held through the second look,
+	// cost 130 bytes a path more.
+	index := make(map[string]int32, max(len(rows), len(d.sessions)))
+	indexOf := func(p string) int32 {
+		i, ok := index[p]
+		if !ok {
+			i = int32(len(index))
+			index[p] = i
 		}
-		return o
+		return i
 	}
+	for _, row := range rows {
+		if p, v := refOf(r.cfg.PathPrefix, row); v == nil {
+			indexOf(p)
+		}
+	}
+	for i := range d.sessions {
+		indexOf(d.sessions[i].Path)
+	}
+	obs := make([]Observation, len(index))
+	var verdicts []Verdict
 	withPath := 0 // live rows with a usable stored path: the missing ratio's base
 	for i, row := range rows {
 		p, v := refOf(r.cfg.PathPrefix, row)
@@ -217,29 +231,38 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 		if row.Live() && row.StoragePath != nil {
 			withPath++
 		}
-		ws, _, _ := scanner.ParseSessionPath(p)
-		o := obsOf(p, ws)
-		if o.Rows == nil {
+		o := &obs[index[p]]
+		switch {
+		case o.Rows == nil:
 			// Most paths have one row: refer to it where it is, with no
 			// room to grow, so that a second row copies rather than
 			// overwrites the next.
+			o.Path = p
+			o.Workspace, _, _ = scanner.ParseSessionPath(p)
 			o.Rows = rows[i : i+1 : i+1]
-		} else {
+		default:
 			o.Rows = append(o.Rows, row)
 		}
 	}
 	for i := range d.sessions {
 		e := &d.sessions[i]
-		obsOf(e.Path, e.WorkspaceID).Entry = e
+		o := &obs[index[e.Path]]
+		o.Path, o.Workspace, o.Entry = e.Path, e.WorkspaceID, e
 	}
-	for _, o := range byPath {
+	index = nil
+	ptrs := make([]*Observation, len(obs))
+	for i := range obs {
+		o := &obs[i]
 		if e, ok := d.wsErr[o.Workspace]; ok {
 			o.WorkspaceErr = e.Err
 		}
+		ptrs[i] = o
 	}
 	for _, e := range d.other {
 		verdicts = append(verdicts, unrecognized(e))
 	}
+	verdicts = append(verdicts, unlistedWorkspaces(d, obs)...)
+	verdicts = append(verdicts, misrouted(r.cfg.PathPrefix, rows, r.cfg.InstanceCount)...)
 
 	// An unmounted or wrong root looks like every session gone. checkShare
 	// judged the mount on a sample before the walk; a whole-share run also
@@ -247,24 +270,19 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 	// settle) and after, on what held. A limited run does not: a few rows
 	// of one workspace say nothing about the mount. The order of the
 	// observations does not matter: the report sorts what it lists.
-	obs := make([]*Observation, 0, len(byPath))
-	for _, o := range byPath {
-		obs = append(obs, o)
-	}
 	if !r.cfg.Scope.IsAll() {
 		withPath = 0
 	}
-	settled, err := r.settle(ctx, obs, cutoff, withPath)
+	// The settled verdicts come first, and the others go in the room
+	// settle leaves for them: a copy of a million verdicts cost 180 MB.
+	settled, err := r.settle(ctx, ptrs, cutoff, withPath, len(verdicts))
 	if err != nil {
 		return nil, err
 	}
 	if err := r.checkMissingRatio(withPath, settled); err != nil {
 		return nil, err
 	}
-	verdicts = append(settled, verdicts...)
-	verdicts = append(verdicts, unlistedWorkspaces(d, byPath)...)
-	verdicts = append(verdicts, misrouted(r.cfg.PathPrefix, rows, r.cfg.InstanceCount)...)
-	return verdicts, nil
+	return append(settled, verdicts...), nil
 }
 
 // disk is what the walk found.
@@ -357,9 +375,9 @@ func RowWorkspace(prefix string, r db.Row) uint64 {
 
 // unlistedWorkspaces reports a workspace that could not be listed and to
 // which no row refers, so that it is not silently passed over.
-func unlistedWorkspaces(d *disk, byPath map[string]*Observation) []Verdict {
+func unlistedWorkspaces(d *disk, obs []Observation) []Verdict {
 	referenced := map[uint64]bool{}
-	for _, o := range byPath {
+	for _, o := range obs {
 		if o.WorkspaceErr != nil {
 			referenced[o.Workspace] = true
 		}

@@ -82,7 +82,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) 
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
 	cutoff := r.now().Add(-r.cfg.MinAge)
-	verdicts, err := r.settle(ctx, []*Observation{o}, cutoff, 0)
+	verdicts, err := r.settle(ctx, []*Observation{o}, cutoff, 0, 0)
 	if err != nil {
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
@@ -127,8 +127,9 @@ func (r *Reconciler) observe(ctx context.Context, o *Observation, cfg scanner.Co
 // The verdicts of all observations are judged into one slice, which is
 // filtered in place: the batch audit settles a million observations, and a
 // slice per observation, or a second copy of all verdicts, cost 300 bytes
-// each.
-func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time.Time, withPath int) ([]Verdict, error) {
+// each. The slice returned has room for spare more verdicts, which the
+// caller appends.
+func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time.Time, withPath, spare int) ([]Verdict, error) {
 	var out []Verdict
 	// first holds what a directory measured again because it was changing
 	// measured the first time.
@@ -138,7 +139,7 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 	}
 	first := map[*Observation]measured{}
 	for round := 1; ; round++ {
-		all := make([]Verdict, 0, len(obs))
+		all := make([]Verdict, 0, len(obs)+spare)
 		start := make([]int, len(obs)+1) // obs[i]'s verdicts are all[start[i]:start[i+1]]
 		for i, o := range obs {
 			start[i] = len(all)
