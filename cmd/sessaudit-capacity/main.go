@@ -2,17 +2,21 @@
 // for N pods with W filesystem operations in flight each, and measures the
 // inputs of that prediction (see Model):
 //
-//	sessaudit-capacity count -root /tmp/tree          # operations per entry of a tree
-//	sessaudit-capacity probe -dir /mnt/x -workers 64  # latency of one lstat at 64 in flight
-//	sessaudit-capacity predict -entries 501000000 -ops-per-entry 1.03 \
+//	sessaudit-capacity count -root /tmp/tree          # an audit's operations per entry of a tree
+//	sessaudit-capacity probe -dir /mnt/x -workers 64  # one lstat at 64 in flight; a listing
+//	sessaudit-capacity predict -entries 500000000 -ops-per-entry 1.10 \
 //	    -latency 1ms -workers 128 -pods 1,4,16 -iops 35000
+//	sessaudit-capacity simulate -root /tmp/tree -workers 64 -stat 2.3ms -list 1.1ms \
+//	    -stat-cpu 74us -list-cpu 12us -cores 2 -batch 149   # a walk of that tree's shape
 //
-// .ci/capacity validates the model on slowfs and prints the README's tables.
+// .ci/capacity validates the model on slowfs (through simulate, on the bench
+// tree's own shape) and prints the README's tables.
 package main
 
 import (
 	"cmp"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -21,6 +25,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +56,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = probe(args[1:], stdout, stderr)
 	case "predict":
 		err = predict(args[1:], stdout, stderr)
+	case "simulate":
+		err = simulate(args[1:], stdout, stderr)
 	default:
 		err = fmt.Errorf("unknown command %q: want count, probe or predict", args[0])
 	}
@@ -83,7 +91,7 @@ func parse(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 }
 
 // counted is what count prints: the tree's shape and the filesystem calls
-// sessaudit's walk made on it.
+// an audit of it makes.
 type counted struct {
 	Sessions      int64 `json:"sessions"`
 	Entries       int64 `json:"entries"`
@@ -93,18 +101,24 @@ type counted struct {
 	// MaxChain is the most entries listed on one path from the root down,
 	// plus one per directory opened on it: the longest chain of round
 	// trips where each listed entry costs one.
-	MaxChain    int64   `json:"max_chain"`
+	MaxChain int64 `json:"max_chain"`
+	// FSOps are the audit's calls: WalkOps of the walk, the rest of the
+	// mount check and the second look at every session (an audit looks
+	// again at each session it verified: all of them when every session
+	// has its row).
 	FSOps       int64   `json:"fs_ops"`
+	WalkOps     int64   `json:"walk_ops"`
 	OpsPerEntry float64 `json:"fs_ops_per_entry"`
 	OpsPerFile  float64 `json:"fs_ops_per_file"`
 }
 
-// count walks a tree with sessaudit's walker and prints the calls it made
-// per entry, the model's OpsPerEntry, with the tree's directories and its
-// largest directory.
+// count makes on a tree the filesystem calls an audit makes, with
+// sessaudit's scanner (the mount check, the walk, the second look at every
+// session), and prints them per entry, the model's OpsPerEntry, with the
+// tree's directories and its largest directory.
 func count(args []string, stdout, stderr io.Writer) error {
 	flags := flag.NewFlagSet("count", flag.ContinueOnError)
-	root := flags.String("root", "", "the share's root (a local tree, so that the walk's calls are counted quickly)")
+	root := flags.String("root", "", "the share's root (a local tree, so that the calls are counted quickly)")
 	workers := flags.Int("workers", 0, "operations in flight (0: the walker's default)")
 	if err := parse(flags, args, stderr); err != nil {
 		return err
@@ -113,13 +127,45 @@ func count(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("count: -root is required")
 	}
 	var c counted
+	ctx, fsys := context.Background(), afero.NewOsFs()
 	prog := &scanner.Progress{}
 	cfg := scanner.Config{Workers: *workers, Progress: prog}
-	err := scanner.Walk(context.Background(), afero.NewOsFs(), *root, cfg, func(scanner.Entry) error { return nil })
+	if err := scanner.CheckRoot(ctx, fsys, *root, cfg); err != nil {
+		return fmt.Errorf("count: %w", err)
+	}
+	var (
+		mu       sync.Mutex
+		sessions []string
+	)
+	err := scanner.Walk(ctx, fsys, *root, cfg, func(e scanner.Entry) error {
+		if e.Kind == scanner.KindSession && e.Err == nil {
+			mu.Lock()
+			sessions = append(sessions, e.Path)
+			mu.Unlock()
+		}
+		return nil
+	})
 	if err != nil {
 		return fmt.Errorf("count %s: %w", *root, err)
 	}
-	c.Sessions, c.Entries, c.FSOps = prog.SessionsDone.Load(), prog.Entries.Load(), prog.Calls.Load()
+	c.WalkOps = prog.Calls.Load()
+	// The second look, on a Progress of its own as the audit's (it adds its
+	// calls to the run's when it returns).
+	again := cfg
+	again.Progress = &scanner.Progress{}
+	var failed error
+	err = scanner.LookupMany(ctx, fsys, *root, sessions, again, func(i int, _ scanner.Identity, err error) {
+		if err != nil {
+			mu.Lock()
+			failed = cmp.Or(failed, fmt.Errorf("look again at %s: %w", sessions[i], err))
+			mu.Unlock()
+		}
+	})
+	if err = cmp.Or(err, failed); err != nil {
+		return fmt.Errorf("count: %w", err)
+	}
+	c.Sessions, c.Entries = prog.SessionsDone.Load(), prog.Entries.Load()
+	c.FSOps = prog.Calls.Load() + again.Progress.Calls.Load()
 	if c.Entries == 0 {
 		return fmt.Errorf("count %s: no entries in any session", *root)
 	}
@@ -154,11 +200,18 @@ func count(args []string, stdout, stderr io.Writer) error {
 
 // probed is what probe prints.
 type probed struct {
-	Workers   int     `json:"workers"`
-	Calls     int64   `json:"calls"`
-	Seconds   float64 `json:"seconds"`
-	PerSecond float64 `json:"calls_per_second"`
-	LatencyMS float64 `json:"latency_ms"`
+	// ListEntries entries of the directory were listed, in ListCalls
+	// calls of a 32 KiB buffer (the walker's), taking ListMSPerEntry
+	// each, one after the other.
+	ListEntries    int     `json:"list_entries"`
+	ListCalls      int     `json:"list_calls"`
+	ListMSPerEntry float64 `json:"list_ms_per_entry"`
+	ListBatch      float64 `json:"list_batch"`
+	Workers        int     `json:"workers"`
+	Calls          int64   `json:"calls"`
+	Seconds        float64 `json:"seconds"`
+	PerSecond      float64 `json:"calls_per_second"`
+	LatencyMS      float64 `json:"latency_ms"`
 }
 
 // probe lstats the entries of one directory relative to it, as the walker
@@ -180,6 +233,32 @@ func probe(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("probe %s: %w", *dir, err)
 	}
 	defer unix.Close(fd)
+	var p probed
+	// The listing first, as the walker makes it: getdents with its buffer.
+	buf := make([]byte, 32<<10)
+	t := time.Now()
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err != nil {
+			return fmt.Errorf("probe: list %s: %w", *dir, err)
+		}
+		p.ListCalls++
+		if n == 0 {
+			break
+		}
+		for off := 0; off < n; {
+			reclen := int(binary.NativeEndian.Uint16(buf[off+16:]))
+			if name := unix.ByteSliceToString(buf[off+19 : off+reclen]); name != "." && name != ".." {
+				p.ListEntries++
+			}
+			off += reclen
+		}
+	}
+	listed := time.Since(t)
+	if p.ListEntries > 0 {
+		p.ListMSPerEntry = listed.Seconds() * 1e3 / float64(p.ListEntries)
+		p.ListBatch = float64(p.ListEntries) / float64(max(p.ListCalls-1, 1))
+	}
 	entries, err := os.ReadDir(*dir)
 	if err != nil || len(entries) == 0 {
 		return fmt.Errorf("probe %s: no entries to lstat (%v)", *dir, err)
@@ -214,7 +293,7 @@ func probe(args []string, stdout, stderr io.Writer) error {
 		return failed
 	}
 	elapsed := time.Since(start).Seconds()
-	p := probed{Workers: *workers, Calls: calls.Load(), Seconds: elapsed}
+	p.Workers, p.Calls, p.Seconds = *workers, calls.Load(), elapsed
 	if p.Calls == 0 {
 		return fmt.Errorf("probe %s: no call finished within %s", *dir, *duration)
 	}
@@ -233,6 +312,8 @@ func predict(args []string, stdout, stderr io.Writer) error {
 	flags.IntVar(&m.Workers, "workers", 128, "operations in flight per pod (--workers)")
 	flags.Float64Var(&m.IOPS, "iops", 0, "the file system's ceiling in operations a second (0: none)")
 	flags.Float64Var(&m.Critical, "critical", 0, "operations one after the other that no worker can share")
+	flags.DurationVar(&m.CPUPerOp, "cpu-per-op", 0, "client CPU time of one operation (0: CPU is never short)")
+	flags.Float64Var(&m.Cores, "cores", 1, "cores of each pod, with -cpu-per-op")
 	pods := flags.String("pods", "1", "comma-separated numbers of pods")
 	format := flags.String("format", "text", "text (a Markdown table) or json (one object per line)")
 	if err := parse(flags, args, stderr); err != nil {
@@ -291,4 +372,54 @@ func human(d time.Duration) string {
 	}
 	d = d.Round(time.Minute)
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+// simulate plays a walk of a tree with the latencies measured on a mount
+// (see Sim) and prints its wall time.
+func simulate(args []string, stdout, stderr io.Writer) error {
+	flags := flag.NewFlagSet("simulate", flag.ContinueOnError)
+	root := flags.String("root", "", "the tree whose shape to walk (a local copy of what is mounted)")
+	var s Sim
+	flags.IntVar(&s.Workers, "workers", 16, "operations in flight (--workers)")
+	flags.DurationVar(&s.Stat, "stat", time.Millisecond, "latency of one lstat at -workers in flight (probe's latency_ms)")
+	flags.DurationVar(&s.List, "list", 0, "latency of one listed entry at -workers in flight (probe's list_ms_per_entry is one after the other)")
+	flags.DurationVar(&s.StatCPU, "stat-cpu", 0, "CPU time of one lstat, of -cores (probe on the mount without delay)")
+	flags.DurationVar(&s.ListCPU, "list-cpu", 0, "CPU time of one listed entry (probe on the mount without delay)")
+	flags.IntVar(&s.Cores, "cores", runtime.NumCPU(), "cores the calls share")
+	flags.IntVar(&s.Batch, "batch", 1000, "entries per listing call (probe's list_batch)")
+	if err := parse(flags, args, stderr); err != nil {
+		return err
+	}
+	if *root == "" {
+		return fmt.Errorf("simulate: -root is required")
+	}
+	sh, err := readShape(*root)
+	if err != nil {
+		return fmt.Errorf("simulate: %w", err)
+	}
+	// Which holder finds a slot idle, and when, turns on small differences:
+	// latencies 0.1 % apart give walls up to 6 % apart on the bench tree.
+	// So the walk is played with every latency scaled by 0.975 to 1.025 in
+	// 11 steps, and the median is the prediction, the range its spread.
+	var walls []float64
+	var stats, listed int64
+	for k := -5; k <= 5; k++ {
+		f := 1 + float64(k)*0.005
+		v := s
+		v.Stat, v.List = time.Duration(float64(s.Stat)*f), time.Duration(float64(s.List)*f)
+		v.StatCPU, v.ListCPU = min(s.StatCPU, v.Stat), min(s.ListCPU, v.List)
+		var wall time.Duration
+		wall, stats, listed, err = v.Run(sh)
+		if err != nil {
+			return err
+		}
+		walls = append(walls, wall.Seconds())
+	}
+	slices.Sort(walls)
+	return json.NewEncoder(stdout).Encode(map[string]any{
+		"workers": s.Workers, "wall_seconds": walls[len(walls)/2],
+		"wall_min_seconds": walls[0], "wall_max_seconds": walls[len(walls)-1],
+		"stats": stats, "listed": listed,
+		"all_busy_seconds": (time.Duration(stats)*s.Stat + time.Duration(listed)*s.List).Seconds() / float64(s.Workers),
+	})
 }

@@ -144,7 +144,11 @@ func TestCountOnATree(t *testing.T) {
 	// The session's entries: itself, Default and its 3 files.
 	for _, want := range []string{`"sessions":1`, `"entries":5`, `"files":3`, `"max_dir_entries":3`,
 		// root (1 entry) + workspace_1 (1) + session_2 (1) + Default (3), +1 each.
-		`"max_chain":10`} {
+		`"max_chain":10`,
+		// The walk: the mount check, the root, the workspace, the session
+		// and Default opened and listed, 3 lstats; the second look at the
+		// session adds its calls.
+		`"walk_ops":`} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("count printed %s, want %s", out.String(), want)
 		}
@@ -160,11 +164,33 @@ func TestProbeLstatsADirectory(t *testing.T) {
 	if code := run([]string{"probe", "-dir", dir, "-workers", "2", "-for", "10ms"}, &out, &errOut); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), `"workers":2`) || strings.Contains(out.String(), `"calls":0,`) {
+	if !strings.Contains(out.String(), `"workers":2`) || strings.Contains(out.String(), `"calls":0,`) ||
+		!strings.Contains(out.String(), `"list_entries":1,`) {
 		t.Errorf("probe printed %s, want 2 workers and some calls", out.String())
 	}
 	// A directory with nothing to lstat is refused.
 	if code := run([]string{"probe", "-dir", t.TempDir()}, &out, &errOut); code != 1 {
 		t.Errorf("empty directory: exit %d, want 1", code)
+	}
+}
+
+func TestPredictCPUBound(t *testing.T) {
+	// 2 pods × 128 in flight at 1 ms ask 256,000 a second; at 50 µs of
+	// CPU each, one core a pod gives 2 × 20,000.
+	m := Model{Entries: 400_000, OpsPerEntry: 1, Latency: time.Millisecond, Pods: 2, Workers: 128,
+		CPUPerOp: 50 * time.Microsecond, Cores: 1}
+	p, err := m.Predict()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Throughput != 40_000 || p.Bound != "cpu" {
+		t.Errorf("got %+v, want 40000/s bound by cpu", p)
+	}
+	if got := p.Wall.Seconds(); got < 9.999 || got > 10.001 {
+		t.Errorf("wall = %v s, want 10 s", got)
+	}
+	m.Cores = 0
+	if _, err := m.Predict(); !errors.Is(err, errModel) {
+		t.Errorf("CPU per op without cores: err = %v, want errModel", err)
 	}
 }
