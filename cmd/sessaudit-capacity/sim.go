@@ -295,9 +295,21 @@ func (s Sim) Run(sh Shape) (wall time.Duration, stats, listed int64, err error) 
 			}
 		}
 	}
+	// start makes the first call of the workers step handed a
+	// subdirectory to (which may hand over more), at once.
+	start := func() {
+		for again := true; again; {
+			again = false
+			for k, w := range ws {
+				if len(w.stack) > 0 && !w.queued {
+					step(k)
+					again = true
+				}
+			}
+		}
+	}
 	// assign gives idle workers work: a session first, else half of the
-	// lstats a holder has left. Workers handed a subdirectory by step are
-	// started here too.
+	// lstats a holder has left.
 	assign := func() {
 		for i, w := range ws {
 			if len(w.stack) > 0 {
@@ -329,6 +341,7 @@ func (s Sim) Run(sh Shape) (wall time.Duration, stats, listed int64, err error) 
 				w.stack = append(w.stack, part)
 			}
 			step(i)
+			start()
 		}
 	}
 	assign()
@@ -336,13 +349,7 @@ func (s Sim) Run(sh Shape) (wall time.Duration, stats, listed int64, err error) 
 		i := heap.Pop(q).(int)
 		now = max(now, ws[i].until)
 		step(i)
-		// Workers handed a subdirectory in step have a frame but no call
-		// yet: start them.
-		for k, w := range ws {
-			if len(w.stack) > 0 && !w.queued {
-				step(k)
-			}
-		}
+		start()
 		assign()
 	}
 	return now, stats, listed, nil
