@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strings"
@@ -774,6 +775,25 @@ INSERT INTO whatsapp_accounts (id, uuid, workspace_id, session_id, session_stora
 			t.Fatalf("WriteSizes = %d, %v; want 5, nil", n, err)
 		}
 		assertWritten(t, before, snapshot(t, dsn), map[uint64]int64{1: 1000, 2: 2000, 3: 3000, 4: 4000, 5: 5000}, "2025-11-22 01:02:03")
+	})
+
+	// Rows 1, 2, 4 and 5 are dense: one range, values picked by offset.
+	// Sizes past 2⁵³ must arrive exactly, not through a float.
+	t.Run("dense ids with a gap and large sizes", func(t *testing.T) {
+		dsn := newDB(t)
+		dbtest.Exec(t, dsn, rows)
+		s := open(t, db.Config{DSN: dsn})
+		before := snapshot(t, dsn)
+		want := map[uint64]int64{1: 1<<53 + 1, 2: 1<<62 + 3, 4: math.MaxInt64, 5: 0}
+		var dense []db.SizeUpdate
+		for id, size := range want {
+			dense = append(dense, db.SizeUpdate{ID: id, StoragePath: fmt.Sprintf("/p/%d", id), SizeBytes: size})
+		}
+		n, err := s.WriteSizes(context.Background(), dense, verifiedAt)
+		if err != nil || n != 4 {
+			t.Fatalf("WriteSizes = %d, %v; want 4, nil", n, err)
+		}
+		assertWritten(t, before, snapshot(t, dsn), want, "2025-11-22 01:02:03")
 	})
 
 	t.Run("failing chunk stops the write", func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -138,14 +139,7 @@ const caseLeaf = 16
 //	  AND BINARY session_storage_path = <path by id>
 //
 // BINARY makes the path comparison exact whatever the column's collation.
-// The id list lets the server read the chunk's rows by primary key. When
-// the chunk's ids are dense (a whole-table run's are), the list is
-// "id BETWEEN <first> AND <last>" instead: the server then reads the rows
-// as one range rather than looking up each id, which took a third of the
-// time of the writes at 1,000,000 rows. A row of the range that is not in
-// the chunk is not written: <path by id> is NULL there, and a comparison
-// with NULL is never true. The transaction reads committed data (see
-// writeChunkOnce), so such a row is not kept locked.
+// The id list lets the server read the chunk's rows by primary key.
 //
 // "<x by id>" is a CASE on id. A flat CASE id WHEN ? THEN ? ... compares a
 // row's id with the WHENs one by one, so a chunk of n rows costs the server
@@ -157,13 +151,32 @@ const caseLeaf = 16
 // down to flat CASEs of at most caseLeaf ids, about log2(n/caseLeaf) +
 // caseLeaf/2 comparisons per row. The statement means exactly what the flat
 // CASE did.
+//
+// When the chunk's ids are dense (a whole-table run's are; see dense), the
+// server is spared both the id lookups and the comparisons:
+//
+//	WHERE id BETWEEN <first> AND <last> ...
+//	<x by id> = ELT(CAST(id AS SIGNED) - <first - 1>, <x of first>, ...)
+//
+// The range reads the rows in one pass rather than looking up each id, and
+// ELT picks a row's value by its offset in the range, with NULL for an id of
+// the range that is not in the chunk: such a row is not written, since a
+// comparison with NULL is never true. At 1,000,000 rows the range took the
+// write phase of an audit from 9.6 to 6.5 s, and ELT for the CASE trees
+// from 5.6 to 4.0 s (a statement of each kind, alternating, on the same
+// table). The transaction reads committed data (see writeChunkOnce), so a
+// row of the range that is not written is not kept locked.
 func (s *Store) updateStatement(chunk []SizeUpdate, verifiedAt time.Time) (string, []any) {
 	rows := uniqueByID(chunk)
+	byID := (*statement).caseByID
+	if dense(rows) {
+		byID = (*statement).eltByID
+	}
 	b := statement{args: make([]any, 0, 5*len(rows)+2*len(rows)/caseLeaf+3)}
 	b.q.WriteString("UPDATE ")
 	b.q.WriteString(s.quoted)
 	b.q.WriteString(" SET session_file_size_bytes = ")
-	b.caseByID(rows, func(u SizeUpdate) any { return u.SizeBytes })
+	byID(&b, rows, func(u SizeUpdate) any { return u.SizeBytes })
 	b.q.WriteString(", session_storage_verified_at = ?")
 	b.args = append(b.args, verifiedAt)
 	if dense(rows) {
@@ -174,7 +187,7 @@ func (s *Store) updateStatement(chunk []SizeUpdate, verifiedAt time.Time) (strin
 		s.whereLive(&b, rows)
 	}
 	b.q.WriteString(" AND BINARY session_storage_path = ")
-	b.caseByID(rows, func(u SizeUpdate) any { return u.StoragePath })
+	byID(&b, rows, func(u SizeUpdate) any { return u.StoragePath })
 	return b.q.String(), b.args
 }
 
@@ -216,10 +229,31 @@ func (s *Store) andLive(b *statement) {
 }
 
 // dense reports whether the ids of rows (sorted, each once) span fewer
-// than twice as many ids as there are rows: a range of them costs the
-// server less than a list, and passes over few rows that are not in it.
+// than twice as many ids as there are rows, all below 2⁶³: a range of them
+// costs the server less than a list, and passes over few rows that are not
+// in it.
 func dense(rows []SizeUpdate) bool {
-	return len(rows) > 0 && rows[len(rows)-1].ID-rows[0].ID < 2*uint64(len(rows))
+	return len(rows) > 0 && rows[len(rows)-1].ID <= math.MaxInt64 &&
+		rows[len(rows)-1].ID-rows[0].ID < 2*uint64(len(rows))
+}
+
+// eltByID writes an expression worth value(u) in the row whose id is u.ID,
+// for each u of rows (dense, sorted by id, each id once), and NULL in any
+// other row of the range from the first id to the last.
+func (b *statement) eltByID(rows []SizeUpdate, value func(SizeUpdate) any) {
+	first := rows[0].ID
+	b.q.WriteString("ELT(CAST(id AS SIGNED) - ?")
+	b.args = append(b.args, int64(first)-1)
+	next := first
+	for _, u := range rows {
+		for ; next < u.ID; next++ {
+			b.q.WriteString(", NULL")
+		}
+		b.q.WriteString(", ?")
+		b.args = append(b.args, value(u))
+		next = u.ID + 1
+	}
+	b.q.WriteString(")")
 }
 
 // caseByID writes an expression worth value(u) in the row whose id is u.ID,
