@@ -197,29 +197,26 @@ func (r *Reconciler) incomplete(rep *Report, err error) *Report {
 // judge gives every row and every directory the walk saw its outcome, and
 // looks again at what the outcome depends on before it is final.
 func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff time.Time) ([]Verdict, error) {
-	// One observation for every path a row or the walk names, in one
-	// slice: the batch audit makes a million. A map from path to index
-	// joins them and is let go before anything is judged; a map to
-	// separately allocated observations, held through the second look,
-	// cost 130 bytes a path more.
-	index := make(map[string]int32, max(len(rows), len(d.sessions)))
-	indexOf := func(p string) int32 {
-		i, ok := index[p]
-		if !ok {
-			i = int32(len(index))
-			index[p] = i
-		}
-		return i
+	// One observation for every path a row or the walk names: the walk
+	// made those of the paths it found (see disk), the rows make the
+	// others, in one slice. A map from path to observation joins them and
+	// is let go before anything is judged; a map to separately allocated
+	// observations, held through the second look, cost 130 bytes a path
+	// more.
+	index := make(map[string]*Observation, max(len(rows), d.sessions.len()))
+	for o := range d.sessions.all() {
+		index[o.Path] = o
 	}
+	others := 0
 	for _, row := range rows {
 		if p, v := refOf(r.cfg.PathPrefix, row); v == nil {
-			indexOf(p)
+			if _, ok := index[p]; !ok {
+				index[p] = nil // made below
+				others++
+			}
 		}
 	}
-	for i := range d.sessions {
-		indexOf(d.sessions[i].Path)
-	}
-	obs := make([]Observation, len(index))
+	extra := make([]Observation, 0, others)
 	var verdicts []Verdict
 	withPath := 0 // live rows with a usable stored path: the missing ratio's base
 	for i, row := range rows {
@@ -231,35 +228,37 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 		if row.Live() && row.StoragePath != nil {
 			withPath++
 		}
-		o := &obs[index[p]]
-		switch {
-		case o.Rows == nil:
+		o := index[p]
+		if o == nil {
+			ws, _, _ := scanner.ParseSessionPath(p)
+			extra = append(extra, Observation{Path: p, Workspace: ws}) // within its capacity: never moves
+			o = &extra[len(extra)-1]
+			index[p] = o
+		}
+		if o.Rows == nil {
 			// Most paths have one row: refer to it where it is, with no
 			// room to grow, so that a second row copies rather than
 			// overwrites the next.
-			o.Path = p
-			o.Workspace, _, _ = scanner.ParseSessionPath(p)
 			o.Rows = rows[i : i+1 : i+1]
-		default:
+		} else {
 			o.Rows = append(o.Rows, row)
 		}
 	}
-	for i := range d.sessions {
-		e := &d.sessions[i]
-		o := &obs[index[e.Path]]
-		o.Path, o.Workspace, o.Entry = e.Path, e.WorkspaceID, e
-	}
 	index = nil
-	ptrs := make([]*Observation, len(obs))
-	for i := range obs {
-		o := &obs[i]
+	obs := make([]*Observation, 0, d.sessions.len()+len(extra))
+	for o := range d.sessions.all() {
+		obs = append(obs, o)
+	}
+	for i := range extra {
+		obs = append(obs, &extra[i])
+	}
+	for _, o := range obs {
 		if e, ok := d.wsErr[o.Workspace]; ok {
 			o.WorkspaceErr = e.Err
 		}
-		ptrs[i] = o
 	}
 	for _, e := range d.other {
-		verdicts = append(verdicts, unrecognized(e))
+		verdicts = append(verdicts, unrecognized(e.Path, e.Reason))
 	}
 	verdicts = append(verdicts, unlistedWorkspaces(d, obs)...)
 	verdicts = append(verdicts, misrouted(r.cfg.PathPrefix, rows, r.cfg.InstanceCount)...)
@@ -275,7 +274,7 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 	}
 	// The settled verdicts come first, and the others go in the room
 	// settle leaves for them: a copy of a million verdicts cost 180 MB.
-	settled, err := r.settle(ctx, ptrs, cutoff, withPath, len(verdicts))
+	settled, err := r.settle(ctx, obs, cutoff, withPath, len(verdicts))
 	if err != nil {
 		return nil, err
 	}
@@ -288,14 +287,19 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 // disk is what the walk found.
 type disk struct {
 	mu sync.Mutex
-	// sessions holds sessions, and unrecognized entries whose path has the
-	// shape of a session path (a symlink named session_x, say), each path
-	// once. A slice, not a map by path: judge indexes them by path once,
-	// together with the rows, and points into it; a map kept for the whole
-	// audit cost 200 bytes a session more, and a copy of each entry.
-	sessions []scanner.Entry
-	other    []scanner.Entry
-	wsErr    map[uint64]scanner.Entry
+	// sessions holds the observation of each session, and of each
+	// unrecognized entry whose path has the shape of a session path (a
+	// symlink named session_x, say), each path once, with what was found
+	// there and no rows yet: judge adds them. Not a map by path: judge
+	// indexes them by path once, together with the rows; a map kept for
+	// the whole audit cost 200 bytes a session more. Not the entries
+	// either: a scanner.Entry cost 208 bytes and its session id, the
+	// observation's seen 120 (see seen).
+	sessions observations
+	// tally adds up the sessions measured, for the summary.
+	tally tally
+	other []scanner.Entry
+	wsErr map[uint64]scanner.Entry
 }
 
 func newDisk() *disk {
@@ -310,7 +314,8 @@ func (d *disk) add(e scanner.Entry) error {
 	case e.Kind == scanner.KindWorkspaceError:
 		d.wsErr[e.WorkspaceID] = e
 	case e.SessionID != "":
-		d.sessions = append(d.sessions, e)
+		d.sessions.add(Observation{Path: e.Path, Workspace: e.WorkspaceID, at: seenOf(&e)})
+		d.tally.add(&e)
 	default:
 		d.other = append(d.other, e)
 	}
@@ -375,7 +380,7 @@ func RowWorkspace(prefix string, r db.Row) uint64 {
 
 // unlistedWorkspaces reports a workspace that could not be listed and to
 // which no row refers, so that it is not silently passed over.
-func unlistedWorkspaces(d *disk, obs []Observation) []Verdict {
+func unlistedWorkspaces(d *disk, obs []*Observation) []Verdict {
 	referenced := map[uint64]bool{}
 	for _, o := range obs {
 		if o.WorkspaceErr != nil {

@@ -60,7 +60,7 @@ func (r *Reconciler) pathUpdates(verdicts []Verdict) []db.PathUpdate {
 		}
 		for _, row := range v.Rows {
 			if row.Live() && row.StoragePath == nil {
-				batch = append(batch, db.PathUpdate{ID: row.ID, StoragePath: stored, SizeBytes: v.measured.Usage.Size})
+				batch = append(batch, db.PathUpdate{ID: row.ID, StoragePath: stored, SizeBytes: v.measured.usage.Size})
 			}
 		}
 	}

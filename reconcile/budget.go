@@ -70,11 +70,11 @@ func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started ti
 	}
 	// Where each session listed is, so that its measurement takes its
 	// place.
-	index := make(map[string]int, len(d.sessions))
-	for i, e := range d.sessions {
-		index[e.Path] = i
+	index := make(map[string]*Observation, d.sessions.len())
+	for o := range d.sessions.all() {
+		index[o.Path] = o
 	}
-	order, missing := sizingOrder(r.cfg.PathPrefix, rows, d.sessions, index)
+	order, missing := sizingOrder(r.cfg.PathPrefix, rows, index)
 	b := &Budget{MaxDurationSeconds: r.cfg.MaxDuration.Seconds(), Listed: len(order)}
 	if lookCost <= 0 && len(order) > 0 {
 		// No sample to time a look on: reckon a look again costs four
@@ -112,7 +112,8 @@ func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started ti
 	if !spent() {
 		err = scanner.MeasureEach(sctx, r.fsys, r.cfg.Root, order, wcfg, func(e scanner.Entry) error {
 			d.mu.Lock()
-			d.sessions[index[e.Path]] = e // MeasureEach reports only paths of order
+			index[e.Path].at = seenOf(&e) // MeasureEach reports only paths of order
+			d.tally.add(&e)
 			d.mu.Unlock()
 			if sized.Add(1); spent() {
 				cancel()
@@ -139,7 +140,7 @@ func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started ti
 // ones, never written, so with no age to go by); ties by path. It also
 // counts the live rows whose directory was not listed: each is looked at
 // again before it is called missing.
-func sizingOrder(prefix string, rows []db.Row, listed []scanner.Entry, index map[string]int) ([]string, int) {
+func sizingOrder(prefix string, rows []db.Row, listed map[string]*Observation) ([]string, int) {
 	type stale struct {
 		at   *time.Time // nil: never verified
 		live bool
@@ -154,7 +155,7 @@ func sizingOrder(prefix string, rows []db.Row, listed []scanner.Entry, index map
 		if v != nil {
 			continue
 		}
-		if _, found := index[p]; !found {
+		if _, found := listed[p]; !found {
 			missing++
 			continue
 		}
@@ -164,9 +165,9 @@ func sizingOrder(prefix string, rows []db.Row, listed []scanner.Entry, index map
 		}
 	}
 	var order []string
-	for _, e := range listed {
-		if e.Kind == scanner.KindSession && e.Err == nil {
-			order = append(order, e.Path)
+	for p, o := range listed {
+		if o.at.kind == scanner.KindSession && o.at.err() == nil {
+			order = append(order, p)
 		}
 	}
 	slices.SortFunc(order, func(a, b string) int {

@@ -31,43 +31,56 @@ type WorkspaceUsage struct {
 	Files        int64  `json:"files"`
 }
 
-// largest returns the LargestCount largest sessions and workspaces by size
+// largestTally keeps the LargestCount largest sessions seen so far and
+// adds up the workspaces, not a list of all of them to sort: on a million
+// sessions that list cost 48 MB and a second.
+type largestTally struct {
+	sessions    []SessionUsage
+	byWorkspace map[uint64]*WorkspaceUsage
+}
+
+// bySize orders sessions largest first, ties by path.
+func bySize(a, b SessionUsage) int {
+	return cmp.Or(cmp.Compare(b.SizeBytes, a.SizeBytes), cmp.Compare(a.Path, b.Path))
+}
+
+// add counts e, a session directory measured without error.
+func (l *largestTally) add(e *scanner.Entry) {
+	if l.byWorkspace == nil {
+		l.byWorkspace = map[uint64]*WorkspaceUsage{}
+		l.sessions = make([]SessionUsage, 0, LargestCount+1)
+	}
+	u := SessionUsage{Path: e.Path, WorkspaceID: e.WorkspaceID,
+		SizeBytes: e.Usage.Size, MeteredBytes: e.Usage.Metered, Files: e.Usage.Files}
+	if len(l.sessions) < LargestCount || bySize(u, l.sessions[len(l.sessions)-1]) < 0 {
+		i, _ := slices.BinarySearchFunc(l.sessions, u, bySize)
+		l.sessions = slices.Insert(l.sessions, i, u)
+		l.sessions = l.sessions[:min(len(l.sessions), LargestCount)]
+	}
+	w := l.byWorkspace[e.WorkspaceID]
+	if w == nil {
+		w = &WorkspaceUsage{WorkspaceID: e.WorkspaceID}
+		l.byWorkspace[e.WorkspaceID] = w
+	}
+	w.Sessions++
+	w.SizeBytes += e.Usage.Size
+	w.MeteredBytes += e.Usage.Metered
+	w.Files += e.Usage.Files
+}
+
+// result returns the LargestCount largest sessions and workspaces by size
 // (ties by path and id), and how many workspaces had a session measured.
-// It keeps only the largest sessions seen so far, not a list of all of
-// them to sort: on a million sessions that list cost 48 MB and a second.
-func largest(measured []scanner.Entry) ([]SessionUsage, []WorkspaceUsage, int) {
-	bySize := func(a, b SessionUsage) int {
-		return cmp.Or(cmp.Compare(b.SizeBytes, a.SizeBytes), cmp.Compare(a.Path, b.Path))
-	}
-	sessions := make([]SessionUsage, 0, LargestCount+1)
-	byWorkspace := map[uint64]*WorkspaceUsage{}
-	for _, e := range measured {
-		if e.Kind != scanner.KindSession || e.Err != nil || e.ListedOnly {
-			continue
-		}
-		u := SessionUsage{Path: e.Path, WorkspaceID: e.WorkspaceID,
-			SizeBytes: e.Usage.Size, MeteredBytes: e.Usage.Metered, Files: e.Usage.Files}
-		if len(sessions) < LargestCount || bySize(u, sessions[len(sessions)-1]) < 0 {
-			i, _ := slices.BinarySearchFunc(sessions, u, bySize)
-			sessions = slices.Insert(sessions, i, u)
-			sessions = sessions[:min(len(sessions), LargestCount)]
-		}
-		w := byWorkspace[e.WorkspaceID]
-		if w == nil {
-			w = &WorkspaceUsage{WorkspaceID: e.WorkspaceID}
-			byWorkspace[e.WorkspaceID] = w
-		}
-		w.Sessions++
-		w.SizeBytes += e.Usage.Size
-		w.MeteredBytes += e.Usage.Metered
-		w.Files += e.Usage.Files
-	}
-	workspaces := make([]WorkspaceUsage, 0, len(byWorkspace))
-	for _, w := range byWorkspace {
+func (l *largestTally) result() ([]SessionUsage, []WorkspaceUsage, int) {
+	workspaces := make([]WorkspaceUsage, 0, len(l.byWorkspace))
+	for _, w := range l.byWorkspace {
 		workspaces = append(workspaces, *w)
 	}
 	slices.SortFunc(workspaces, func(a, b WorkspaceUsage) int {
 		return cmp.Or(cmp.Compare(b.SizeBytes, a.SizeBytes), cmp.Compare(a.WorkspaceID, b.WorkspaceID))
 	})
-	return sessions, workspaces[:min(len(workspaces), LargestCount)], len(byWorkspace)
+	sessions := l.sessions
+	if sessions == nil {
+		sessions = []SessionUsage{}
+	}
+	return sessions, workspaces[:min(len(workspaces), LargestCount)], len(l.byWorkspace)
 }

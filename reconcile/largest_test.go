@@ -28,7 +28,13 @@ func TestLargest(t *testing.T) {
 		scanner.Entry{Kind: scanner.KindSession, Path: "workspace_4/session_x", WorkspaceID: 4, Err: errors.New("EIO"), Usage: scanner.Usage{Size: 1 << 40}},
 		scanner.Entry{Kind: scanner.KindUnrecognized, Path: "workspace_5/session_l", WorkspaceID: 5, Usage: scanner.Usage{Size: 1 << 40}})
 
-	sessions, workspaces, n := largest(measured)
+	// The tally is given what the walk measured; it counts only sessions
+	// measured without error.
+	var tl tally
+	for i := range measured {
+		tl.add(&measured[i])
+	}
+	sessions, workspaces, n := tl.largest.result()
 	var got []string
 	for _, s := range sessions {
 		got = append(got, fmt.Sprintf("%s=%d", s.Path, s.SizeBytes))
@@ -51,7 +57,8 @@ func TestLargest(t *testing.T) {
 		t.Errorf("largest workspaces %v of %d, want %v of 3", workspaces, n, wantWS)
 	}
 
-	s, w, n := largest(nil)
+	var none largestTally
+	s, w, n := none.result()
 	if s == nil || w == nil || len(s)+len(w)+n != 0 {
 		t.Errorf("nothing measured: %v %v %d, want empty lists (JSON []) and 0", s, w, n)
 	}

@@ -108,6 +108,7 @@ func (r *Reconciler) observe(ctx context.Context, o *Observation, cfg scanner.Co
 	default:
 		o.Entry = &e
 	}
+	o.at = seenOf(o.Entry)
 	o.WorkspaceErr = nil
 	return nil
 }
@@ -133,11 +134,7 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 	var out []Verdict
 	// first holds what a directory measured again because it was changing
 	// measured the first time.
-	type measured struct {
-		usage scanner.Usage
-		id    scanner.Identity
-	}
-	first := map[*Observation]measured{}
+	first := map[*Observation]measurement{}
 	for round := 1; ; round++ {
 		all := make([]Verdict, 0, len(obs)+spare)
 		start := make([]int, len(obs)+1) // obs[i]'s verdicts are all[start[i]:start[i+1]]
@@ -159,7 +156,7 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 		// wait, must measure the same both times: a deletion that paused
 		// for longer than the wait looks settled, but not the same.
 		for i, o := range obs {
-			if m, ok := first[o]; ok && held[i] == "" && measuredOK(o) && o.Entry.Identity.Same(m.id) && o.Entry.Usage != m.usage {
+			if m, ok := first[o]; ok && held[i] == "" && o.at.measured() && o.at.m.id.Same(m.id) && o.at.m.usage != m.usage {
 				held[i] = "measured differently 2 s apart"
 			}
 		}
@@ -173,9 +170,9 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 				kept = append(kept, vs...)
 			case round == 1:
 				again = append(again, o)
-				if measuredOK(o) && o.Entry.Changed != "" {
+				if o.at.measured() && o.at.changed() != "" {
 					quiet = true
-					first[o] = measured{o.Entry.Usage, o.Entry.Identity}
+					first[o] = o.at.m
 				}
 			default:
 				kept = append(kept, unsettled(vs, held[i])...)
@@ -244,11 +241,6 @@ func onePathEach(verdicts []Verdict) []Verdict {
 		verdicts[i] = v
 	}
 	return verdicts
-}
-
-// measuredOK reports whether o's directory was measured, without error.
-func measuredOK(o *Observation) bool {
-	return o.Entry != nil && o.Entry.Kind == scanner.KindSession && o.Entry.Err == nil && !o.Entry.ListedOnly
 }
 
 // unsettled turns the verdicts of an observation whose directory kept
@@ -323,10 +315,10 @@ func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts f
 		case !verified[k]:
 		case err != nil:
 			why = "removed or replaced after it was measured"
-		case !id.Same(o.Entry.Identity):
-			why = fmt.Sprintf("replaced while it was measured (measured %s, now %s)", o.Entry.Identity, id)
-		case o.Entry.Changed != "":
-			why = "changed while it was measured: " + o.Entry.Changed
+		case !id.Same(o.at.m.id):
+			why = fmt.Sprintf("replaced while it was measured (measured %s, now %s)", o.at.m.id, id)
+		case o.at.changed() != "":
+			why = "changed while it was measured: " + o.at.changed()
 		}
 		held[looked[k]] = why
 	})
@@ -371,7 +363,7 @@ func verifiedUpdates(verdicts []Verdict) []db.SizeUpdate {
 		}
 		for _, row := range v.Rows {
 			if row.Live() && row.StoragePath != nil {
-				batch = append(batch, db.SizeUpdate{ID: row.ID, StoragePath: *row.StoragePath, SizeBytes: v.measured.Usage.Size})
+				batch = append(batch, db.SizeUpdate{ID: row.ID, StoragePath: *row.StoragePath, SizeBytes: v.measured.usage.Size})
 			}
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"sessaudit/db"
-	"sessaudit/scanner"
 )
 
 // Report is the result of one audit.
@@ -165,8 +164,8 @@ func perInstance(rows []db.Row, verdicts []Verdict) []InstanceSummary {
 		if v.Kind.IsFinding() {
 			is.Findings++
 		}
-		if e := v.measured; e != nil {
-			u := e.Usage
+		if m := v.measured; m != nil {
+			u := m.usage
 			is.Sessions++
 			is.Bytes += u.Size
 			is.MeteredBytes += u.Metered
@@ -210,17 +209,9 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts [
 	if d == nil {
 		d = &disk{}
 	}
-	for _, e := range d.sessions {
-		if e.Kind != scanner.KindSession || e.Err != nil || e.ListedOnly {
-			continue
-		}
-		s.Sessions++
-		s.Files += e.Usage.Files
-		s.Bytes += e.Usage.Size
-		s.AllocatedBytes += e.Usage.Allocated
-		s.MeteredBytes += e.Usage.Metered
-	}
-	s.LargestSessions, s.LargestWorkspaces, s.WorkspacesMeasured = largest(d.sessions)
+	t := &d.tally
+	s.Sessions, s.Files, s.Bytes, s.AllocatedBytes, s.MeteredBytes = t.sessions, t.files, t.bytes, t.allocated, t.metered
+	s.LargestSessions, s.LargestWorkspaces, s.WorkspacesMeasured = t.largest.result()
 	findings, recent := []Finding{}, []Finding{}
 	for _, v := range verdicts {
 		s.Outcomes[v.Kind]++

@@ -19,7 +19,7 @@ type Observation struct {
 	Path      string
 	Workspace uint64
 	// Entry is what the scanner found at Path; nil when nothing is there
-	// (ENOENT).
+	// (ENOENT). The rules read it as at, which Judge fills in from it.
 	Entry *scanner.Entry
 	// WorkspaceErr is set when the workspace directory could not be
 	// listed: whether anything is at Path is unknown.
@@ -27,6 +27,9 @@ type Observation struct {
 	// Rows refer to Path: by their stored path, or by their workspace and
 	// session id when their path is NULL.
 	Rows []db.Row
+	// at is what was found at Path, as the audit keeps it: the batch
+	// audit keeps one for every session of the share, and no Entry.
+	at seen
 }
 
 // Verdict is one outcome given to the directory of an observation, to some
@@ -35,11 +38,11 @@ type Verdict struct {
 	Finding
 	// Rows are the rows the outcome is about.
 	Rows []db.Row
-	// measured is the directory's entry when the verdict carries its
-	// measurement (each measured directory is carried by one verdict): its
-	// usage and identity. A pointer, not copies: a verdict is held for
-	// every session of the audit.
-	measured *scanner.Entry
+	// measured is the directory's size and identity when the verdict
+	// carries its measurement (each measured directory is carried by one
+	// verdict). A pointer into the observation, not copies: a verdict is
+	// held for every session of the audit.
+	measured *measurement
 }
 
 // Judge gives the directory of o and every row of o exactly one outcome. It
@@ -50,6 +53,7 @@ type Verdict struct {
 // A Verified verdict says the size may be written; whether it is depends on
 // what is there just before the write (see Reconciler).
 func Judge(o Observation, cutoff time.Time) []Verdict {
+	o.at = seenOf(o.Entry)
 	vs := appendJudged(nil, &o, cutoff)
 	for i := range vs {
 		vs[i].complete()
@@ -70,18 +74,18 @@ func appendJudged(dst []Verdict, o *Observation, cutoff time.Time) []Verdict {
 	if detail := conflictDetail(o, live); detail != "" {
 		return append(dst, one(Conflict, o.Rows, detail))
 	}
-	e := o.Entry
+	e := &o.at
 	switch {
 	case o.WorkspaceErr != nil:
 		return append(dst, one(Unreadable, o.Rows, "workspace directory could not be listed: "+o.WorkspaceErr.Error()))
-	case e != nil && e.Kind == scanner.KindUnrecognized:
+	case e.kind == scanner.KindUnrecognized:
 		if len(o.Rows) == 0 {
-			return append(dst, unrecognized(*e))
+			return append(dst, unrecognized(o.Path, e.reason()))
 		}
-		return append(dst, one(UnsafePath, o.Rows, "stored path does not lead to a real directory: "+e.Reason))
-	case e != nil && e.Err != nil:
-		return append(dst, one(Unreadable, o.Rows, e.Err.Error()))
-	case e != nil:
+		return append(dst, one(UnsafePath, o.Rows, "stored path does not lead to a real directory: "+e.reason()))
+	case e.kind != 0 && e.err() != nil:
+		return append(dst, one(Unreadable, o.Rows, e.err().Error()))
+	case e.kind != 0:
 		return append(dst, present(o, live, dead, cutoff))
 	}
 	return absent(dst, o, live, dead, cutoff)
@@ -118,13 +122,13 @@ func present(o *Observation, live, dead []db.Row, cutoff time.Time) Verdict {
 	// outcome a sized one has, but is not verified, and its grace is
 	// judged on its own modification time: what is inside was not looked
 	// at.
-	young := o.Entry.Newest.After(cutoff)
+	young := o.at.newest.After(cutoff)
 	unsized := ""
-	if o.Entry.ListedOnly {
+	if o.at.listedOnly {
 		unsized = "; not sized in this run (time budget), grace judged on the directory's own modification time"
 	}
 	switch {
-	case len(live) == 1 && live[0].StoragePath != nil && o.Entry.ListedOnly:
+	case len(live) == 1 && live[0].StoragePath != nil && o.at.listedOnly:
 		return verdict(o, Deferred, o.Rows, "not sized in this run (time budget); its row is left as it is")
 	case len(live) == 1 && live[0].StoragePath != nil:
 		return verdict(o, Verified, o.Rows, "")
@@ -180,10 +184,10 @@ func conflictDetail(o *Observation, live []db.Row) string {
 // verdict is left bare until complete is called.
 func verdict(o *Observation, kind Outcome, rows []db.Row, detail string) Verdict {
 	v := Verdict{Finding: Finding{Kind: kind, Path: o.Path, Detail: detail}, Rows: rows}
-	if e := o.Entry; e != nil && e.Kind == scanner.KindSession && e.Err == nil && !e.ListedOnly {
-		// The entry is not changed once observed: a new look makes a new
-		// one.
-		v.measured = e
+	if o.at.measured() {
+		// A new look at o replaces it, but only after the verdicts of
+		// the earlier look are let go (see settle).
+		v.measured = &o.at.m
 	}
 	if kind != Verified {
 		v.complete()
@@ -203,8 +207,8 @@ func (v *Verdict) complete() {
 	ws, _, _ := scanner.ParseSessionPath(v.Path)
 	v.WorkspaceID = &ws
 	v.RowIDs = rowIDs(v.Rows)
-	if e := v.measured; e != nil {
-		u := &e.Usage
+	if m := v.measured; m != nil {
+		u := &m.usage
 		v.SizeBytes, v.MeteredBytes, v.Files = &u.Size, &u.Metered, &u.Files
 	}
 }
@@ -215,11 +219,11 @@ func (v *Verdict) identity() scanner.Identity {
 	if v.measured == nil {
 		return scanner.Identity{}
 	}
-	return v.measured.Identity
+	return v.measured.id
 }
 
-func unrecognized(e scanner.Entry) Verdict {
-	return Verdict{Finding: Finding{Kind: Unrecognized, Path: e.Path, RowIDs: []uint64{}, Detail: e.Reason}}
+func unrecognized(path, reason string) Verdict {
+	return Verdict{Finding: Finding{Kind: Unrecognized, Path: path, RowIDs: []uint64{}, Detail: reason}}
 }
 
 func rowIDs(rows []db.Row) []uint64 {

@@ -1,0 +1,132 @@
+package reconcile
+
+import (
+	"iter"
+	"time"
+
+	"sessaudit/scanner"
+)
+
+// seen is what was found at a session path, as the audit keeps it for every
+// session of the share: a scanner.Entry without its path, workspace and
+// session id (the observation has them) and with the strings it seldom has
+// behind one pointer. An Entry cost 208 bytes and a session id string;
+// seen costs 120.
+type seen struct {
+	m      measurement
+	newest time.Time
+	// note holds the reason, error and change, when the entry had any.
+	note       *note
+	kind       scanner.Kind // 0: nothing is there
+	listedOnly bool
+}
+
+// measurement is the size and identity of a measured directory: what a
+// verified verdict writes and looks at again.
+type measurement struct {
+	usage scanner.Usage
+	id    scanner.Identity
+}
+
+type note struct {
+	reason  string
+	err     error
+	changed string
+}
+
+// seenOf returns e as the audit keeps it; nil means nothing is there.
+func seenOf(e *scanner.Entry) seen {
+	if e == nil {
+		return seen{}
+	}
+	s := seen{m: measurement{usage: e.Usage, id: e.Identity}, newest: e.Newest, kind: e.Kind, listedOnly: e.ListedOnly}
+	if e.Reason != "" || e.Err != nil || e.Changed != "" {
+		s.note = &note{reason: e.Reason, err: e.Err, changed: e.Changed}
+	}
+	return s
+}
+
+func (s *seen) reason() string {
+	if s.note == nil {
+		return ""
+	}
+	return s.note.reason
+}
+
+func (s *seen) err() error {
+	if s.note == nil {
+		return nil
+	}
+	return s.note.err
+}
+
+func (s *seen) changed() string {
+	if s.note == nil {
+		return ""
+	}
+	return s.note.changed
+}
+
+// measured reports whether a directory was measured there, without error.
+func (s *seen) measured() bool {
+	return s.kind == scanner.KindSession && s.err() == nil && !s.listedOnly
+}
+
+// observations holds the observations of the session paths the walk found,
+// in blocks that never move: verdicts point into them, and a slice grown by
+// append would hold a copy and a quarter more while it grows.
+type observations struct {
+	blocks [][]Observation
+	n      int
+}
+
+// observationsBlock is the number of observations in each block: 800 KB.
+const observationsBlock = 4096
+
+// add appends o and returns where it is kept.
+func (s *observations) add(o Observation) *Observation {
+	if s.n%observationsBlock == 0 {
+		s.blocks = append(s.blocks, make([]Observation, 0, observationsBlock))
+	}
+	b := &s.blocks[len(s.blocks)-1]
+	*b = append(*b, o)
+	s.n++
+	return &(*b)[len(*b)-1]
+}
+
+// len returns the number of observations.
+func (s *observations) len() int { return s.n }
+
+// all yields every observation.
+func (s *observations) all() iter.Seq[*Observation] {
+	return func(yield func(*Observation) bool) {
+		for _, b := range s.blocks {
+			for i := range b {
+				if !yield(&b[i]) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// tally adds up the session directories measured, for the summary, as the
+// walk finds them.
+type tally struct {
+	sessions                         int
+	files, bytes, allocated, metered int64
+	largest                          largestTally
+}
+
+// add counts e when it is a session directory measured without error.
+func (t *tally) add(e *scanner.Entry) {
+	if e.Kind != scanner.KindSession || e.Err != nil || e.ListedOnly {
+		return
+	}
+	t.sessions++
+	t.files += e.Usage.Files
+	t.bytes += e.Usage.Size
+	t.allocated += e.Usage.Allocated
+	t.metered += e.Usage.Metered
+	t.largest.add(e)
+}
