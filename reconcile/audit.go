@@ -149,7 +149,7 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 		budget.staleness(verdicts, started, r.cfg.DryRun)
 		rep.Summary.Budget = budget
 	}
-	if !r.cfg.Scope.IsAll() && len(rows) == 0 && len(verdicts) == 0 {
+	if !r.cfg.Scope.IsAll() && len(rows) == 0 && verdicts.len() == 0 {
 		rep.Summary.Warnings = append(rep.Summary.Warnings,
 			fmt.Sprintf("the selection (%s) matches no session directory and no row", r.cfg.Scope))
 	}
@@ -196,7 +196,7 @@ func (r *Reconciler) incomplete(rep *Report, err error) *Report {
 
 // judge gives every row and every directory the walk saw its outcome, and
 // looks again at what the outcome depends on before it is final.
-func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff time.Time) ([]Verdict, error) {
+func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff time.Time) (*verdictSet, error) {
 	// One observation for every path a row or the walk names: the walk
 	// made those of the paths it found (see disk), the rows make the
 	// others, in one slice. A map from path to observation joins them and
@@ -235,6 +235,10 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 			o = &extra[len(extra)-1]
 			index[p] = o
 		}
+		// The path as the row names it is the end of its stored path,
+		// which the audit holds anyway: the walk's copy can go (30 MB of
+		// a million sessions).
+		o.Path = p
 		if o.Rows == nil {
 			// Most paths have one row: refer to it where it is, with no
 			// room to grow, so that a second row copies rather than
@@ -272,16 +276,15 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 	if !r.cfg.Scope.IsAll() {
 		withPath = 0
 	}
-	// The settled verdicts come first, and the others go in the room
-	// settle leaves for them: a copy of a million verdicts cost 180 MB.
-	settled, err := r.settle(ctx, obs, cutoff, withPath, len(verdicts))
+	settled, err := r.settle(ctx, obs, cutoff, withPath)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.checkMissingRatio(withPath, settled); err != nil {
+	if err := r.checkMissingRatio(withPath, settled.listed); err != nil {
 		return nil, err
 	}
-	return append(settled, verdicts...), nil
+	settled.listed = append(settled.listed, verdicts...)
+	return settled, nil
 }
 
 // disk is what the walk found.

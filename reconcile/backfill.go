@@ -27,7 +27,7 @@ func (r *Reconciler) backfilled(v Verdict) bool {
 
 // backfill writes the paths of the unlinked verdicts, when asked to and not
 // DryRun, and returns how many rows were written and how many were not.
-func (r *Reconciler) backfill(ctx context.Context, verdicts []Verdict) (written, changed int, err error) {
+func (r *Reconciler) backfill(ctx context.Context, verdicts *verdictSet) (written, changed int, err error) {
 	if !r.cfg.BackfillPaths || r.cfg.DryRun {
 		return 0, 0, nil
 	}
@@ -44,13 +44,13 @@ func (r *Reconciler) backfill(ctx context.Context, verdicts []Verdict) (written,
 
 // pathUpdates returns the row of each unlinked verdict that carries its
 // measurement, with the path that maps back onto the verdict's directory.
-func (r *Reconciler) pathUpdates(verdicts []Verdict) []db.PathUpdate {
+func (r *Reconciler) pathUpdates(verdicts *verdictSet) []db.PathUpdate {
 	prefix := path.Clean("/" + r.cfg.PathPrefix)
 	if prefix == "/" {
 		prefix = ""
 	}
 	var batch []db.PathUpdate
-	for _, v := range verdicts {
+	for _, v := range verdicts.listed { // an unlinked verdict is listed
 		if !r.backfilled(v) || v.measured == nil {
 			continue
 		}

@@ -196,8 +196,8 @@ func sizingOrder(prefix string, rows []db.Row, listed map[string]*Observation) (
 // staleness fills in how stale the rows a full run would verify are once
 // the run is done: those verified (and written) count as verified at
 // started, the deferred ones keep what they hold.
-func (b *Budget) staleness(verdicts []Verdict, started time.Time, dryRun bool) {
-	for _, v := range verdicts {
+func (b *Budget) staleness(verdicts *verdictSet, started time.Time, dryRun bool) {
+	for v := range verdicts.all() {
 		if v.Kind != Verified && v.Kind != Deferred {
 			continue
 		}

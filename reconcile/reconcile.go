@@ -82,15 +82,16 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) 
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
 	cutoff := r.now().Add(-r.cfg.MinAge)
-	verdicts, err := r.settle(ctx, []*Observation{o}, cutoff, 0, 0)
+	vs, err := r.settle(ctx, []*Observation{o}, cutoff, 0)
 	if err != nil {
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
-	for i := range verdicts {
-		verdicts[i].complete()
+	res := Result{Verdicts: make([]Verdict, 0, vs.len())}
+	for v := range vs.all() {
+		v.complete()
+		res.Verdicts = append(res.Verdicts, *v)
 	}
-	res := Result{Verdicts: verdicts}
-	res.RowsWritten, res.RowsChanged, err = r.write(ctx, verdicts)
+	res.RowsWritten, res.RowsChanged, err = r.write(ctx, &verdictSet{listed: res.Verdicts})
 	return res, err
 }
 
@@ -126,29 +127,41 @@ func (r *Reconciler) observe(ctx context.Context, o *Observation, cfg scanner.Co
 // row missing.
 //
 // The verdicts of all observations are judged into one slice, which is
-// filtered in place: the batch audit settles a million observations, and a
-// slice per observation, or a second copy of all verdicts, cost 300 bytes
-// each. The slice returned has room for spare more verdicts, which the
-// caller appends.
-func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time.Time, withPath, spare int) ([]Verdict, error) {
-	var out []Verdict
+// filtered in place, but for the verified ones, which stay in their
+// observations (see verdictSet): the batch audit settles a million
+// observations, and a slice per observation, or a second copy of all
+// verdicts, cost 300 bytes each.
+func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time.Time, withPath int) (*verdictSet, error) {
+	out := &verdictSet{}
 	// first holds what a directory measured again because it was changing
 	// measured the first time.
 	first := map[*Observation]measurement{}
+	var one [1]Verdict // a verified observation's verdict, made for recheck
 	for round := 1; ; round++ {
-		all := make([]Verdict, 0, len(obs)+spare)
-		start := make([]int, len(obs)+1) // obs[i]'s verdicts are all[start[i]:start[i+1]]
+		var all []Verdict
+		start := make([]int32, len(obs)+1) // obs[i]'s verdicts are all[start[i]:start[i+1]]
+		verified := make([]bool, len(obs)) // or it is verified, and has no verdict in all
 		for i, o := range obs {
-			start[i] = len(all)
+			start[i] = int32(len(all))
 			all = appendJudged(all, o, cutoff)
+			if n := len(all); n == int(start[i])+1 && all[n-1].Kind == Verified {
+				all, verified[i] = all[:n-1], true
+			}
 		}
-		start[len(obs)] = len(all)
+		start[len(obs)] = int32(len(all))
+		verdicts := func(i int) []Verdict {
+			if verified[i] {
+				one[0] = verifiedVerdict(obs[i])
+				return one[:]
+			}
+			return all[start[i]:start[i+1]]
+		}
 		if round == 1 {
 			if err := r.checkMissingRatio(withPath, all); err != nil {
 				return nil, err
 			}
 		}
-		held, err := r.recheck(ctx, obs, func(i int) []Verdict { return all[start[i]:start[i+1]] })
+		held, err := r.recheck(ctx, obs, verdicts)
 		if err != nil {
 			return nil, err
 		}
@@ -162,12 +175,14 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 		}
 		kept := all[:0] // each observation's verdicts are read before their slots are written
 		var again []*Observation
+		var late []Verdict // unsettled verdicts: more than their slots
 		quiet := false
 		for i, o := range obs {
-			vs := all[start[i]:start[i+1]]
 			switch {
+			case held[i] == "" && verified[i]:
+				out.verified = append(out.verified, o)
 			case held[i] == "":
-				kept = append(kept, vs...)
+				kept = append(kept, all[start[i]:start[i+1]]...)
 			case round == 1:
 				again = append(again, o)
 				if o.at.measured() && o.at.changed() != "" {
@@ -175,16 +190,14 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 					first[o] = o.at.m
 				}
 			default:
-				kept = append(kept, unsettled(vs, held[i])...)
+				late = append(late, unsettled(verdicts(i), held[i])...)
 			}
 		}
-		if round == 1 {
-			out = kept
-		} else {
-			out = append(out, kept...)
-		}
+		out.listed = append(out.listed, kept...)
+		out.listed = append(out.listed, late...)
 		if len(again) == 0 {
-			return onePathEach(out), nil
+			onePathEach(out)
+			return out, nil
 		}
 		if quiet {
 			// Something was changing: measure again once it had time
@@ -209,38 +222,80 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 // directory renamed while the walk ran can be measured under its old name
 // and its new one, and would then count for the rows of both. Neither is
 // written; both are judged on a later run.
-func onePathEach(verdicts []Verdict) []Verdict {
-	// first maps each verified directory to its verdict; only directories
-	// seen twice get a list of paths.
-	first := make(map[scanner.Identity]int, len(verdicts))
-	paths := map[scanner.Identity][]string{}
-	for i, v := range verdicts {
-		id := v.identity()
-		if v.Kind != Verified || id == (scanner.Identity{}) {
-			continue
-		}
-		j, seen := first[id]
-		if !seen {
-			first[id] = i
-			continue
-		}
-		if paths[id] == nil {
-			paths[id] = []string{verdicts[j].Path}
-		}
-		paths[id] = append(paths[id], v.Path)
+func onePathEach(vs *verdictSet) {
+	// The verified verdicts by device and inode, sorted: a map of a
+	// million identities cost 70 MB. Those with the same device and inode
+	// are then compared whole (on afero's MemMapFs all have none).
+	type ref struct {
+		dev, ino uint64
+		i        int // in vs.listed, or len(vs.listed) + its index in vs.verified
 	}
-	for i, v := range verdicts {
-		ps := paths[v.identity()]
-		if v.Kind != Verified || len(ps) < 2 {
-			continue
+	var refs []ref
+	i := 0
+	for v := range vs.all() {
+		if id := v.identity(); v.Kind == Verified && id != (scanner.Identity{}) {
+			refs = append(refs, ref{id.Dev, id.Ino, i})
 		}
+		i++
+	}
+	slices.SortFunc(refs, func(a, b ref) int { return cmp.Or(cmp.Compare(a.dev, b.dev), cmp.Compare(a.ino, b.ino)) })
+	at := func(i int) Verdict {
+		if i < len(vs.listed) {
+			return vs.listed[i]
+		}
+		return verifiedVerdict(vs.verified[i-len(vs.listed)])
+	}
+	paths := map[scanner.Identity][]string{}
+	twice := map[int]scanner.Identity{} // the verdicts of directories seen twice
+	for lo := 0; lo < len(refs); {
+		hi := lo + 1
+		for hi < len(refs) && refs[hi].dev == refs[lo].dev && refs[hi].ino == refs[lo].ino {
+			hi++
+		}
+		if hi-lo > 1 {
+			byID := map[scanner.Identity][]int{}
+			for _, rf := range refs[lo:hi] {
+				v := at(rf.i)
+				id := v.identity()
+				byID[id] = append(byID[id], rf.i)
+			}
+			for id, is := range byID {
+				if len(is) < 2 {
+					continue
+				}
+				for _, i := range is {
+					paths[id] = append(paths[id], at(i).Path)
+					twice[i] = id
+				}
+			}
+		}
+		lo = hi
+	}
+	if len(twice) == 0 {
+		return
+	}
+	recent := func(v Verdict) Verdict {
+		ps := paths[v.identity()]
 		slices.Sort(ps)
 		v.Kind = Recent
 		v.Detail = fmt.Sprintf("the same directory was measured at %s; judged on a later run", strings.Join(ps, " and "))
 		v.complete()
-		verdicts[i] = v
+		return v
 	}
-	return verdicts
+	for i := range vs.listed {
+		if _, ok := twice[i]; ok {
+			vs.listed[i] = recent(vs.listed[i])
+		}
+	}
+	n, kept := len(vs.listed), vs.verified[:0]
+	for j, o := range vs.verified {
+		if _, ok := twice[n+j]; ok {
+			vs.listed = append(vs.listed, recent(verifiedVerdict(o)))
+			continue
+		}
+		kept = append(kept, o)
+	}
+	vs.verified = kept
 }
 
 // unsettled turns the verdicts of an observation whose directory kept
@@ -285,9 +340,11 @@ func (r *Reconciler) observeAll(ctx context.Context, obs []*Observation) error {
 // no longer hold, or "" when they do.
 func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts func(int) []Verdict) ([]string, error) {
 	held := make([]string, len(obs))
-	var rels []string
-	var looked []int32 // looked[k] is the observation rels[k] is the path of
-	var missing, verified []bool
+	// Nearly every observation is looked at again: room for all of them
+	// at once, rather than copies as the slices grow.
+	rels := make([]string, 0, len(obs))
+	looked := make([]int32, 0, len(obs)) // looked[k] is the observation rels[k] is the path of
+	missing, verified := make([]bool, 0, len(obs)), make([]bool, 0, len(obs))
 	for i, o := range obs {
 		var m, v bool
 		for _, vd := range verdicts(i) {
@@ -340,7 +397,7 @@ func recheckWorkers(c scanner.Config) int {
 // write writes the sizes of the verified verdicts, unless DryRun, and
 // returns how many rows were written and how many the application changed
 // meanwhile.
-func (r *Reconciler) write(ctx context.Context, verdicts []Verdict) (written, changed int, err error) {
+func (r *Reconciler) write(ctx context.Context, verdicts *verdictSet) (written, changed int, err error) {
 	if r.cfg.DryRun {
 		return 0, 0, nil
 	}
@@ -355,9 +412,9 @@ func (r *Reconciler) write(ctx context.Context, verdicts []Verdict) (written, ch
 	return written, len(batch) - written, nil
 }
 
-func verifiedUpdates(verdicts []Verdict) []db.SizeUpdate {
-	var batch []db.SizeUpdate
-	for _, v := range verdicts {
+func verifiedUpdates(verdicts *verdictSet) []db.SizeUpdate {
+	batch := make([]db.SizeUpdate, 0, len(verdicts.verified))
+	for v := range verdicts.all() {
 		if v.Kind != Verified || v.measured == nil {
 			continue
 		}

@@ -146,7 +146,7 @@ func instanceName(i *int) string {
 	return strconv.Itoa(*i)
 }
 
-func perInstance(rows []db.Row, verdicts []Verdict) []InstanceSummary {
+func perInstance(rows []db.Row, verdicts *verdictSet) []InstanceSummary {
 	by := map[string]*InstanceSummary{}
 	get := func(name string) *InstanceSummary {
 		if by[name] == nil {
@@ -159,7 +159,7 @@ func perInstance(rows []db.Row, verdicts []Verdict) []InstanceSummary {
 			get(instanceName(r.InstanceIndex)).Rows++
 		}
 	}
-	for _, v := range verdicts {
+	for v := range verdicts.all() {
 		is := get(instanceName(instanceOf(v.Rows)))
 		if v.Kind.IsFinding() {
 			is.Findings++
@@ -191,7 +191,7 @@ func perInstance(rows []db.Row, verdicts []Verdict) []InstanceSummary {
 	return out
 }
 
-func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts []Verdict) *Report {
+func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts *verdictSet) *Report {
 	s := Summary{
 		DryRun: cfg.DryRun, Root: cfg.Root, PathPrefix: cfg.PathPrefix, MinAgeSeconds: cfg.MinAge.Seconds(),
 		Scope: cfg.Scope.String(), Shard: cfg.Scope.Shard().String(),
@@ -213,7 +213,7 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts [
 	s.Sessions, s.Files, s.Bytes, s.AllocatedBytes, s.MeteredBytes = t.sessions, t.files, t.bytes, t.allocated, t.metered
 	s.LargestSessions, s.LargestWorkspaces, s.WorkspacesMeasured = t.largest.result()
 	findings, recent := []Finding{}, []Finding{}
-	for _, v := range verdicts {
+	for v := range verdicts.all() {
 		s.Outcomes[v.Kind]++
 		switch {
 		case v.Kind.IsFinding():

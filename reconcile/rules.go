@@ -131,7 +131,7 @@ func present(o *Observation, live, dead []db.Row, cutoff time.Time) Verdict {
 	case len(live) == 1 && live[0].StoragePath != nil && o.at.listedOnly:
 		return verdict(o, Deferred, o.Rows, "not sized in this run (time budget); its row is left as it is")
 	case len(live) == 1 && live[0].StoragePath != nil:
-		return verdict(o, Verified, o.Rows, "")
+		return verifiedVerdict(o)
 	case len(live) == 1:
 		return verdict(o, Unlinked, o.Rows, "row has no session_storage_path; its conventional directory exists")
 	case young:

@@ -130,3 +130,51 @@ func (t *tally) add(e *scanner.Entry) {
 	t.metered += e.Usage.Metered
 	t.largest.add(e)
 }
+
+// verdictSet is the verdicts of an audit. Most sessions of a share are
+// verified, with nothing to list: those are kept as their observations, 8
+// bytes each, rather than as verdicts, 144 (a million of them were the
+// largest thing the audit held while it looked again), and made verdicts
+// again one at a time as they are read.
+type verdictSet struct {
+	listed []Verdict
+	// verified are observations whose one verdict is Verified.
+	verified []*Observation
+}
+
+// len returns the number of verdicts.
+func (vs *verdictSet) len() int {
+	if vs == nil {
+		return 0
+	}
+	return len(vs.listed) + len(vs.verified)
+}
+
+// all yields every verdict, the listed ones first. A verified one is made
+// for the call: the Verdict yielded is valid until the next, and is copied
+// to be kept.
+func (vs *verdictSet) all() iter.Seq[*Verdict] {
+	return func(yield func(*Verdict) bool) {
+		if vs == nil {
+			return
+		}
+		for i := range vs.listed {
+			if !yield(&vs.listed[i]) {
+				return
+			}
+		}
+		var v Verdict
+		for _, o := range vs.verified {
+			v = verifiedVerdict(o)
+			if !yield(&v) {
+				return
+			}
+		}
+	}
+}
+
+// verifiedVerdict is the verdict of an observation judged verified: what
+// present returns for it.
+func verifiedVerdict(o *Observation) Verdict {
+	return verdict(o, Verified, o.Rows, "")
+}
