@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/spf13/afero"
+	"golang.org/x/sync/errgroup"
 
 	"sessaudit/db"
 	"sessaudit/scanner"
@@ -110,21 +111,25 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	if looked > 0 {
 		lookCost = r.now().Sub(started) / time.Duration(looked)
 	}
-	rows, err := r.rows(ctx)
-	if err != nil {
-		return nil, err
-	}
-	phases.Rows = lap()
-	var d *disk
-	var budget *Budget
+	var (
+		rows   []db.Row
+		d      *disk
+		budget *Budget
+	)
 	if r.cfg.MaxDuration > 0 {
+		// The budget sizes the stalest rows' directories first: it needs
+		// the rows before it walks.
+		if rows, err = r.rows(ctx); err != nil {
+			return nil, err
+		}
+		phases.Rows = lap()
 		from := r.cfg.BudgetFrom
 		if from.IsZero() {
 			from = started
 		}
 		d, budget, err = r.walkBudgeted(ctx, rows, from, lookCost)
 	} else {
-		d, err = r.walk(ctx)
+		rows, d, phases.Rows, err = r.rowsAndWalk(ctx)
 	}
 	phases.Walk = lap()
 	if err != nil {
@@ -323,6 +328,29 @@ func (d *disk) add(e scanner.Entry) error {
 		d.other = append(d.other, e)
 	}
 	return nil
+}
+
+// rowsAndWalk reads the rows while it walks the share, the one waiting on
+// the database, the other on the filesystem, and returns both with the
+// seconds the rows took. When either fails the other is stopped; the error
+// is the first failure. The disk is returned also on error, with what was
+// found.
+func (r *Reconciler) rowsAndWalk(ctx context.Context) (rows []db.Row, d *disk, rowsTime float64, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		start := r.now()
+		var err error
+		rows, err = r.rows(gctx)
+		rowsTime = r.now().Sub(start).Seconds()
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		d, err = r.walk(gctx)
+		return err
+	})
+	err = g.Wait()
+	return rows, d, rowsTime, err
 }
 
 func (r *Reconciler) walk(ctx context.Context) (*disk, error) {

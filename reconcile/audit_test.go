@@ -726,11 +726,41 @@ func TestAuditPhases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := reconcile.Phases{Rows: 3, Write: 5}
+	// The rows are read while the share is walked: the walk takes as long.
+	want := reconcile.Phases{Rows: 3, Walk: 3, Write: 5}
 	if got := rep.Summary.Phases; got == nil || *got != want {
 		t.Errorf("phases %+v, want %+v", got, want)
 	}
 	if got := rep.Summary.DurationSeconds; got != 8 {
 		t.Errorf("duration %vs, want 8s", got)
+	}
+}
+
+// failingRows is a fakeStore whose Rows fails.
+type failingRows struct{ *fakeStore }
+
+func (failingRows) Rows(context.Context, db.Selection) ([]db.Row, error) {
+	return nil, errors.New("connection refused")
+}
+
+// TestAuditRowsFailDuringWalk: the rows are read while the share is
+// walked; when they cannot be read, the audit fails with that error, not
+// the walk's, and writes nothing.
+func TestAuditRowsFailDuringWalk(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{"workspace_1/session_a/f": "1"})
+	store := failingRows{&fakeStore{rows: []db.Row{live(1, 1, "a", str("/mnt/efs/workspace_1/session_a"))}}}
+	rep, err := reconcile.Audit(context.Background(), fsys, store, reconcile.Config{
+		Root: root, PathPrefix: "/mnt/efs", MinAge: time.Hour, MaxMissingRatio: 1,
+		Now: func() time.Time { return time.Now().Add(48 * time.Hour) },
+	})
+	if err == nil || !strings.Contains(err.Error(), "read rows: connection refused") {
+		t.Errorf("Audit error = %v, want the rows' error", err)
+	}
+	if rep != nil {
+		t.Errorf("Audit returned a report: %+v", rep.Summary)
+	}
+	if store.calls != 0 {
+		t.Errorf("Audit wrote %d batches", store.calls)
 	}
 }

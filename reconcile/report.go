@@ -88,12 +88,14 @@ type Summary struct {
 }
 
 // Phases is the time, in seconds, each part of an audit took; a part not
-// reached is 0. What the audit costs beyond its walk is the sum of all but
-// Walk.
+// reached is 0. What the audit costs beyond its walk is the sum of Check,
+// Judge and Write, and of Rows under a time budget (without one the rows
+// are read during the walk).
 type Phases struct {
 	// Check is judging the stored prefix and the mount on a sample of rows.
 	Check float64 `json:"check_seconds"`
-	// Rows is reading the rows of the scope.
+	// Rows is reading the rows of the scope. Without a time budget they
+	// are read while the share is walked, and Walk includes Rows.
 	Rows float64 `json:"rows_seconds"`
 	// Walk is listing and measuring the session directories (under a
 	// time budget, sizing the stalest).
