@@ -190,6 +190,9 @@ type skip struct{ cause, reason string }
 // directory, or why it must be left alone; an error stops the run.
 func check(ctx context.Context, q *quarantine.Quarantine, fsys afero.Fs, rows RowFinder, c Candidate, st *Step, cfg Config, now time.Time) (quarantine.Identity, skip, error) {
 	id, err := q.Look(c.Path)
+	if errors.Is(err, scanner.ErrIOTimeout) {
+		return id, skip{}, err // the quarantine makes no call anymore: stop
+	}
 	if err != nil {
 		return id, skip{CauseNotDirectory, "not a real directory now: " + err.Error()}, nil
 	}

@@ -1,7 +1,6 @@
 package quarantine
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -203,6 +202,7 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 type journal struct {
 	f   *os.File
 	now func() time.Time
+	c   *calls
 }
 
 // append writes rec as one line and flushes it to stable storage.
@@ -215,10 +215,10 @@ func (j *journal) append(rec Record) error {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	b = append(b, '\n')
-	if _, err := j.f.Write(b); err != nil {
+	if err := j.c.do("write manifest", func() error { _, err := j.f.Write(b); return err }, nil); err != nil {
 		return fmt.Errorf("write manifest %s: %w", j.f.Name(), err)
 	}
-	if err := j.f.Sync(); err != nil {
+	if err := j.c.do("sync manifest", j.f.Sync, nil); err != nil {
 		return fmt.Errorf("sync manifest %s: %w", j.f.Name(), err)
 	}
 	return nil
@@ -231,26 +231,40 @@ func (j *journal) close() error { return j.f.Close() }
 // cut off (it recorded nothing whole); when it left a whole record without
 // its newline, a newline ends it, so that the next record starts a line of
 // its own.
-func openJournal(runFD int, now func() time.Time) (*journal, *Manifest, error) {
-	f, err := openFileAt(runFD, ManifestName, os.O_RDWR|os.O_APPEND, 0)
+func openJournal(c *calls, runFD int, now func() time.Time) (*journal, *Manifest, error) {
+	f, err := c.openFileAt(runFD, ManifestName, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open manifest: %w", err)
 	}
-	m, err := ParseManifest(bufio.NewReader(f))
+	m, err := c.readManifest(f)
 	if err != nil {
 		f.Close()
 		return nil, nil, err
 	}
 	if m.Torn {
-		if err := f.Truncate(m.tornAt); err != nil {
+		if err := c.do("truncate manifest", func() error { return f.Truncate(m.tornAt) }, nil); err != nil {
 			f.Close()
 			return nil, nil, fmt.Errorf("cut the torn last line of the manifest: %w", err)
 		}
 	} else if m.unterminated {
-		if _, err := f.Write([]byte("\n")); err != nil {
+		if err := c.do("write manifest", func() error { _, err := f.Write([]byte("\n")); return err }, nil); err != nil {
 			f.Close()
 			return nil, nil, fmt.Errorf("write manifest: %w", err)
 		}
 	}
-	return &journal{f: f, now: now}, m, nil
+	return &journal{f: f, now: now, c: c}, m, nil
+}
+
+// readManifest reads and parses the manifest f, its reading bounded as
+// one call.
+func (c *calls) readManifest(f *os.File) (*Manifest, error) {
+	var data []byte
+	err := c.do("read manifest", func() (err error) {
+		data, err = io.ReadAll(f)
+		return err
+	}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("read manifest: %w", err)
+	}
+	return ParseManifest(bytes.NewReader(data))
 }

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"sessaudit/scanner"
 )
 
 // runNameLayout names a run's directory by the time it started, in UTC.
@@ -43,7 +45,7 @@ func (q *Quarantine) Begin(info RunInfo) (*Run, error) {
 	base := info.Started.UTC().Format(runNameLayout)
 	name := base
 	for i := 2; ; i++ {
-		err := mkdirNew(q.dirFD, name)
+		err := q.c.mkdirNew(q.dirFD, name)
 		if err == nil {
 			break
 		}
@@ -52,17 +54,17 @@ func (q *Quarantine) Begin(info RunInfo) (*Run, error) {
 		}
 		name = fmt.Sprintf("%s-%d", base, i)
 	}
-	fd, _, err := openDir(q.dirFD, name)
+	fd, _, err := q.c.openDir(q.dirFD, name)
 	if err != nil {
 		return nil, fmt.Errorf("open run %s: %w", name, err)
 	}
 	r := &Run{q: q, name: name, fd: fd, workspaces: map[string]int{}}
-	f, err := openFileAt(fd, ManifestName, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
+	f, err := q.c.openFileAt(fd, ManifestName, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		r.Close()
 		return nil, fmt.Errorf("create manifest of run %s: %w", name, err)
 	}
-	r.j = &journal{f: f, now: now}
+	r.j = &journal{f: f, now: now, c: q.c}
 	head := Record{Event: EventRun, Format: manifestFormat, Version: 1, Run: name, Root: q.root, Quarantine: q.dir,
 		Report: info.Report, Time: info.Started.UTC()}
 	if !info.ReportFinishedAt.IsZero() {
@@ -75,11 +77,11 @@ func (q *Quarantine) Begin(info RunInfo) (*Run, error) {
 	}
 	// The run directory's entry in the quarantine, and the manifest's in
 	// the run directory.
-	if err := syncFD(q.dirFD); err != nil {
+	if err := q.c.syncFD(q.dirFD); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("sync %s: %w", q.dir, err)
 	}
-	if err := syncFD(fd); err != nil {
+	if err := q.c.syncFD(fd); err != nil {
 		r.Close()
 		return nil, fmt.Errorf("sync %s: %w", r.Dir(), err)
 	}
@@ -130,7 +132,12 @@ type Item struct {
 // rename), it is renamed back at once and ErrChanged returned.
 //
 // Any other error (the manifest cannot be written, the rename fails) means
-// the run cannot go on safely.
+// the run cannot go on safely. A call that does not return within the
+// Quarantine's IOTimeout (a stalled NFS server) is such an error, wrapping
+// scanner.ErrIOTimeout: nothing more is recorded, since the call may still
+// complete (a rename the server received). The manifest then holds the
+// moving line, fsync-ed before the rename, and not what became of it, as
+// after a crash at that moment; Restore and Purge look for the identity.
 func (r *Run) Move(rel string, want Identity, it Item) error {
 	ws, sess, err := splitSessionPath(rel)
 	if err != nil {
@@ -159,8 +166,11 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 	if err := r.j.append(rec); err != nil {
 		return err
 	}
-	if err := renameNoReplace(srcFD, sess, dstFD, sess); err != nil {
+	if err := r.q.c.renameNoReplace(srcFD, sess, dstFD, sess); err != nil {
 		err = fmt.Errorf("move %s to %s: %w", rel, r.Dir(), err)
+		if errors.Is(err, scanner.ErrIOTimeout) {
+			return err // it may yet happen: not_moved would be a lie
+		}
 		if jerr := r.j.append(r.record(EventNotMoved, rel, err)); jerr != nil {
 			return errors.Join(err, jerr)
 		}
@@ -169,13 +179,16 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 	if err := r.syncBoth(srcFD, dstFD); err != nil {
 		return err
 	}
-	got, err := statAt(dstFD, sess)
+	got, err := r.q.c.statAt(dstFD, sess)
 	if err == nil && got.id == want && got.isDir() {
 		return r.j.append(r.record(EventMoved, rel, nil))
 	}
+	if errors.Is(err, scanner.ErrIOTimeout) {
+		return fmt.Errorf("move %s: look at what arrived: %w", rel, err)
+	}
 	// Something else took the directory's place between the look and the
 	// rename: put it back where it was.
-	if err := renameNoReplace(dstFD, sess, srcFD, sess); err != nil {
+	if err := r.q.c.renameNoReplace(dstFD, sess, srcFD, sess); err != nil {
 		return fmt.Errorf("move %s: something else took its place before the rename, and moving it back failed (it is at %s): %w",
 			rel, filepath.Join(r.Dir(), rel), err)
 	}
@@ -200,10 +213,10 @@ func (r *Run) record(event, rel string, err error) Record {
 
 // syncBoth makes a rename between two directories durable.
 func (r *Run) syncBoth(a, b int) error {
-	if err := syncFD(a); err != nil {
+	if err := r.q.c.syncFD(a); err != nil {
 		return fmt.Errorf("sync directory after rename: %w", err)
 	}
-	if err := syncFD(b); err != nil {
+	if err := r.q.c.syncFD(b); err != nil {
 		return fmt.Errorf("sync directory after rename: %w", err)
 	}
 	return nil
@@ -214,10 +227,10 @@ func (r *Run) workspace(ws string) (int, error) {
 	if fd, ok := r.workspaces[ws]; ok {
 		return fd, nil
 	}
-	if err := mkdirAt(r.fd, ws); err != nil {
+	if err := r.q.c.mkdirAt(r.fd, ws); err != nil {
 		return -1, fmt.Errorf("create %s in run %s: %w", ws, r.name, err)
 	}
-	if err := syncFD(r.fd); err != nil {
+	if err := r.q.c.syncFD(r.fd); err != nil {
 		return -1, fmt.Errorf("sync %s: %w", r.Dir(), err)
 	}
 	fd, err := r.q.openWorkspace(r.fd, ws)

@@ -1,7 +1,6 @@
 package quarantine
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,6 +21,12 @@ type PurgeConfig struct {
 	// OnStep, when set, hears of each directory and run as it is dealt
 	// with.
 	OnStep func(Step)
+	// IOTimeout bounds each filesystem call, as Config.IOTimeout does for
+	// Open: a call that does not return in time stops Purge with an error
+	// wrapping scanner.ErrIOTimeout, and nothing more is deleted or
+	// recorded (a deletion not recorded is done again, or found done, by
+	// the next Purge).
+	IOTimeout time.Duration
 }
 
 // Purge deletes, in the quarantine directory dir, the runs whose manifest's
@@ -33,26 +38,31 @@ type PurgeConfig struct {
 // (no manifest, a link, a file) are never touched. Nothing is followed
 // through a link and no other filesystem is entered.
 //
-// An error means Purge could not read dir or could not record a deletion.
+// An error means Purge could not read dir, could not record a deletion, or
+// a filesystem call did not return in time.
 func Purge(dir string, cfg PurgeConfig) (Result, error) {
 	var res Result
 	if cfg.Now.IsZero() {
 		cfg.Now = time.Now()
 	}
-	dirFD, dirSt, err := openPath(dir)
+	c := newCalls(cfg.IOTimeout)
+	dirFD, dirSt, err := c.openPath(dir)
 	if err != nil {
 		return res, fmt.Errorf("open quarantine %s: %w", dir, err)
 	}
 	defer closeFD(dirFD)
-	names, err := listNames(dirFD)
+	names, err := c.listNames(dirFD)
 	if err != nil {
 		return res, fmt.Errorf("list quarantine %s: %w", dir, err)
 	}
 	slices.Sort(names)
-	p := &purger{cfg: cfg, dirFD: dirFD, dev: dirSt.id.Dev, res: &res}
+	p := &purger{cfg: cfg, dirFD: dirFD, dev: dirSt.id.Dev, res: &res, c: c}
 	for _, name := range names {
 		if err := p.run(name); err != nil {
 			return res, err
+		}
+		if c.hung != nil {
+			return res, fmt.Errorf("purge run %s: %w", name, c.hung)
 		}
 	}
 	return res, nil
@@ -63,9 +73,15 @@ type purger struct {
 	dirFD int
 	dev   uint64
 	res   *Result
+	c     *calls
 }
 
+// step reports s, unless a call hung: then what s says of the failure is
+// not known, and Purge stops without it.
 func (p *purger) step(s Step, done bool) {
+	if p.c.hung != nil && !done {
+		return
+	}
 	p.res.add(s, done)
 	if p.cfg.OnStep != nil {
 		p.cfg.OnStep(s)
@@ -78,7 +94,7 @@ func (p *purger) run(name string) error {
 		p.step(Step{Run: name, Action: Ignored, Err: errors.New(why)}, false)
 		return nil
 	}
-	fd, st, err := openDir(p.dirFD, name)
+	fd, st, err := p.c.openDir(p.dirFD, name)
 	switch {
 	case errors.Is(err, ErrNotDir):
 		return ignore("not a run: not a directory")
@@ -104,7 +120,7 @@ func (p *purger) run(name string) error {
 		p.step(Step{Run: name, Action: TooYoung}, false)
 		return nil
 	}
-	q := &Quarantine{dev: p.dev, rootFD: -1, dirFD: -1}
+	q := &Quarantine{dev: p.dev, rootFD: -1, dirFD: -1, c: p.c}
 	problems := false
 	var workspaces []string
 	for _, e := range m.Entries {
@@ -145,7 +161,7 @@ func (p *purger) run(name string) error {
 			p.step(s, true)
 			continue
 		}
-		err = removeTree(wsFD, sess, p.dev)
+		err = p.c.removeTree(wsFD, sess, p.dev)
 		closeFD(wsFD)
 		if err != nil {
 			s.Action, s.Err = NotDeleted, fmt.Errorf("delete: %w", err)
@@ -170,15 +186,15 @@ func (p *purger) run(name string) error {
 // manifest reads the run's manifest; with Yes it is opened for appending.
 func (p *purger) manifest(runFD int) (*Manifest, *journal, error) {
 	if p.cfg.Yes {
-		j, m, err := openJournal(runFD, time.Now)
+		j, m, err := openJournal(p.c, runFD, time.Now)
 		return m, j, err
 	}
-	f, err := openFileAt(runFD, ManifestName, os.O_RDONLY, 0)
+	f, err := p.c.openFileAt(runFD, ManifestName, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer f.Close()
-	m, err := ParseManifest(bufio.NewReader(f))
+	m, err := p.c.readManifest(f)
 	return m, nil, err
 }
 
@@ -187,12 +203,12 @@ func (p *purger) manifest(runFD int) (*Manifest, *journal, error) {
 func (p *purger) removeRun(name string, fd int, j *journal, workspaces []string) error {
 	slices.Sort(workspaces)
 	for _, ws := range slices.Compact(workspaces) {
-		if _, err := removeEmptyDir(fd, ws); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if _, err := p.c.removeEmptyDir(fd, ws); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			p.step(Step{Run: name, Action: Kept, Err: fmt.Errorf("remove %s: %w", ws, err)}, false)
 			return nil
 		}
 	}
-	left, err := listNames(fd)
+	left, err := p.c.listNames(fd)
 	if err != nil {
 		p.step(Step{Run: name, Action: Kept, Err: err}, false)
 		return nil
@@ -201,10 +217,10 @@ func (p *purger) removeRun(name string, fd int, j *journal, workspaces []string)
 		p.step(Step{Run: name, Action: Kept, Err: fmt.Errorf("holds %d entries its manifest does not list, such as %q", len(left), left[0])}, false)
 		return nil
 	}
-	if err := unlinkAt(fd, ManifestName); err != nil {
+	if err := p.c.unlinkAt(fd, ManifestName); err != nil {
 		return fmt.Errorf("remove manifest of run %s: %w", name, err)
 	}
-	if _, err := removeEmptyDir(p.dirFD, name); err != nil {
+	if _, err := p.c.removeEmptyDir(p.dirFD, name); err != nil {
 		return fmt.Errorf("remove run %s: %w", name, err)
 	}
 	p.res.RunsRemoved++

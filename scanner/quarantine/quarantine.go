@@ -44,6 +44,7 @@ type Quarantine struct {
 	root, dir     string // absolute, links resolved
 	dev           uint64
 	rootFD, dirFD int
+	c             *calls
 }
 
 // Open checks that dir may hold what is moved out of root and opens both.
@@ -52,23 +53,29 @@ type Quarantine struct {
 // same filesystem as root (ErrOtherFilesystem); it must not be root, hold
 // root, or be a workspace or session directory, and inside root it must be
 // root/scanner.QuarantineName (ErrBadPlace).
-func Open(root, dir string) (*Quarantine, error) {
-	rootAbs, err := resolve(root)
+//
+// Every filesystem call of the Quarantine and its runs is bounded by
+// cfg.IOTimeout; once one has not returned in time, the Quarantine and its
+// runs make no call anymore and every operation fails with an error
+// wrapping scanner.ErrIOTimeout (see Run.Move).
+func Open(root, dir string, cfg Config) (*Quarantine, error) {
+	c := newCalls(cfg.IOTimeout)
+	rootAbs, err := c.resolve(root)
 	if err != nil {
 		return nil, fmt.Errorf("root: %w", err)
 	}
-	dirAbs, err := resolve(dir)
+	dirAbs, err := c.resolve(dir)
 	if err != nil {
 		return nil, fmt.Errorf("quarantine: %w", err)
 	}
 	if err := checkPlace(rootAbs, dirAbs); err != nil {
 		return nil, err
 	}
-	rootFD, rootSt, err := openPath(rootAbs)
+	rootFD, rootSt, err := c.openPath(rootAbs)
 	if err != nil {
 		return nil, fmt.Errorf("open root %s: %w", rootAbs, err)
 	}
-	dirFD, dirSt, err := openPath(dirAbs)
+	dirFD, dirSt, err := c.openPath(dirAbs)
 	if err != nil {
 		closeFD(rootFD)
 		return nil, fmt.Errorf("open quarantine %s: %w", dirAbs, err)
@@ -79,16 +86,21 @@ func Open(root, dir string) (*Quarantine, error) {
 		return nil, fmt.Errorf("%w: %s (device %d) and root %s (device %d); a move between filesystems would be a copy",
 			ErrOtherFilesystem, dirAbs, dirSt.id.Dev, rootAbs, rootSt.id.Dev)
 	}
-	return &Quarantine{root: rootAbs, dir: dirAbs, dev: rootSt.id.Dev, rootFD: rootFD, dirFD: dirFD}, nil
+	return &Quarantine{root: rootAbs, dir: dirAbs, dev: rootSt.id.Dev, rootFD: rootFD, dirFD: dirFD, c: c}, nil
 }
 
 // resolve makes p absolute and resolves the links in it.
-func resolve(p string) (string, error) {
+func (c *calls) resolve(p string) (string, error) {
 	abs, err := filepath.Abs(p)
 	if err != nil {
 		return "", err
 	}
-	return filepath.EvalSymlinks(abs)
+	var resolved string
+	err = c.do("resolve "+abs, func() (err error) {
+		resolved, err = filepath.EvalSymlinks(abs)
+		return err
+	}, nil)
+	return resolved, err
 }
 
 // checkPlace applies the rules of Open on where dir may be.
@@ -159,7 +171,7 @@ func (q *Quarantine) Look(rel string) (Identity, error) {
 // openWorkspace opens the workspace directory ws in dirfd without following
 // a link, on the root's filesystem.
 func (q *Quarantine) openWorkspace(dirfd int, ws string) (int, error) {
-	fd, st, err := openDir(dirfd, ws)
+	fd, st, err := q.c.openDir(dirfd, ws)
 	if err != nil {
 		return -1, fmt.Errorf("%s: %w", ws, err)
 	}
@@ -172,7 +184,7 @@ func (q *Quarantine) openWorkspace(dirfd int, ws string) (int, error) {
 
 // sessionAt looks at the session directory sess in the workspace wsFD.
 func (q *Quarantine) sessionAt(wsFD int, sess string) (fileStat, error) {
-	st, err := statAt(wsFD, sess)
+	st, err := q.c.statAt(wsFD, sess)
 	switch {
 	case err != nil:
 		return fileStat{}, err

@@ -124,7 +124,7 @@ func share(t *testing.T, tr tree) (root, qdir string) {
 
 func open(t *testing.T, root, qdir string) *quarantine.Quarantine {
 	t.Helper()
-	q, err := quarantine.Open(root, qdir)
+	q, err := quarantine.Open(root, qdir, quarantine.Config{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -223,7 +223,7 @@ func TestOpenPlaces(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			q, err := quarantine.Open(root, tc.dir)
+			q, err := quarantine.Open(root, tc.dir, quarantine.Config{})
 			if q != nil {
 				q.Close()
 			}
@@ -244,7 +244,7 @@ func TestOpenOtherFilesystem(t *testing.T) {
 		t.Fatalf("mount tmpfs (the test needs root): %v", err)
 	}
 	t.Cleanup(func() { must(t, unix.Unmount(mnt, 0)) })
-	q, err := quarantine.Open(root, mnt)
+	q, err := quarantine.Open(root, mnt, quarantine.Config{})
 	if q != nil {
 		q.Close()
 	}

@@ -78,6 +78,12 @@ type RestoreConfig struct {
 	OnStep func(Step)
 	// Now returns the time of each record; nil means time.Now.
 	Now func() time.Time
+	// IOTimeout bounds each filesystem call, as Config.IOTimeout does for
+	// Open: a call that does not return in time stops Restore with an
+	// error wrapping scanner.ErrIOTimeout, and nothing more is moved or
+	// recorded (a directory moved back but not recorded is found back by
+	// the next Restore).
+	IOTimeout time.Duration
 }
 
 // Restore moves every directory the manifest at manifestPath lists as moved
@@ -89,8 +95,8 @@ type RestoreConfig struct {
 // be run again: what is back already is counted as such.
 //
 // An error means Restore could not start (the manifest cannot be read, the
-// root is not on the run's filesystem) or could not record what it did (it
-// then stops).
+// root is not on the run's filesystem), could not record what it did, or a
+// filesystem call did not return in time (it then stops).
 func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
 	var res Result
 	if filepath.Base(manifestPath) != ManifestName {
@@ -101,12 +107,13 @@ func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
 		now = time.Now
 	}
 	runDir := filepath.Dir(manifestPath)
-	runFD, runSt, err := openPath(runDir)
+	c := newCalls(cfg.IOTimeout)
+	runFD, runSt, err := c.openPath(runDir)
 	if err != nil {
 		return res, fmt.Errorf("open run %s: %w", runDir, err)
 	}
 	defer closeFD(runFD)
-	j, m, err := openJournal(runFD, now)
+	j, m, err := openJournal(c, runFD, now)
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", manifestPath, err)
 	}
@@ -115,7 +122,7 @@ func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
 	if cfg.Root != "" {
 		root = cfg.Root
 	}
-	rootFD, rootSt, err := openPath(root)
+	rootFD, rootSt, err := c.openPath(root)
 	if err != nil {
 		return res, fmt.Errorf("open root %s: %w", root, err)
 	}
@@ -123,7 +130,7 @@ func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
 	if rootSt.id.Dev != runSt.id.Dev {
 		return res, fmt.Errorf("%w: root %s and run %s", ErrOtherFilesystem, root, runDir)
 	}
-	q := &Quarantine{root: root, dir: filepath.Dir(runDir), dev: rootSt.id.Dev, rootFD: rootFD, dirFD: -1}
+	q := &Quarantine{root: root, dir: filepath.Dir(runDir), dev: rootSt.id.Dev, rootFD: rootFD, dirFD: -1, c: c}
 	rs := &restorer{q: q, runFD: runFD, run: m.Header.Run, j: j}
 	res.Runs = 1
 	for _, e := range m.Entries {
@@ -170,6 +177,11 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 	}
 	ws, sess, _ := splitSessionPath(e.Path)
 	fail := func(err error) (Step, bool, error) {
+		if rs.q.c.hung != nil {
+			// A call hung: what became of the directory is not known,
+			// and Restore stops.
+			return s, false, fmt.Errorf("restore %s: %w", e.Path, rs.q.c.hung)
+		}
 		s.Action, s.Err = NotRestored, err
 		return s, false, nil
 	}
@@ -177,6 +189,8 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 	st, from, err := rs.inQuarantine(ws, sess)
 	defer closeFD(from)
 	switch {
+	case rs.q.c.hung != nil:
+		return fail(err)
 	case errors.Is(err, fs.ErrNotExist):
 		// Not in quarantine: not moved (a crash before the rename), or
 		// restored already (a crash before the record)?
@@ -187,6 +201,8 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 		if back, err := rs.q.Look(e.Path); err == nil && back == want {
 			s.Action = AlreadyBack
 			return s, false, rs.j.append(rs.record(EventRestored, e.Path))
+		} else if rs.q.c.hung != nil {
+			return fail(err)
 		}
 		return fail(fmt.Errorf("not in quarantine at %s", e.Path))
 	case err != nil:
@@ -202,16 +218,16 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 		return fail(err)
 	}
 	defer closeFD(to)
-	if err := renameNoReplace(from, sess, to, sess); err != nil {
+	if err := rs.q.c.renameNoReplace(from, sess, to, sess); err != nil {
 		if errors.Is(err, errExist) || errors.Is(err, errNotEmpty) {
 			err = fmt.Errorf("%w: %s; not overwritten, left in quarantine", ErrExists, filepath.Join(rs.q.root, e.Path))
 		}
 		return fail(err)
 	}
-	if err := syncFD(from); err != nil {
+	if err := rs.q.c.syncFD(from); err != nil {
 		return s, false, fmt.Errorf("sync after restoring %s: %w", e.Path, err)
 	}
-	if err := syncFD(to); err != nil {
+	if err := rs.q.c.syncFD(to); err != nil {
 		return s, false, fmt.Errorf("sync after restoring %s: %w", e.Path, err)
 	}
 	s.Action = Restored

@@ -42,41 +42,49 @@ func ignoringEINTR(op func() error) error {
 
 // openPath opens the directory at path, following links, as the operator
 // named it.
-func openPath(path string) (int, fileStat, error) {
-	return openFlags(unix.AT_FDCWD, path, followFlags)
+func (c *calls) openPath(path string) (int, fileStat, error) {
+	return c.openFlags(unix.AT_FDCWD, path, followFlags)
 }
 
 // openDir opens the directory name in dirfd without following a link there.
 // A link or a non-directory gives an error wrapping ErrNotDir.
-func openDir(dirfd int, name string) (int, fileStat, error) {
-	fd, st, err := openFlags(dirfd, name, dirFlags)
+func (c *calls) openDir(dirfd int, name string) (int, fileStat, error) {
+	fd, st, err := c.openFlags(dirfd, name, dirFlags)
 	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
 		err = fmt.Errorf("%w (%w)", ErrNotDir, err)
 	}
 	return fd, st, err
 }
 
-func openFlags(dirfd int, name string, flags int) (int, fileStat, error) {
-	var fd int
-	err := ignoringEINTR(func() (err error) {
-		fd, err = unix.Openat(dirfd, name, flags, 0)
-		return err
-	})
-	if err != nil {
-		return -1, fileStat{}, err
-	}
+func (c *calls) openFlags(dirfd int, name string, flags int) (int, fileStat, error) {
+	fd := -1
 	var st unix.Stat_t
-	if err := ignoringEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
-		unix.Close(fd)
+	err := c.do("open "+name, func() error {
+		err := ignoringEINTR(func() (err error) {
+			fd, err = unix.Openat(dirfd, name, flags, 0)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := ignoringEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
+			unix.Close(fd)
+			return err
+		}
+		return nil
+	}, func() { unix.Close(fd) })
+	if err != nil {
 		return -1, fileStat{}, err
 	}
 	return fd, fromStat(&st), nil
 }
 
 // statAt looks at name in dirfd without following a link.
-func statAt(dirfd int, name string) (fileStat, error) {
+func (c *calls) statAt(dirfd int, name string) (fileStat, error) {
 	var st unix.Stat_t
-	err := ignoringEINTR(func() error { return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	err := c.do("lstat "+name, func() error {
+		return ignoringEINTR(func() error { return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
+	}, nil)
 	if err != nil {
 		return fileStat{}, err
 	}
@@ -84,8 +92,8 @@ func statAt(dirfd int, name string) (fileStat, error) {
 }
 
 // mkdirAt creates the directory name in dirfd; an existing one is fine.
-func mkdirAt(dirfd int, name string) error {
-	err := ignoringEINTR(func() error { return unix.Mkdirat(dirfd, name, 0o700) })
+func (c *calls) mkdirAt(dirfd int, name string) error {
+	err := c.mkdirNew(dirfd, name)
 	if errors.Is(err, unix.EEXIST) {
 		return nil
 	}
@@ -93,8 +101,10 @@ func mkdirAt(dirfd int, name string) error {
 }
 
 // mkdirNew creates the directory name in dirfd, which must not exist.
-func mkdirNew(dirfd int, name string) error {
-	return ignoringEINTR(func() error { return unix.Mkdirat(dirfd, name, 0o700) })
+func (c *calls) mkdirNew(dirfd int, name string) error {
+	return c.do("mkdir "+name, func() error {
+		return ignoringEINTR(func() error { return unix.Mkdirat(dirfd, name, 0o700) })
+	}, nil)
 }
 
 // renameNoReplace renames oldName in oldfd to newName in newfd and fails
@@ -104,23 +114,30 @@ func mkdirNew(dirfd int, name string) error {
 // follows. In that short window a directory created at the destination by
 // someone else could be replaced only if it is empty: rename(2) never
 // replaces a non-empty directory.
-func renameNoReplace(oldfd int, oldName string, newfd int, newName string) error {
-	err := ignoringEINTR(func() error { return unix.Renameat2(oldfd, oldName, newfd, newName, unix.RENAME_NOREPLACE) })
+//
+// Each of the calls is bounded (calls.do): a rename that does not return
+// in time may still happen later, and the run stops.
+func (c *calls) renameNoReplace(oldfd int, oldName string, newfd int, newName string) error {
+	err := c.do("rename "+oldName, func() error {
+		return ignoringEINTR(func() error { return unix.Renameat2(oldfd, oldName, newfd, newName, unix.RENAME_NOREPLACE) })
+	}, nil)
 	if !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOSYS) {
 		return err
 	}
-	if _, err := statAt(newfd, newName); err == nil {
+	if _, err := c.statAt(newfd, newName); err == nil {
 		return unix.EEXIST
 	} else if !errors.Is(err, unix.ENOENT) {
 		return err
 	}
-	return ignoringEINTR(func() error { return unix.Renameat(oldfd, oldName, newfd, newName) })
+	return c.do("rename "+oldName, func() error {
+		return ignoringEINTR(func() error { return unix.Renameat(oldfd, oldName, newfd, newName) })
+	}, nil)
 }
 
 // syncFD flushes what fd names to stable storage; for a directory, its
 // entries, so that a rename in it survives a crash.
-func syncFD(fd int) error {
-	return ignoringEINTR(func() error { return unix.Fsync(fd) })
+func (c *calls) syncFD(fd int) error {
+	return c.do("fsync", func() error { return ignoringEINTR(func() error { return unix.Fsync(fd) }) }, nil)
 }
 
 func closeFD(fd int) {
@@ -131,12 +148,14 @@ func closeFD(fd int) {
 
 // openFileAt opens the regular file name in dirfd with flags (O_NOFOLLOW
 // always added) as an *os.File.
-func openFileAt(dirfd int, name string, flags int, perm uint32) (*os.File, error) {
-	var fd int
-	err := ignoringEINTR(func() (err error) {
-		fd, err = unix.Openat(dirfd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
-		return err
-	})
+func (c *calls) openFileAt(dirfd int, name string, flags int, perm uint32) (*os.File, error) {
+	fd := -1
+	err := c.do("open "+name, func() error {
+		return ignoringEINTR(func() (err error) {
+			fd, err = unix.Openat(dirfd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+			return err
+		})
+	}, func() { unix.Close(fd) })
 	if err != nil {
 		return nil, err
 	}
@@ -147,42 +166,45 @@ func openFileAt(dirfd int, name string, flags int, perm uint32) (*os.File, error
 // following a link and without entering another filesystem (one whose
 // device is not dev): a mount point found inside is an error and is left
 // alone.
-func removeTree(dirfd int, name string, dev uint64) error {
-	st, err := statAt(dirfd, name)
+func (c *calls) removeTree(dirfd int, name string, dev uint64) error {
+	st, err := c.statAt(dirfd, name)
 	if err != nil {
 		return err
 	}
 	if !st.isDir() {
-		return ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, 0) })
+		return c.unlinkAt(dirfd, name)
 	}
 	if st.id.Dev != dev {
 		return fmt.Errorf("%s: %w", name, ErrOtherFilesystem)
 	}
-	fd, _, err := openDir(dirfd, name)
+	fd, _, err := c.openDir(dirfd, name)
 	if err != nil {
 		return err
 	}
-	dir := os.NewFile(uintptr(fd), name)
-	names, err := dir.Readdirnames(-1)
+	names, err := c.listNames(fd)
 	if err == nil {
 		for _, n := range names {
-			if err = removeTree(fd, n, dev); err != nil {
+			if err = c.removeTree(fd, n, dev); err != nil {
 				err = fmt.Errorf("%s/%w", name, err)
 				break
 			}
 		}
 	}
-	dir.Close()
+	closeFD(fd)
 	if err != nil {
 		return err
 	}
-	return ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) })
+	return c.do("rmdir "+name, func() error {
+		return ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) })
+	}, nil)
 }
 
 // removeEmptyDir removes the directory name in dirfd when it is empty and
 // reports whether it did.
-func removeEmptyDir(dirfd int, name string) (bool, error) {
-	err := ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) })
+func (c *calls) removeEmptyDir(dirfd int, name string) (bool, error) {
+	err := c.do("rmdir "+name, func() error {
+		return ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, unix.AT_REMOVEDIR) })
+	}, nil)
 	switch {
 	case err == nil:
 		return true, nil
@@ -193,23 +215,28 @@ func removeEmptyDir(dirfd int, name string) (bool, error) {
 }
 
 // unlinkAt removes the file name in dirfd.
-func unlinkAt(dirfd int, name string) error {
-	return ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, 0) })
+func (c *calls) unlinkAt(dirfd int, name string) error {
+	return c.do("unlink "+name, func() error { return ignoringEINTR(func() error { return unix.Unlinkat(dirfd, name, 0) }) }, nil)
 }
 
 // listNames returns the names in the directory fd.
-func listNames(fd int) ([]string, error) {
-	dup, err := unix.Dup(fd)
-	if err != nil {
-		return nil, err
-	}
-	d := os.NewFile(uintptr(dup), "")
-	defer d.Close()
-	// The duplicate shares fd's offset: read from the start.
-	if _, err := d.Seek(0, 0); err != nil {
-		return nil, err
-	}
-	return d.Readdirnames(-1)
+func (c *calls) listNames(fd int) ([]string, error) {
+	var names []string
+	err := c.do("list directory", func() error {
+		dup, err := unix.Dup(fd)
+		if err != nil {
+			return err
+		}
+		d := os.NewFile(uintptr(dup), "")
+		defer d.Close()
+		// The duplicate shares fd's offset: read from the start.
+		if _, err := d.Seek(0, 0); err != nil {
+			return err
+		}
+		names, err = d.Readdirnames(-1)
+		return err
+	}, nil)
+	return names, err
 }
 
 var (

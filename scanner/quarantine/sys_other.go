@@ -20,19 +20,19 @@ func (st fileStat) isDir() bool { return false }
 
 var errUnsupported = errors.ErrUnsupported
 
-func openPath(string) (int, fileStat, error)                { return -1, fileStat{}, errUnsupported }
-func openDir(int, string) (int, fileStat, error)            { return -1, fileStat{}, errUnsupported }
-func statAt(int, string) (fileStat, error)                  { return fileStat{}, errUnsupported }
-func mkdirAt(int, string) error                             { return errUnsupported }
-func mkdirNew(int, string) error                            { return errUnsupported }
-func renameNoReplace(int, string, int, string) error        { return errUnsupported }
-func syncFD(int) error                                      { return errUnsupported }
-func closeFD(int)                                           {}
-func openFileAt(int, string, int, uint32) (*os.File, error) { return nil, errUnsupported }
-func removeTree(int, string, uint64) error                  { return errUnsupported }
-func removeEmptyDir(int, string) (bool, error)              { return false, errUnsupported }
-func unlinkAt(int, string) error                            { return errUnsupported }
-func listNames(int) ([]string, error)                       { return nil, errUnsupported }
+func (*calls) openPath(string) (int, fileStat, error)                { return -1, fileStat{}, errUnsupported }
+func (*calls) openDir(int, string) (int, fileStat, error)            { return -1, fileStat{}, errUnsupported }
+func (*calls) statAt(int, string) (fileStat, error)                  { return fileStat{}, errUnsupported }
+func (*calls) mkdirAt(int, string) error                             { return errUnsupported }
+func (*calls) mkdirNew(int, string) error                            { return errUnsupported }
+func (*calls) renameNoReplace(int, string, int, string) error        { return errUnsupported }
+func (*calls) syncFD(int) error                                      { return errUnsupported }
+func closeFD(int)                                                    {}
+func (*calls) openFileAt(int, string, int, uint32) (*os.File, error) { return nil, errUnsupported }
+func (*calls) removeTree(int, string, uint64) error                  { return errUnsupported }
+func (*calls) removeEmptyDir(int, string) (bool, error)              { return false, errUnsupported }
+func (*calls) unlinkAt(int, string) error                            { return errUnsupported }
+func (*calls) listNames(int) ([]string, error)                       { return nil, errUnsupported }
 
 var (
 	errNotEmpty = syscall.ENOTEMPTY

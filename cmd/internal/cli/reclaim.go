@@ -57,7 +57,7 @@ func (c *reclaimCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.pathPrefix, "path-prefix", "", "the share's path as the application stores it (default: the report's)")
 	fs.StringVar(&c.dsn, "dsn", "", "MySQL DSN (default: $SESSAUDIT_DSN)")
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
-	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation of a measurement after this long")
+	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage+" (a directory whose measurement does not answer is skipped)")
 	registerOpMetrics(fs, &c.metricsFile, metrics.Reclaim)
 	return fs
 }
@@ -126,7 +126,7 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 	if _, err := os.Stat(c.quarantine); err != nil {
 		return usageError("--quarantine %s: %v (create it first)", c.quarantine, err)
 	}
-	q, err := quarantine.Open(c.root, c.quarantine)
+	q, err := quarantine.Open(c.root, c.quarantine, quarantine.Config{IOTimeout: c.ioTimeout})
 	if err != nil {
 		return err
 	}
@@ -202,11 +202,16 @@ func printReclaimResult(w io.Writer, res reclaim.Result, yes bool, maxMoves int)
 	}
 }
 
+// ioTimeoutUsage is the help of the --io-timeout of reclaim, restore and
+// purge.
+const ioTimeoutUsage = "give up on one filesystem operation after this long; a rename, deletion or manifest write that does not answer stops the run (exit 2), which records nothing more"
+
 // restoreCmd moves a reclaim run back.
 type restoreCmd struct {
 	env         Env
 	manifest    string
 	root        string
+	ioTimeout   time.Duration
 	metricsFile string
 }
 
@@ -216,6 +221,7 @@ func (c *restoreCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.StringVar(&c.manifest, "manifest", "", "the manifest.json of the reclaim run to move back (required)")
 	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the root the manifest names)")
+	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage)
 	registerOpMetrics(fs, &c.metricsFile, metrics.Restore)
 	return fs
 }
@@ -226,15 +232,18 @@ func (c *restoreCmd) run(ctx context.Context) (err error) {
 	if err := m.check(); err != nil {
 		return err
 	}
-	if c.manifest == "" {
+	switch {
+	case c.manifest == "":
 		return usageError("--manifest is required")
+	case c.ioTimeout <= 0:
+		return usageError("--io-timeout %v must be positive", c.ioTimeout)
 	}
 	if _, err := os.Stat(c.manifest); err != nil {
 		return usageError("--manifest: %v", err)
 	}
 	out := c.env.Stdout
 	res, err := quarantine.Restore(c.manifest, quarantine.RestoreConfig{
-		Root:   c.root,
+		Root: c.root, IOTimeout: c.ioTimeout,
 		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s); m.op.Restored(s) },
 	})
 	fmt.Fprintf(out, "restored %d directories, %s; %d not restored\n", res.Done, report.HumanBytes(res.Bytes), res.Problems)
@@ -253,6 +262,7 @@ type purgeCmd struct {
 	quarantine  string
 	olderThan   ageFlag
 	yes         bool
+	ioTimeout   time.Duration
 	metricsFile string
 }
 
@@ -263,6 +273,7 @@ func (c *purgeCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.quarantine, "quarantine", "", "the quarantine directory (required)")
 	fs.Var(&c.olderThan, "older-than", "delete the runs whose manifest's last line is older than this `age`: whole days (30d) or a duration (720h) (required)")
 	fs.BoolVar(&c.yes, "yes", false, "delete; without it what would be deleted is printed")
+	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage)
 	registerOpMetrics(fs, &c.metricsFile, metrics.Purge)
 	return fs
 }
@@ -278,13 +289,15 @@ func (c *purgeCmd) run(ctx context.Context) (err error) {
 		return usageError("--quarantine is required")
 	case c.olderThan <= 0:
 		return usageError("--older-than is required, and positive (30d, say)")
+	case c.ioTimeout <= 0:
+		return usageError("--io-timeout %v must be positive", c.ioTimeout)
 	}
 	if _, err := os.Stat(c.quarantine); err != nil {
 		return usageError("--quarantine: %v", err)
 	}
 	out := c.env.Stdout
 	res, err := quarantine.Purge(c.quarantine, quarantine.PurgeConfig{
-		OlderThan: time.Duration(c.olderThan), Yes: c.yes,
+		OlderThan: time.Duration(c.olderThan), Yes: c.yes, IOTimeout: c.ioTimeout,
 		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s); m.op.Purged(s) },
 	})
 	m.op.PurgedRuns(res)
