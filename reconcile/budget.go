@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,7 @@ func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started ti
 	for o := range d.sessions.all() {
 		index[o.Path] = o
 	}
-	order, missing := sizingOrder(r.cfg.PathPrefix, rows, index)
+	order, missing := sizingOrder(r.cfg.PathPrefix, rows, index, r.cfg.BackfillPaths, started.Unix()/(24*60*60))
 	b := &Budget{MaxDurationSeconds: r.cfg.MaxDuration.Seconds(), Listed: len(order)}
 	if lookCost <= 0 && len(order) > 0 {
 		// No sample to time a look on: reckon a look again costs four
@@ -134,16 +135,25 @@ func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started ti
 }
 
 // sizingOrder returns the session directories listed in the order a budgeted
-// audit sizes them, stalest first: those a live row refers to, by the
-// oldest session_storage_verified_at of their live rows, never verified
-// first; then those no live row refers to (the orphans and soft-deleted
-// ones, never written, so with no age to go by); ties by path. It also
-// counts the live rows whose directory was not listed: each is looked at
-// again before it is called missing.
-func sizingOrder(prefix string, rows []db.Row, listed map[string]*Observation) ([]string, int) {
+// audit sizes them, stalest first: first those whose row the run writes
+// (one live row refers to it, and with its own workspace's path), by the
+// session_storage_verified_at of that row, never verified first, ties by
+// path; then the others, whose rows the run never writes, so that have no
+// age to go by: those no live row refers to (orphans, soft-deleted ones),
+// several do (a conflict), a row of another workspace does (a conflict) or
+// a row with a NULL path does (unlinked; unless backfill, which writes
+// it). Were they ordered by their rows' verification time, never written,
+// they would come first every night and take the budget from the rows
+// waiting longest. They are ordered on a ring by a hash of their path,
+// starting each day (day, in days since 1970) at another point of it, so
+// that a budget that sizes a part of them sizes other ones every day.
+// It also counts the live rows whose directory was not listed: each is
+// looked at again before it is called missing.
+func sizingOrder(prefix string, rows []db.Row, listed map[string]*Observation, backfill bool, day int64) ([]string, int) {
 	type stale struct {
-		at   *time.Time // nil: never verified
-		live bool
+		at      *time.Time // the oldest verification of its live rows; nil: never
+		live    int        // live rows that refer to it
+		unwrite bool       // a live row the run does not write refers to it
 	}
 	byPath := map[string]stale{}
 	missing := 0
@@ -159,31 +169,61 @@ func sizingOrder(prefix string, rows []db.Row, listed map[string]*Observation) (
 			missing++
 			continue
 		}
-		cur, seen := byPath[p]
-		if !seen || cur.at != nil && (row.VerifiedAt == nil || row.VerifiedAt.Before(*cur.at)) {
-			byPath[p] = stale{at: row.VerifiedAt, live: true}
+		cur := byPath[p]
+		if cur.live == 0 || cur.at != nil && (row.VerifiedAt == nil || row.VerifiedAt.Before(*cur.at)) {
+			cur.at = row.VerifiedAt
 		}
+		cur.live++
+		ws, _, _ := scanner.ParseSessionPath(p)
+		if row.StoragePath == nil && !backfill || ws != row.WorkspaceID {
+			cur.unwrite = true
+		}
+		byPath[p] = cur
 	}
+	written := func(s stale) bool { return s.live == 1 && !s.unwrite }
 	var order []string
 	for p, o := range listed {
 		if o.at.kind == scanner.KindSession && o.at.err() == nil {
 			order = append(order, p)
 		}
 	}
+	// ring places a directory whose rows are not written on the day's
+	// ring: adding the same number to every hash turns the ring; the
+	// golden ratio of 2^64 turns it to a point far from the days before,
+	// so that the starts of successive days spread evenly over it.
+	const turn = 0x9E3779B97F4A7C15
+	ring := func(p string) uint64 {
+		h := fnv.New64a()
+		h.Write([]byte(p))
+		// FNV leaves similar paths close on the ring: mix (MurmurHash3's
+		// finalizer) so that they spread over it.
+		x := h.Sum64()
+		x ^= x >> 33
+		x *= 0xff51afd7ed558ccd
+		x ^= x >> 33
+		x *= 0xc4ceb9fe1a85ec53
+		x ^= x >> 33
+		return x + uint64(day)*turn
+	}
 	slices.SortFunc(order, func(a, b string) int {
 		sa, sb := byPath[a], byPath[b]
+		wa, wb := written(sa), written(sb)
 		switch {
-		case sa.live != sb.live:
-			if sa.live {
+		case wa != wb:
+			if wa {
 				return -1
 			}
 			return 1
-		case sa.live && (sa.at == nil) != (sb.at == nil):
+		case !wa:
+			if c := cmp.Compare(ring(a), ring(b)); c != 0 {
+				return c
+			}
+		case (sa.at == nil) != (sb.at == nil):
 			if sa.at == nil {
 				return -1
 			}
 			return 1
-		case sa.live && sa.at != nil:
+		case sa.at != nil:
 			if c := sa.at.Compare(*sb.at); c != 0 {
 				return c
 			}

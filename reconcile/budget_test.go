@@ -308,3 +308,87 @@ func TestBudgetRotates(t *testing.T) {
 		}
 	}
 }
+
+// TestBudgetSizesNeverWrittenLast: the directories whose rows a run never
+// writes (an unlinked row's, a conflict's) are sized after every directory
+// whose row it writes, like the orphans: never verified, their rows would
+// otherwise sort first every night and take the budget from the rows
+// waiting longest, night after night.
+func TestBudgetSizesNeverWrittenLast(t *testing.T) {
+	const sessions = 24
+	fsys, rows := budgetShare(t, sessions, 16)
+	for i := range rows {
+		if rows[i].ID >= 100 {
+			at := longAgo.Add(time.Duration(i) * time.Hour)
+			rows[i].VerifiedAt = &at
+		}
+	}
+	c := &clock{t: time.Now().Add(48 * time.Hour)}
+	_, took := budgetAudit(t, fsys, &fakeStore{rows: slices.Clone(rows)}, c, 0)
+	for night := 1; night <= 3; night++ {
+		c.t = c.t.Add(24 * time.Hour)
+		store := &fakeStore{rows: slices.Clone(rows)}
+		rep, _ := budgetAudit(t, fsys, store, c, took/3)
+		if n := len(store.written); n == 0 || n >= sessions {
+			t.Fatalf("night %d wrote %d of %d rows: the budget tests nothing", night, n, sessions)
+		}
+		for _, f := range rep.Findings {
+			if (f.Kind == reconcile.Unlinked || f.Kind == reconcile.Conflict) && f.SizeBytes != nil {
+				t.Errorf("night %d: %s %s was sized while %d of %d stale rows were left for later", night, f.Kind, f.Path, sessions-len(store.written), sessions)
+			}
+		}
+	}
+}
+
+// TestBudgetRotatesTheNeverWritten: directories whose rows are never
+// written (orphans here) have no verification time to rotate by; a budget
+// that sizes a part of them each night sizes other ones each night, and
+// every one of them within a few nights, rather than the same ones, first
+// by path, every night.
+func TestBudgetRotatesTheNeverWritten(t *testing.T) {
+	const orphans = 24
+	fsys := afero.NewMemMapFs()
+	files := map[string]string{}
+	for i := range orphans {
+		rel := scanner.SessionPath(uint64(1+i%3), fmt.Sprintf("o%02d", i))
+		files[rel+"/creds.json"] = "x"
+		for d := range 16 {
+			files[fmt.Sprintf("%s/Default/%d/index", rel, d)] = "i"
+		}
+	}
+	writeTree(t, fsys, files)
+	c := &clock{t: time.Now().Add(48 * time.Hour)}
+	_, took := budgetAudit(t, fsys, &fakeStore{}, c, 0)
+	sizedOn := map[string][]int{}
+	var firsts []string
+	const nights = 8
+	for night := 1; night <= nights; night++ {
+		c.t = c.t.Add(24 * time.Hour)
+		rep, _ := budgetAudit(t, fsys, &fakeStore{}, c, took/3)
+		var sized []string
+		for _, f := range rep.Findings {
+			if f.Kind == reconcile.Orphan && f.SizeBytes != nil {
+				sized = append(sized, f.Path)
+				sizedOn[f.Path] = append(sizedOn[f.Path], night)
+			}
+		}
+		if len(sized) == 0 || len(sized) == orphans {
+			t.Fatalf("night %d sized %d of %d orphans: the budget tests nothing", night, len(sized), orphans)
+		}
+		slices.Sort(sized)
+		firsts = append(firsts, strings.Join(sized, " "))
+	}
+	distinct := map[string]bool{}
+	for _, f := range firsts {
+		distinct[f] = true
+	}
+	if len(distinct) < nights/2 {
+		t.Errorf("the nights sized the same orphans again and again: %q", firsts)
+	}
+	for i := range orphans {
+		rel := scanner.SessionPath(uint64(1+i%3), fmt.Sprintf("o%02d", i))
+		if len(sizedOn[rel]) == 0 {
+			t.Errorf("%s not sized in %d nights; sized: %v", rel, nights, sizedOn)
+		}
+	}
+}
