@@ -71,11 +71,12 @@ type kindSection struct {
 }
 
 // AuditHTML writes r as one self-contained HTML page: the summary (with
-// the filesystem operations made, fs_ops), where the bytes are (bar charts
-// drawn as inline SVG), the reclaimable bytes by kind, the largest
-// sessions, the findings grouped by kind, and the recent ones, at most
-// HTMLRowsPerKind of each kind. It loads nothing: no script, font or style
-// from elsewhere.
+// the warnings, the time of each phase, the filesystem operations made,
+// fs_ops, and the time budget's line, as the text report has them), where
+// the bytes are (bar charts drawn as inline SVG), the reclaimable bytes by
+// kind, the largest sessions, the findings grouped by kind, and the recent
+// ones, at most HTMLRowsPerKind of each kind. It loads nothing: no script,
+// font or style from elsewhere.
 func AuditHTML(w io.Writer, r *reconcile.Report) error {
 	s := r.Summary
 	page := htmlPage{R: r, S: s}

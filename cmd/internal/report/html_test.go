@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"sessaudit/cmd/internal/report"
 	"sessaudit/reconcile"
@@ -111,6 +112,10 @@ func TestAuditHTMLContent(t *testing.T) {
 		`<details id="recent" open>`, "recent <span class=\"n\">2</span> · not findings: judged on a later run",
 		"workspace_1/session_new", "changed within the grace period",
 		"workspace_2/session_fresh", "row changed within the grace period",
+		// The warnings, as in the text report's header.
+		`<p class="panel warning"><b>Warning:</b> a warning an operator should read</p>`,
+		// The phases, as in the text report's time: line.
+		"time: check 12ms, rows 200ms, walk 900ms, judge 188ms, write 200ms",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %q", want)
@@ -200,6 +205,46 @@ func TestAuditHTMLRecent(t *testing.T) {
 	}
 }
 
+// budgetReport is htmlReport as a run under a time budget left it.
+func budgetReport() *reconcile.Report {
+	r := htmlReport()
+	stalest := time.Date(2026, 3, 2, 1, 0, 12, 0, time.UTC)
+	r.Summary.Budget = &reconcile.Budget{MaxDurationSeconds: 600, Listed: 120_000, Sized: 41_000, Deferred: 78_500,
+		StalestVerifiedAt: &stalest, NeverVerified: 3}
+	r.Summary.Outcomes[reconcile.Deferred] = 78_500
+	return r
+}
+
+// The budget line says what the text report's says: what was sized of
+// what was listed, what was deferred, and how stale that left the rows.
+// A run without a budget, warnings or phases (an interrupted one) shows
+// none of them.
+func TestAuditHTMLBudget(t *testing.T) {
+	page := renderHTML(t, budgetReport())
+	want := `<p class="panel gap" id="budget"><b>Time budget 10m0s:</b> sized 41,000 of 120,000 session directories, deferred 78,500; ` +
+		"stalest verified row 2026-03-02 01:00:12 UTC; 3 never verified</p>"
+	if !strings.Contains(page, want) {
+		t.Errorf("the page lacks %q", want)
+	}
+
+	r := budgetReport()
+	r.Summary.Budget.StalestVerifiedAt, r.Summary.Budget.NeverVerified = nil, 0
+	page = renderHTML(t, r)
+	want = `<b>Time budget 10m0s:</b> sized 41,000 of 120,000 session directories, deferred 78,500</p>`
+	if !strings.Contains(page, want) {
+		t.Errorf("the page lacks %q", want)
+	}
+
+	r = htmlReport()
+	r.Summary.Warnings, r.Summary.Phases = nil, nil
+	page = renderHTML(t, r)
+	for _, bad := range []string{`id="budget"`, "Time budget", "Warning:", "time: check"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("the page has %q, for a run without it", bad)
+		}
+	}
+}
+
 // chromium returns the path of a headless Chromium, or skips the test when
 // there is none outside CI. CI installs Debian's chromium.
 func chromium(t *testing.T) string {
@@ -242,7 +287,7 @@ func browse(t *testing.T, browser, page string, args ...string) []byte {
 // bars in their colour.
 func TestAuditHTMLInChromium(t *testing.T) {
 	browser := chromium(t)
-	page := renderHTML(t, htmlReport())
+	page := renderHTML(t, budgetReport())
 
 	dom := string(browse(t, browser, page, "--dump-dom"))
 	bars := regexp.MustCompile(`<rect class="(bar|muted)"`).FindAllString(dom, -1)
@@ -251,7 +296,8 @@ func TestAuditHTMLInChromium(t *testing.T) {
 		t.Errorf("the browser's DOM has %d chart bars, want 7", len(bars))
 	}
 	for _, want := range []string{"<svg", "Largest sessions", `<details id="missing" open="">`, "session_alice",
-		`<details id="recent" open="">`, "session_fresh", "filesystem operations"} {
+		`<details id="recent" open="">`, "session_fresh", "filesystem operations",
+		"Warning:</b> a warning an operator should read", "time: check 12ms, rows 200ms", `id="budget"`, "deferred 78,500"} {
 		if !strings.Contains(dom, want) {
 			t.Errorf("the browser's DOM lacks %q", want)
 		}
