@@ -35,6 +35,7 @@ type reclaimCmd struct {
 	root         string
 	pathPrefix   string
 	dsn          string
+	laravelEnv   string
 	table        string
 	ioTimeout    time.Duration
 	metricsFile  string
@@ -56,6 +57,7 @@ func (c *reclaimCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the report's root)")
 	fs.StringVar(&c.pathPrefix, "path-prefix", "", "the share's path as the application stores it (default: the report's)")
 	fs.StringVar(&c.dsn, "dsn", "", "MySQL DSN (default: $SESSAUDIT_DSN)")
+	registerLaravelEnv(fs, &c.laravelEnv)
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
 	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage+" (a directory whose measurement does not answer is skipped)")
 	registerOpMetrics(fs, &c.metricsFile, metrics.Reclaim)
@@ -79,16 +81,13 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 	if err := m.check(); err != nil {
 		return err
 	}
-	if c.dsn == "" {
-		c.dsn = c.env.getenv("SESSAUDIT_DSN")
-	}
 	switch {
 	case c.reportPath == "":
 		return usageError("--report is required")
 	case c.quarantine == "":
 		return usageError("--quarantine is required")
-	case c.dsn == "":
-		return usageError("--dsn or SESSAUDIT_DSN is required: each directory's rows are read again just before it moves")
+	case c.dsn == "" && c.laravelEnv == "":
+		return usageError("--dsn, SESSAUDIT_DSN or --laravel-env is required: each directory's rows are read again just before it moves")
 	case c.maxMoves < 1:
 		return usageError("--max-moves %d must be at least 1", c.maxMoves)
 	case c.maxReportAge <= 0:
@@ -99,6 +98,10 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 		return usageError("--io-timeout %v must be positive", c.ioTimeout)
 	case len(c.kinds) == 0:
 		return usageError("--kinds names no kind")
+	}
+	// --dsn or SESSAUDIT_DSN, else the application's .env, as for audit.
+	if c.dsn, err = resolveDSN(c.dsn, c.laravelEnv); err != nil {
+		return err
 	}
 	started := time.Now()
 	rep, err := c.readReport(started)

@@ -481,3 +481,83 @@ func TestReclaimKilled(t *testing.T) {
 		t.Errorf("after restore %d sessions, want %d", len(got), len(all))
 	}
 }
+
+// TestReclaimFromLaravelEnv: reclaim reads the rows again from the
+// database of the application's .env, as audit and watch do, from
+// --laravel-env or SESSAUDIT_LARAVEL_ENV, with --dsn and SESSAUDIT_DSN
+// winning over it, and the password shows nowhere.
+func TestReclaimFromLaravelEnv(t *testing.T) {
+	s := newShare(t)
+	s.audit(t)
+	all := sessions(t, s.root)
+	user := passwordUser(t, s.dsn)
+	envFile := laravelEnv(t, s.dsn, user, laravelSecret)
+	bad := filepath.Join(t.TempDir(), ".env")
+	mustDo(t, os.WriteFile(bad, []byte("DB_CONNECTION=pgsql\nDB_DATABASE=app\nDB_USERNAME=u\nDB_PASSWORD='"+laravelSecret+"'\n"), 0o600))
+	reclaim := func(t *testing.T, vars map[string]string, args ...string) result {
+		t.Helper()
+		args = append([]string{"reclaim", "--report", s.report, "--quarantine", s.qdir}, args...)
+		res := runEnv(t, afero.NewOsFs(), vars, nil, args...)
+		if strings.Contains(res.stdout+res.stderr, laravelSecret) {
+			t.Error("the password shows in the output")
+		}
+		return res
+	}
+
+	// Each plans with the database it was given: every directory is
+	// looked at and its rows read again.
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		args []string
+	}{
+		{"--laravel-env", nil, []string{"--laravel-env", envFile}},
+		{"SESSAUDIT_LARAVEL_ENV", map[string]string{"SESSAUDIT_LARAVEL_ENV": envFile}, nil},
+		{"--dsn wins", nil, []string{"--dsn", s.dsn, "--laravel-env", bad}},
+		{"SESSAUDIT_DSN wins", map[string]string{"SESSAUDIT_DSN": s.dsn}, []string{"--laravel-env", bad}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := reclaim(t, tc.vars, tc.args...)
+			if res.code != cli.ExitClean || strings.Count(res.stdout, "would move") != len(reclaimable)+1 {
+				t.Errorf("plan: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+			}
+		})
+	}
+	// And moves by it: a row written since the audit, read from the
+	// .env's database, keeps its directory.
+	_, err := open(t, s.dsn).Exec(`INSERT INTO whatsapp_accounts
+	  (id, uuid, workspace_id, session_id, session_storage_path, created_by, created_at, updated_at, deleted_at) VALUES
+	  (20, 'u20', 1, 'new', '/mnt/efs/workspace_1/session_orphan1', 1, NOW(), NOW(), NULL)`)
+	mustDo(t, err)
+	res := reclaim(t, map[string]string{"SESSAUDIT_LARAVEL_ENV": envFile}, "--yes")
+	want := minus(reclaimable, []string{"workspace_1/session_orphan1"})
+	if res.code != cli.ExitFindings || !strings.Contains(res.stdout, "live row 20 refers to it now") {
+		t.Errorf("reclaim --yes: exit %d, want 1 with row 20 keeping its directory\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	if got := sessions(t, s.root); !reflect.DeepEqual(got, minus(all, want)) {
+		t.Errorf("left at the root %q, want all but %q", got, want)
+	}
+
+	t.Run("not mysql", func(t *testing.T) {
+		res := reclaim(t, nil, "--laravel-env", bad)
+		if res.code != cli.ExitFailed || !strings.Contains(res.stderr, `DB_CONNECTION="pgsql"`) {
+			t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+		}
+	})
+	t.Run("none", func(t *testing.T) {
+		res := reclaim(t, nil)
+		if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "--dsn, SESSAUDIT_DSN or --laravel-env is required") {
+			t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+		}
+	})
+	t.Run("wrong password", func(t *testing.T) {
+		if dbtest.Backend() == "embedded" {
+			t.Skip("the embedded server accepts any password; run with SESSAUDIT_TEST_MYSQL_DSN")
+		}
+		wrong := laravelEnv(t, s.dsn, user, laravelSecret+"-not")
+		res := reclaim(t, nil, "--laravel-env", wrong)
+		if res.code != cli.ExitFailed || !strings.Contains(strings.ToLower(res.stderr), "access denied") {
+			t.Errorf("exit %d, stderr %q: want 2 and access denied", res.code, res.stderr)
+		}
+	})
+}
