@@ -25,7 +25,7 @@ func (s *Store) SessionRows(ctx context.Context, workspace uint64, id string) ([
 	s.selectRows(&q)
 	q.WriteString(" WHERE (session_storage_path IS NULL AND workspace_id = ? AND session_id LIKE ? ESCAPE '!')")
 	q.WriteString(" OR session_storage_path LIKE ? ESCAPE '!' ORDER BY id")
-	return s.query(ctx, q.String(), workspace, likeFragment(id), "%"+likeEscape(ws+"/")+"%"+likeFragment("session_"+id)+"%")
+	return s.query(ctx, 0, q.String(), workspace, likeFragment(id), "%"+likeEscape(ws+"/")+"%"+likeFragment("session_"+id)+"%")
 }
 
 // likeFragment escapes s for a LIKE pattern with ESCAPE '!', with every run
