@@ -47,7 +47,7 @@ func main() {
 func run(ctx context.Context, args []string) (int, error) {
 	flags := flag.NewFlagSet("sessaudit-demo", flag.ContinueOnError)
 	testdata := flags.String("testdata", "", "the repository's testdata directory (default: found from the working directory)")
-	format := flags.String("format", "text", "report format: text or json")
+	format := flags.String("format", "text", "report format: text, json or html")
 	if err := flags.Parse(args); err != nil {
 		return 2, nil
 	}

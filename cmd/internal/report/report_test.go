@@ -89,6 +89,16 @@ func TestAuditTextGolden(t *testing.T) {
 	golden(t, "audit.golden", b.Bytes())
 }
 
+// A run under a time budget says what it sized, what it deferred and how
+// stale that left the rows (the HTML report's budget panel says the same).
+func TestAuditTextBudgetGolden(t *testing.T) {
+	var b bytes.Buffer
+	if err := report.AuditText(&b, budgetReport()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "audit_budget.golden", b.Bytes())
+}
+
 func TestAuditTextNoFindings(t *testing.T) {
 	rep := &reconcile.Report{Summary: reconcile.Summary{Complete: true, DryRun: true, Root: "/r", PathPrefix: "/mnt/efs"}}
 	var b bytes.Buffer
