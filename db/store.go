@@ -84,8 +84,11 @@ type Store struct {
 	columns   map[string]bool
 	schema    *Schema // as Open read it
 	batchSize int
-	redact    redactor
-	onRetry   func(err error, attempt int, wait time.Duration)
+	// ranges is whether WriteSizes may write a dense chunk as a range of
+	// ids, in READ COMMITTED (see updateStatement and logsStatements).
+	ranges  bool
+	redact  redactor
+	onRetry func(err error, attempt int, wait time.Duration)
 	// lockBase is "<database>.<table>", the part of lock names that names
 	// the table.
 	lockBase string
@@ -147,7 +150,22 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 		return nil, err
 	}
+	s.ranges = !s.logsStatements(ictx)
 	return s, nil
+}
+
+// logsStatements reports whether the server writes the statements of this
+// Store's sessions to its binary log as statements (binlog_format
+// STATEMENT, for replication). Such a server refuses an UPDATE made in READ
+// COMMITTED (error 1665), the isolation in which WriteSizes writes a dense
+// chunk as a range of ids: it then writes every chunk as a list of ids, in
+// the server's default isolation. A server that does not say (the
+// variables are MySQL's and MariaDB's) is taken not to log statements.
+func (s *Store) logsStatements(ctx context.Context) bool {
+	var logBin, sqlLogBin int
+	var format string
+	err := s.db.QueryRowContext(ctx, "SELECT @@log_bin, @@sql_log_bin, @@binlog_format").Scan(&logBin, &sqlLogBin, &format)
+	return err == nil && logBin == 1 && sqlLogBin == 1 && strings.EqualFold(format, "STATEMENT")
 }
 
 // splitTable validates name as table or schema.table.

@@ -93,10 +93,15 @@ func (s *Store) writeChunkOnce(ctx context.Context, what string, rows int, q str
 			discard(conn)
 		}
 	}()
-	// READ COMMITTED: an UPDATE of a range of ids then keeps locked only
-	// the rows it writes and takes no gap locks, so it neither waits for
-	// the application's writes to the other rows nor holds up its inserts.
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+	// READ COMMITTED, where the chunks may be ranges (Store.ranges): an
+	// UPDATE of a range of ids then keeps locked only the rows it writes
+	// and takes no gap locks, so it neither waits for the application's
+	// writes to the other rows nor holds up its inserts.
+	var opts *sql.TxOptions
+	if s.ranges {
+		opts = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	tx, err := conn.BeginTx(ctx, opts)
 	if err != nil {
 		return 0, fmt.Errorf("begin update of %s of %s: %w", what, s.table, err)
 	}
@@ -168,8 +173,9 @@ const caseLeaf = 16
 // row of the range that is not written is not kept locked.
 func (s *Store) updateStatement(chunk []SizeUpdate, verifiedAt time.Time) (string, []any) {
 	rows := uniqueByID(chunk)
+	asRange := s.ranges && dense(rows)
 	byID := (*statement).caseByID
-	if dense(rows) {
+	if asRange {
 		byID = (*statement).eltByID
 	}
 	b := statement{args: make([]any, 0, 5*len(rows)+2*len(rows)/caseLeaf+3)}
@@ -179,7 +185,7 @@ func (s *Store) updateStatement(chunk []SizeUpdate, verifiedAt time.Time) (strin
 	byID(&b, rows, func(u SizeUpdate) any { return u.SizeBytes })
 	b.q.WriteString(", session_storage_verified_at = ?")
 	b.args = append(b.args, verifiedAt)
-	if dense(rows) {
+	if asRange {
 		b.q.WriteString(" WHERE id BETWEEN ? AND ?")
 		b.args = append(b.args, rows[0].ID, rows[len(rows)-1].ID)
 		s.andLive(&b)
