@@ -80,7 +80,7 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 	for _, warning := range s.Warnings {
 		fmt.Fprintf(&b, "warning: %s\n", warning)
 	}
-	fmt.Fprintf(&b, "started %s, took %s\n", s.StartedAt.UTC().Format(time.RFC3339), time.Duration(s.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
+	fmt.Fprintf(&b, "started %s, took %s\n", s.StartedAt.UTC().Format(time.RFC3339), seconds(s.DurationSeconds))
 	if p := s.Phases; p != nil {
 		fmt.Fprintf(&b, "time: check %s, rows %s, walk %s, judge %s, write %s\n",
 			seconds(p.Check), seconds(p.Rows), seconds(p.Walk), seconds(p.Judge), seconds(p.Write))
@@ -101,7 +101,7 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 	}
 	if bu := s.Budget; bu != nil {
 		fmt.Fprintf(&b, "\ntime budget %s: sized %d of %d session directories, deferred %d",
-			time.Duration(bu.MaxDurationSeconds*float64(time.Second)), bu.Sized, bu.Listed, bu.Deferred)
+			seconds(bu.MaxDurationSeconds), bu.Sized, bu.Listed, bu.Deferred)
 		if bu.StalestVerifiedAt != nil {
 			fmt.Fprintf(&b, "; stalest verified row %s", bu.StalestVerifiedAt.UTC().Format(time.RFC3339))
 		}

@@ -31,9 +31,7 @@ var auditHTML = template.Must(template.New("audit").Funcs(template.FuncMap{
 	"inst":  func(i *int) string { return optional(i) },
 	"wsid":  func(i *uint64) string { return optional(i) },
 	"size":  func(n *int64) string { return optionalBytes(n) },
-	"took": func(s float64) string {
-		return time.Duration(s * float64(time.Second)).Round(time.Millisecond).String()
-	},
+	"took":  func(s float64) string { return seconds(s).String() },
 	"finding": func(o reconcile.Outcome) bool {
 		return o.IsFinding()
 	},
