@@ -30,10 +30,8 @@ const dbConnectTimeout = 30 * time.Second
 type auditCmd struct {
 	env             Env
 	walk            walkFlags
-	dsn             string
-	laravelEnv      string
+	db              dbFlags
 	pathPrefix      string
-	table           string
 	dryRun          bool
 	backfillPaths   bool
 	minAge          time.Duration
@@ -42,8 +40,6 @@ type auditCmd struct {
 	output          string
 	metricsFile     string
 	maxMissingRatio float64
-	dbTimeZone      string
-	dbSessionZone   string
 	findingsExit    int
 	instanceCount   int
 	maxDuration     time.Duration
@@ -57,10 +53,8 @@ func newAuditCmd(env Env) *auditCmd {
 func (c *auditCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	c.walk.register(fs, "`DIR` where the share is mounted on this host (default: --path-prefix)")
-	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
-	registerLaravelEnv(fs, &c.laravelEnv)
+	c.db.register(fs)
 	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
-	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
 	fs.BoolVar(&c.backfillPaths, "backfill-paths", false, "also write session_storage_path, with the size, for unlinked rows (only while their path is still NULL)")
 	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
@@ -69,8 +63,6 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.output, "output", "", "write the report to `FILE`; - is stdout; a new path or regular file is replaced whole at the end, anything else (a link, a device, a FIFO) written into (default: stdout)")
 	fs.StringVar(&c.metricsFile, "metrics-file", "", "write Prometheus metrics of the run to `FILE` (for node_exporter's textfile collector), replaced atomically; written even when the audit fails")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
-	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
-	fs.StringVar(&c.dbSessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
 	fs.IntVar(&c.findingsExit, "findings-exit-code", ExitFindings, "exit status when the audit completed and found something: 1, or 0 where a non-zero status reads as a failure (a Kubernetes Job); the report and metrics still say what was found")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
 	fs.DurationVar(&c.maxDuration, "max-duration", 0, "time budget: list and judge the whole scope, size sessions stalest first while there is time, defer the rest (0: no budget, size everything)")
@@ -114,17 +106,14 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	if err := c.walk.check(); err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(c.dbTimeZone)
-	if err != nil {
-		return usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
-	}
 	if c.metricsFile != "" {
 		if err := metrics.CheckPath(c.metricsFile); err != nil {
 			c.metricsFile = "" // nothing can be written there
 			return usageError("--metrics-file: %v", err)
 		}
 	}
-	if c.dsn, err = resolveDSN(c.dsn, c.laravelEnv); err != nil {
+	dbConfig, err := c.db.config()
+	if err != nil {
 		return err
 	}
 	// Everything the user controls is checked before anything is written:
@@ -143,7 +132,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 		return mark(errBadRoot, err)
 	}
 
-	store, err := openStore(ctx, log, db.Config{DSN: c.dsn, Table: c.table, TimeZone: loc, SessionTimeZone: c.dbSessionZone})
+	store, err := openStore(ctx, log, dbConfig)
 	if err != nil {
 		return err
 	}
@@ -162,10 +151,10 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	log.Debug().Str("lock", lock.Name()).Msg("lock taken")
 	perInstance := store.HasColumn("assigned_instance_index")
 	if c.instanceCount > 0 && !perInstance {
-		return usageError("--instance-count needs the column assigned_instance_index, which table %s lacks (see sessaudit schema check)", c.table)
+		return usageError("--instance-count needs the column assigned_instance_index, which table %s lacks (see sessaudit schema check)", c.db.table)
 	}
 
-	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).
+	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.db.table).
 		Bool("dry_run", c.dryRun).Msg("audit started")
 	line.Start(progressInterval)
 	rep, err = reconcile.Audit(ctx, fsys, store, reconcile.Config{

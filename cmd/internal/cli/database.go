@@ -2,9 +2,40 @@ package cli
 
 import (
 	"flag"
+	"time"
 
 	"sessaudit/cmd/internal/laravelenv"
+	"sessaudit/db"
 )
+
+// dbFlags say where the accounts table is and how its times read: the
+// flags audit and watch share.
+type dbFlags struct {
+	dsn, laravelEnv, table, timeZone, sessionZone string
+}
+
+func (f *dbFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
+	registerLaravelEnv(fs, &f.laravelEnv)
+	fs.StringVar(&f.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
+	fs.StringVar(&f.timeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
+	fs.StringVar(&f.sessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
+}
+
+// config returns the Store's configuration: the DSN from --dsn,
+// SESSAUDIT_DSN or the application's .env (see resolveDSN), the table and
+// the time zones.
+func (f *dbFlags) config() (db.Config, error) {
+	loc, err := time.LoadLocation(f.timeZone)
+	if err != nil {
+		return db.Config{}, usageError("--db-time-zone %q: %v", f.timeZone, err)
+	}
+	dsn, err := resolveDSN(f.dsn, f.laravelEnv)
+	if err != nil {
+		return db.Config{}, err
+	}
+	return db.Config{DSN: dsn, Table: f.table, TimeZone: loc, SessionTimeZone: f.sessionZone}, nil
+}
 
 // laravelEnvUsage is the help of --laravel-env.
 const laravelEnvUsage = "read the database connection from the Laravel application's .env `FILE` " +

@@ -22,10 +22,8 @@ import (
 type watchCmd struct {
 	env             Env
 	walk            walkFlags
-	dsn             string
-	laravelEnv      string
+	db              dbFlags
 	pathPrefix      string
-	table           string
 	shard           shardFlag
 	debounce        time.Duration
 	rescanInterval  time.Duration
@@ -34,8 +32,6 @@ type watchCmd struct {
 	dryRun          bool
 	minAge          time.Duration
 	maxMissingRatio float64
-	dbTimeZone      string
-	dbSessionZone   string
 	logLevel        string
 }
 
@@ -44,10 +40,8 @@ func newWatchCmd(env Env) *watchCmd { return &watchCmd{env: env} }
 func (c *watchCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	c.walk.register(fs, "`DIR` where the share is mounted on this host, through the same mount as the instance writes it (default: --path-prefix)")
-	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
-	registerLaravelEnv(fs, &c.laravelEnv)
+	c.db.register(fs)
 	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
-	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	fs.Var(&c.shard, "shard", "watch only shard `I/N`: the workspaces with workspace_id % N == I (0 <= I < N), as the application routes them to instance I (default: all)")
 	fs.DurationVar(&c.debounce, "debounce", watch.DefaultQuiet, "reconcile a session after this long without events (and at least every 30s while it keeps changing)")
 	fs.DurationVar(&c.rescanInterval, "rescan-interval", time.Hour, "audit the whole shard this often, besides at start, after an event overflow and when the database comes back")
@@ -56,8 +50,6 @@ func (c *watchCmd) flags() *flag.FlagSet {
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
 	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "a rescan refuses to write when more than this share of live rows with a path would be missing")
-	fs.StringVar(&c.dbTimeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
-	fs.StringVar(&c.dbSessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -98,12 +90,8 @@ func (c *watchCmd) run(ctx context.Context) error {
 	if err := c.walk.check(); err != nil {
 		return err
 	}
-	loc, err := time.LoadLocation(c.dbTimeZone)
+	dbConfig, err := c.db.config()
 	if err != nil {
-		return usageError("--db-time-zone %q: %v", c.dbTimeZone, err)
-	}
-	// --dsn or SESSAUDIT_DSN, else the application's .env, as for audit.
-	if c.dsn, err = resolveDSN(c.dsn, c.laravelEnv); err != nil {
 		return err
 	}
 	shard := scanner.Shard(c.shard)
@@ -118,7 +106,7 @@ func (c *watchCmd) run(ctx context.Context) error {
 			Msg("the root is on a network filesystem (or one of unknown type): events come only from writes made through this host's mount; writes from other hosts are seen by rescans (--rescan-interval)")
 	}
 
-	store, err := openStore(ctx, log, db.Config{DSN: c.dsn, Table: c.table, TimeZone: loc, SessionTimeZone: c.dbSessionZone})
+	store, err := openStore(ctx, log, dbConfig)
 	if err != nil {
 		return err
 	}
@@ -159,7 +147,7 @@ func (c *watchCmd) run(ctx context.Context) error {
 		}
 		defer stop()
 	}
-	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.table).Str("scope", scope.String()).
+	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.db.table).Str("scope", scope.String()).
 		Int("max_watches", w.Stats().Budget).Dur("debounce", c.debounce).Bool("dry_run", c.dryRun).Msg("watch started")
 	if err := runner.Run(ctx, w); err != nil {
 		return err
