@@ -18,7 +18,7 @@ var docs = map[string]struct{ synopsis, about, example, exit string }{
 		exit:     "0 every session measured, nothing unrecognized; 1 some entry unreadable or unrecognized;\n2 could not scan (bad flags, root missing)",
 	},
 	"audit": {
-		synopsis: "sessaudit audit [--root DIR] [--dsn DSN] [--dry-run] [--format text|json] [--output FILE|-] [flags]",
+		synopsis: "sessaudit audit [--root DIR] [--dsn DSN] [--dry-run] [--format text|json|html] [--output FILE|-] [flags]",
 		about:    "Reconciles the share with the accounts table: gives every session directory and row one\noutcome, writes the verified sizes and reports the findings.",
 		example:  "SESSAUDIT_DSN='sessaudit:secret@tcp(db:3306)/app' sessaudit audit --root /mnt/efs --dry-run",
 		exit:     "0 audited, nothing found; 1 audited, findings present; 2 could not audit (nothing written,\nunless the one line on stderr says how many rows were)",
