@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"math/bits"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -187,23 +188,19 @@ func sizingOrder(prefix string, rows []db.Row, listed map[string]*Observation, b
 			order = append(order, p)
 		}
 	}
-	// ring places a directory whose rows are not written on the day's
-	// ring: adding the same number to every hash turns the ring; the
-	// golden ratio of 2^64 turns it to a point far from the days before,
-	// so that the starts of successive days spread evenly over it.
-	const turn = 0x9E3779B97F4A7C15
+	// ring places a directory whose rows are not written on a ring by a
+	// hash of its path. FNV leaves similar paths close: mix (MurmurHash3's
+	// finalizer) so that they spread over it.
 	ring := func(p string) uint64 {
 		h := fnv.New64a()
 		h.Write([]byte(p))
-		// FNV leaves similar paths close on the ring: mix (MurmurHash3's
-		// finalizer) so that they spread over it.
 		x := h.Sum64()
 		x ^= x >> 33
 		x *= 0xff51afd7ed558ccd
 		x ^= x >> 33
 		x *= 0xc4ceb9fe1a85ec53
 		x ^= x >> 33
-		return x + uint64(day)*turn
+		return x
 	}
 	slices.SortFunc(order, func(a, b string) int {
 		sa, sb := byPath[a], byPath[b]
@@ -230,7 +227,28 @@ func sizingOrder(prefix string, rows []db.Row, listed map[string]*Observation, b
 		}
 		return cmp.Compare(a, b)
 	})
+	rotate(order, slices.IndexFunc(order, func(p string) bool { return !written(byPath[p]) }), day)
 	return order, missing
+}
+
+// rotate turns the directories whose rows are not written, order[from:],
+// lying in ring order, so that each day starts at another place of the
+// ring. The start moves by the golden ratio of the ring's length each day,
+// counted in directories rather than in hash values: the starts of any n
+// successive days then split the ring into pieces of at most two or three
+// lengths, the longest at most 0.146 of it for n = 8, so that a budget that
+// reaches a sixth of them a night sizes every one within eight nights,
+// whichever day the nights start on.
+func rotate(order []string, from int, day int64) {
+	if from < 0 || len(order)-from < 2 {
+		return
+	}
+	never := order[from:]
+	const turn = 0x9E3779B97F4A7C15 // 2^64 / φ
+	start, _ := bits.Mul64(uint64(day)*turn, uint64(len(never)))
+	slices.Reverse(never[:start])
+	slices.Reverse(never[start:])
+	slices.Reverse(never)
 }
 
 // staleness fills in how stale the rows a full run would verify are once

@@ -344,9 +344,11 @@ func TestBudgetSizesNeverWrittenLast(t *testing.T) {
 // written (orphans here) have no verification time to rotate by; a budget
 // that sizes a part of them each night sizes other ones each night, and
 // every one of them within a few nights, rather than the same ones, first
-// by path, every night.
+// by path, every night. The ring turns once a day, so the property must hold
+// whichever day the nights start on: the test starts on 60 successive days
+// of a fixed calendar, never on today's.
 func TestBudgetRotatesTheNeverWritten(t *testing.T) {
-	const orphans = 24
+	const orphans, nights, startDays = 24, 8, 60
 	fsys := afero.NewMemMapFs()
 	files := map[string]string{}
 	for i := range orphans {
@@ -357,38 +359,43 @@ func TestBudgetRotatesTheNeverWritten(t *testing.T) {
 		}
 	}
 	writeTree(t, fsys, files)
-	c := &clock{t: time.Now().Add(48 * time.Hour)}
-	_, took := budgetAudit(t, fsys, &fakeStore{}, c, 0)
-	sizedOn := map[string][]int{}
-	var firsts []string
-	const nights = 8
-	for night := 1; night <= nights; night++ {
-		c.t = c.t.Add(24 * time.Hour)
-		rep, _ := budgetAudit(t, fsys, &fakeStore{}, c, took/3)
-		var sized []string
-		for _, f := range rep.Findings {
-			if f.Kind == reconcile.Orphan && f.SizeBytes != nil {
-				sized = append(sized, f.Path)
-				sizedOn[f.Path] = append(sizedOn[f.Path], night)
+	// A fixed calendar, after the files' times: each audit on MemMapFs
+	// stamps the directories it opens with the real time (afero's handles
+	// opened with more flags than O_RDONLY may write, and set it on close).
+	base := time.Date(2100, time.January, 1, 3, 0, 0, 0, time.UTC)
+	for start := range startDays {
+		c := &clock{t: base.AddDate(0, 0, start)}
+		_, took := budgetAudit(t, fsys, &fakeStore{}, c, 0)
+		sizedOn := map[string][]int{}
+		var firsts []string
+		for night := 1; night <= nights; night++ {
+			c.t = c.t.Add(24 * time.Hour)
+			rep, _ := budgetAudit(t, fsys, &fakeStore{}, c, took/3)
+			var sized []string
+			for _, f := range rep.Findings {
+				if f.Kind == reconcile.Orphan && f.SizeBytes != nil {
+					sized = append(sized, f.Path)
+					sizedOn[f.Path] = append(sizedOn[f.Path], night)
+				}
 			}
+			if len(sized) == 0 || len(sized) == orphans {
+				t.Fatalf("start day %d, night %d sized %d of %d orphans: the budget tests nothing", start, night, len(sized), orphans)
+			}
+			slices.Sort(sized)
+			firsts = append(firsts, strings.Join(sized, " "))
 		}
-		if len(sized) == 0 || len(sized) == orphans {
-			t.Fatalf("night %d sized %d of %d orphans: the budget tests nothing", night, len(sized), orphans)
+		distinct := map[string]bool{}
+		for _, f := range firsts {
+			distinct[f] = true
 		}
-		slices.Sort(sized)
-		firsts = append(firsts, strings.Join(sized, " "))
-	}
-	distinct := map[string]bool{}
-	for _, f := range firsts {
-		distinct[f] = true
-	}
-	if len(distinct) < nights/2 {
-		t.Errorf("the nights sized the same orphans again and again: %q", firsts)
-	}
-	for i := range orphans {
-		rel := scanner.SessionPath(uint64(1+i%3), fmt.Sprintf("o%02d", i))
-		if len(sizedOn[rel]) == 0 {
-			t.Errorf("%s not sized in %d nights; sized: %v", rel, nights, sizedOn)
+		if len(distinct) < nights/2 {
+			t.Errorf("start day %d: the nights sized the same orphans again and again: %q", start, firsts)
+		}
+		for i := range orphans {
+			rel := scanner.SessionPath(uint64(1+i%3), fmt.Sprintf("o%02d", i))
+			if len(sizedOn[rel]) == 0 {
+				t.Errorf("start day %d: %s not sized in %d nights; sized: %v", start, rel, nights, sizedOn)
+			}
 		}
 	}
 }
