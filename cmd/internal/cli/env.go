@@ -12,7 +12,13 @@ const envPrefix = "SESSAUDIT_"
 // envNote is what every command's help says about the environment.
 const envNote = `Every flag may also be set in the environment as SESSAUDIT_<FLAG>, the flag's name
 in capitals with - as _ (--path-prefix: SESSAUDIT_PATH_PREFIX). A flag given on the
-command line wins over its environment variable.`
+command line wins over its environment variable. --yes is the exception: a confirmation
+comes from the command line only, and SESSAUDIT_YES is ignored (with a warning).`
+
+// commandLineOnly are the flags no environment variable sets: a
+// confirmation left in a shell profile or a pod spec would otherwise make
+// every plan a deletion, unseen.
+var commandLineOnly = map[string]bool{"yes": true}
 
 // envName is the environment variable of the flag name.
 func envName(name string) string {
@@ -37,6 +43,10 @@ func bindEnv(fset *flag.FlagSet, env Env) error {
 		key := envName(f.Name)
 		v := env.getenv(key)
 		if v == "" {
+			return
+		}
+		if commandLineOnly[f.Name] {
+			fmt.Fprintf(env.Stderr, "sessaudit %s: %s is ignored: give --%s on the command line to confirm\n", fset.Name(), key, f.Name)
 			return
 		}
 		if serr := fset.Set(f.Name, v); serr != nil {
