@@ -152,7 +152,7 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 	if err != nil {
 		return fmt.Errorf("move %s: %w", rel, err)
 	}
-	if st.id != want {
+	if !st.id.Same(want) {
 		return fmt.Errorf("move %s: %w", rel, ErrChanged)
 	}
 	dstFD, err := r.workspace(ws)
@@ -180,7 +180,7 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 		return err
 	}
 	got, err := r.q.c.statAt(dstFD, sess)
-	if err == nil && got.id == want && got.isDir() {
+	if err == nil && got.id.Same(want) && got.isDir() {
 		return r.j.append(r.record(EventMoved, rel, nil))
 	}
 	if errors.Is(err, scanner.ErrIOTimeout) {

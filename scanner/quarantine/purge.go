@@ -148,7 +148,7 @@ func (p *purger) run(name string) error {
 			problems = true
 			p.step(s, false)
 			continue
-		case e.Moving.Identity == nil || got.id != *e.Moving.Identity:
+		case e.Moving.Identity == nil || !got.id.Same(*e.Moving.Identity):
 			closeFD(wsFD)
 			s.Action, s.Err = NotDeleted, fmt.Errorf("%w: not the directory that was moved", ErrChanged)
 			problems = true

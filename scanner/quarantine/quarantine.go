@@ -30,11 +30,22 @@ var (
 	ErrNotSessionPath = errors.New("quarantine: not a session path")
 )
 
-// Identity tells one directory from another: its device and inode, which a
-// rename keeps.
+// Identity tells one directory from another: its device and inode, and its
+// birth time where the filesystem reports one (ext4, XFS, Btrfs; not NFS),
+// which tells apart a directory removed and created again at once with the
+// inode number the old one had. A rename keeps all three.
 type Identity struct {
 	Dev uint64 `json:"dev"`
 	Ino uint64 `json:"ino"`
+	// Birth is the creation time in Unix nanoseconds, 0 when unknown (and
+	// in manifests written before it was recorded).
+	Birth int64 `json:"birth,omitempty"`
+}
+
+// Same reports whether i and o identify the same directory. A birth time
+// known on one side only is not compared.
+func (i Identity) Same(o Identity) bool {
+	return i.Dev == o.Dev && i.Ino == o.Ino && (i.Birth == 0 || o.Birth == 0 || i.Birth == o.Birth)
 }
 
 // Quarantine is a quarantine directory checked against the root it takes

@@ -514,3 +514,42 @@ func TestPurge(t *testing.T) {
 		t.Error("the swapped directory was not reported")
 	}
 }
+
+// recreate removes the directory at p and creates it again until it gets
+// the inode number it had (ext4 hands a freed one out again at once); it
+// skips the test on a filesystem that never does.
+func recreate(t *testing.T, p string) {
+	t.Helper()
+	var st unix.Stat_t
+	must(t, unix.Lstat(p, &st))
+	for range 100 {
+		must(t, os.RemoveAll(p))
+		must(t, os.Mkdir(p, 0o755))
+		var now unix.Stat_t
+		must(t, unix.Lstat(p, &now))
+		if now.Ino == st.Ino {
+			must(t, os.WriteFile(filepath.Join(p, "new.json"), []byte("another session"), 0o600))
+			return
+		}
+	}
+	t.Skipf("the filesystem of %s does not hand out a freed inode number again: the case cannot be made here", p)
+}
+
+// TestMoveRefusesARecreatedDirectory: a session directory removed and
+// created again at its path, with the inode number the old one had, is
+// another directory: its birth time tells, and it is not moved.
+func TestMoveRefusesARecreatedDirectory(t *testing.T) {
+	root, qdir := share(t, tree{"workspace_1/session_a/f": "x"})
+	q := open(t, root, qdir)
+	id, err := q.Look("workspace_1/session_a")
+	must(t, err)
+	recreate(t, filepath.Join(root, "workspace_1/session_a"))
+	run := begin(t, q, time.Now())
+	err = run.Move("workspace_1/session_a", id, quarantine.Item{Kind: "orphan"})
+	if !errors.Is(err, quarantine.ErrChanged) {
+		t.Fatalf("Move = %v, want ErrChanged", err)
+	}
+	if !exists(filepath.Join(root, "workspace_1/session_a/new.json")) {
+		t.Error("the new directory was moved")
+	}
+}

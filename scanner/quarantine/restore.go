@@ -198,7 +198,7 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 			s.Action = NotMoved
 			return s, false, rs.j.append(rs.record(EventNotMoved, e.Path))
 		}
-		if back, err := rs.q.Look(e.Path); err == nil && back == want {
+		if back, err := rs.q.Look(e.Path); err == nil && back.Same(want) {
 			s.Action = AlreadyBack
 			return s, false, rs.j.append(rs.record(EventRestored, e.Path))
 		} else if rs.q.c.hung != nil {
@@ -207,7 +207,7 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 		return fail(fmt.Errorf("not in quarantine at %s", e.Path))
 	case err != nil:
 		return fail(err)
-	case st.id != want:
+	case !st.id.Same(want):
 		return fail(fmt.Errorf("%w: the directory in quarantine is not the one that was moved", ErrChanged))
 	}
 	to, err := rs.q.openWorkspace(rs.q.rootFD, ws)

@@ -26,8 +26,16 @@ type fileStat struct {
 
 func (st fileStat) isDir() bool { return st.mode&unix.S_IFMT == unix.S_IFDIR }
 
-func fromStat(st *unix.Stat_t) fileStat {
-	return fileStat{id: Identity{Dev: st.Dev, Ino: st.Ino}, mode: st.Mode}
+// statxMask asks for what a fileStat holds: the birth time tells a
+// directory from one created again at once with the same inode number.
+const statxMask = unix.STATX_TYPE | unix.STATX_INO | unix.STATX_BTIME
+
+func fromStatx(stx *unix.Statx_t) fileStat {
+	id := Identity{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino}
+	if stx.Mask&unix.STATX_BTIME != 0 {
+		id.Birth = stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
+	}
+	return fileStat{id: id, mode: uint32(stx.Mode)}
 }
 
 // ignoringEINTR calls op until it returns something other than EINTR, which
@@ -58,7 +66,7 @@ func (c *calls) openDir(dirfd int, name string) (int, fileStat, error) {
 
 func (c *calls) openFlags(dirfd int, name string, flags int) (int, fileStat, error) {
 	fd := -1
-	var st unix.Stat_t
+	var stx unix.Statx_t
 	err := c.do("open "+name, func() error {
 		err := ignoringEINTR(func() (err error) {
 			fd, err = unix.Openat(dirfd, name, flags, 0)
@@ -67,7 +75,7 @@ func (c *calls) openFlags(dirfd int, name string, flags int) (int, fileStat, err
 		if err != nil {
 			return err
 		}
-		if err := ignoringEINTR(func() error { return unix.Fstat(fd, &st) }); err != nil {
+		if err := ignoringEINTR(func() error { return unix.Statx(fd, "", unix.AT_EMPTY_PATH, statxMask, &stx) }); err != nil {
 			unix.Close(fd)
 			return err
 		}
@@ -76,19 +84,19 @@ func (c *calls) openFlags(dirfd int, name string, flags int) (int, fileStat, err
 	if err != nil {
 		return -1, fileStat{}, err
 	}
-	return fd, fromStat(&st), nil
+	return fd, fromStatx(&stx), nil
 }
 
 // statAt looks at name in dirfd without following a link.
 func (c *calls) statAt(dirfd int, name string) (fileStat, error) {
-	var st unix.Stat_t
+	var stx unix.Statx_t
 	err := c.do("lstat "+name, func() error {
-		return ignoringEINTR(func() error { return unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW) })
+		return ignoringEINTR(func() error { return unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW, statxMask, &stx) })
 	}, nil)
 	if err != nil {
 		return fileStat{}, err
 	}
-	return fromStat(&st), nil
+	return fromStatx(&stx), nil
 }
 
 // mkdirAt creates the directory name in dirfd; an existing one is fine.
