@@ -155,15 +155,23 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 	if !st.id.Same(want) {
 		return fmt.Errorf("move %s: %w", rel, ErrChanged)
 	}
-	dstFD, err := r.workspace(ws)
-	if err != nil {
-		return err
-	}
-
 	rec := Record{Event: EventMoving, Source: filepath.Join(r.q.root, rel), Destination: filepath.Join(r.Dir(), rel),
 		Kind: it.Kind, RowIDs: it.RowIDs, SizeBytes: &it.SizeBytes, Files: &it.Files, Identity: &want}
 	rec.setPath(rel)
 	if err := r.j.append(rec); err != nil {
+		return err
+	}
+	// The workspace directory in the run is made after the moving line:
+	// a crash between the two leaves no directory the manifest does not
+	// account for.
+	dstFD, err := r.workspace(ws)
+	if err != nil {
+		if errors.Is(err, scanner.ErrIOTimeout) {
+			return err
+		}
+		if jerr := r.j.append(r.record(EventNotMoved, rel, err)); jerr != nil {
+			return errors.Join(err, jerr)
+		}
 		return err
 	}
 	if err := r.q.c.renameNoReplace(srcFD, sess, dstFD, sess); err != nil {

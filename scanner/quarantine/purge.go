@@ -7,6 +7,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"sessaudit/scanner"
 )
 
 // PurgeConfig controls Purge.
@@ -199,8 +201,21 @@ func (p *purger) manifest(runFD int) (*Manifest, *journal, error) {
 }
 
 // removeRun removes the run's emptied workspace directories, and then its
-// manifest and directory when nothing else is left in it.
+// manifest and directory when nothing else is left in it. An empty
+// workspace directory the manifest does not list goes too: a reclaim
+// killed after it created one and before its first line (older versions
+// created it first) left nothing in it.
 func (p *purger) removeRun(name string, fd int, j *journal, workspaces []string) error {
+	names, err := p.c.listNames(fd)
+	if err != nil {
+		p.step(Step{Run: name, Action: Kept, Err: err}, false)
+		return nil
+	}
+	for _, n := range names {
+		if _, ok := scanner.ParseWorkspace(n); ok {
+			workspaces = append(workspaces, n)
+		}
+	}
 	slices.Sort(workspaces)
 	for _, ws := range slices.Compact(workspaces) {
 		if _, err := p.c.removeEmptyDir(fd, ws); err != nil && !errors.Is(err, fs.ErrNotExist) {

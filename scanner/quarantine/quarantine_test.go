@@ -553,3 +553,42 @@ func TestMoveRefusesARecreatedDirectory(t *testing.T) {
 		t.Error("the new directory was moved")
 	}
 }
+
+// TestPurgeRemovesARunKilledBeforeItsFirstMove: a reclaim killed after it
+// created a workspace directory in its run and before its first moving
+// line leaves an empty workspace directory the manifest does not list;
+// purge removes the run all the same, and still keeps anything else
+// unlisted.
+func TestPurgeRemovesARunKilledBeforeItsFirstMove(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		extra    tree
+		removed  bool
+		problems int
+	}{
+		{"an empty workspace directory", tree{"workspace_1/": ""}, true, 0},
+		{"an empty workspace directory beside a move", tree{"workspace_3/": ""}, true, 0},
+		{"a workspace directory holding something", tree{"workspace_3/x": "x"}, false, 1},
+		{"an empty directory of another name", tree{"other/": ""}, false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, qdir := share(t, sessionTree)
+			q := open(t, root, qdir)
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			run, err := q.Begin(quarantine.RunInfo{Started: t0, Now: func() time.Time { return t0 }})
+			must(t, err)
+			if strings.Contains(tc.name, "beside a move") {
+				move(t, q, run, "workspace_2/session_c")
+			}
+			must(t, run.Close())
+			write(t, run.Dir(), tc.extra)
+			res, err := quarantine.Purge(qdir, quarantine.PurgeConfig{OlderThan: time.Hour, Now: t0.Add(2 * time.Hour), Yes: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if exists(run.Dir()) == tc.removed || res.Problems != tc.problems {
+				t.Errorf("Purge = %+v; run still there: %t", res, exists(run.Dir()))
+			}
+		})
+	}
+}
