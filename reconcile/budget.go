@@ -36,7 +36,7 @@ type Budget struct {
 // writeCostPerRow is what the audit reckons writing one verified row
 // costs, when it decides how much of its budget to keep for the writes:
 // 50,000 rows a second, below the slowest rate measured on loopback
-// MariaDB (README, "Performance").
+// MariaDB (docs/performance.md).
 const writeCostPerRow = 20 * time.Microsecond
 
 // budgetPoll is how often, at most, the sizing looks at the clock when no

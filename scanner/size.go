@@ -122,8 +122,8 @@ func (s *session) opened(st *stat) {
 	}
 }
 
-// add sizes one entry of the session into t, under the size rules of the
-// README, and reports whether it is a directory to descend into. It is the
+// add sizes one entry of the session into t, under the size rules of
+// docs/guarantees.md, and reports whether it is a directory to descend into. It is the
 // one place where an entry becomes bytes.
 func (s *session) add(t *tally, st *stat) bool {
 	t.newest = max(t.newest, st.mtime)

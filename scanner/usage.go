@@ -5,8 +5,8 @@ import (
 	"math"
 )
 
-// Usage is what one session directory holds, under the size rules in the
-// README: regular files are counted once per (device, inode); symbolic links,
+// Usage is what one session directory holds, under the size rules in
+// docs/guarantees.md: regular files are counted once per (device, inode); symbolic links,
 // directories and special files add no bytes; nothing on another filesystem
 // is entered.
 type Usage struct {

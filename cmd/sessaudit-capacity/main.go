@@ -10,7 +10,7 @@
 //	    -stat-cpu 74us -list-cpu 12us -cores 2 -batch 149   # a walk of that tree's shape
 //
 // .ci/capacity validates the model on slowfs (through simulate, on the bench
-// tree's own shape) and prints the README's tables.
+// tree's own shape) and prints the tables of docs/performance.md.
 package main
 
 import (

@@ -1,7 +1,7 @@
 // Command sessaudit keeps the record of WhatsApp session files true: it
 // walks the shared session filesystem, sizes every session directory,
 // reconciles that with the accounts table, writes the sizes it verified and
-// reports everything that does not add up. See README.md.
+// reports everything that does not add up. See README.md and docs/.
 package main
 
 import (
