@@ -58,7 +58,7 @@ func Purge(dir string, cfg PurgeConfig) (Result, error) {
 		return res, fmt.Errorf("list quarantine %s: %w", dir, err)
 	}
 	slices.Sort(names)
-	p := &purger{cfg: cfg, dirFD: dirFD, dev: dirSt.id.Dev, res: &res, c: c}
+	p := &purger{cfg: cfg, dirFD: dirFD, on: dirSt, res: &res, c: c}
 	for _, name := range names {
 		if err := p.run(name); err != nil {
 			return res, err
@@ -73,9 +73,11 @@ func Purge(dir string, cfg PurgeConfig) (Result, error) {
 type purger struct {
 	cfg   PurgeConfig
 	dirFD int
-	dev   uint64
-	res   *Result
-	c     *calls
+	// on is the quarantine directory's stat: nothing is deleted on another
+	// device or mount.
+	on  fileStat
+	res *Result
+	c   *calls
 }
 
 // step reports s, unless a call hung: then what s says of the failure is
@@ -104,8 +106,8 @@ func (p *purger) run(name string) error {
 		return ignore(err.Error())
 	}
 	defer closeFD(fd)
-	if st.id.Dev != p.dev {
-		return ignore(ErrOtherFilesystem.Error())
+	if err := sameMount(st, p.on); err != nil {
+		return ignore(err.Error())
 	}
 	m, j, err := p.manifest(fd)
 	if err != nil {
@@ -122,7 +124,7 @@ func (p *purger) run(name string) error {
 		p.step(Step{Run: name, Action: TooYoung}, false)
 		return nil
 	}
-	q := &Quarantine{dev: p.dev, rootFD: -1, dirFD: -1, c: p.c}
+	q := &Quarantine{dev: p.on.id.Dev, mnt: p.on.mnt, rootFD: -1, dirFD: -1, c: p.c}
 	problems := false
 	var workspaces []string
 	for _, e := range m.Entries {
@@ -163,7 +165,7 @@ func (p *purger) run(name string) error {
 			p.step(s, true)
 			continue
 		}
-		err = p.c.removeTree(wsFD, sess, p.dev)
+		err = p.c.removeTree(wsFD, sess, p.on)
 		closeFD(wsFD)
 		if err != nil {
 			s.Action, s.Err = NotDeleted, fmt.Errorf("delete: %w", err)

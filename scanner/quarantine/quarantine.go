@@ -54,6 +54,7 @@ func (i Identity) Same(o Identity) bool {
 type Quarantine struct {
 	root, dir     string // absolute, links resolved
 	dev           uint64
+	mnt           uint64 // the root's mount id; 0 when unknown
 	rootFD, dirFD int
 	c             *calls
 }
@@ -97,7 +98,13 @@ func Open(root, dir string, cfg Config) (*Quarantine, error) {
 		return nil, fmt.Errorf("%w: %s (device %d) and root %s (device %d); a move between filesystems would be a copy",
 			ErrOtherFilesystem, dirAbs, dirSt.id.Dev, rootAbs, rootSt.id.Dev)
 	}
-	return &Quarantine{root: rootAbs, dir: dirAbs, dev: rootSt.id.Dev, rootFD: rootFD, dirFD: dirFD, c: c}, nil
+	q := &Quarantine{root: rootAbs, dir: dirAbs, dev: rootSt.id.Dev, mnt: rootSt.mnt, rootFD: rootFD, dirFD: dirFD, c: c}
+	if !q.onMount(dirSt) {
+		q.Close()
+		return nil, fmt.Errorf("%w: %s and root %s are different mounts of one filesystem (a bind mount?); rename(2) does not cross them",
+			ErrOtherFilesystem, dirAbs, rootAbs)
+	}
+	return q, nil
 }
 
 // resolve makes p absolute and resolves the links in it.
@@ -186,11 +193,17 @@ func (q *Quarantine) openWorkspace(dirfd int, ws string) (int, error) {
 	if err != nil {
 		return -1, fmt.Errorf("%s: %w", ws, err)
 	}
-	if st.id.Dev != q.dev {
+	if st.id.Dev != q.dev || !q.onMount(st) {
 		closeFD(fd)
 		return -1, fmt.Errorf("%s: %w", ws, ErrOtherFilesystem)
 	}
 	return fd, nil
+}
+
+// onMount reports whether st is on the root's mount, as far as the mount
+// ids are known.
+func (q *Quarantine) onMount(st fileStat) bool {
+	return q.mnt == 0 || st.mnt == 0 || st.mnt == q.mnt
 }
 
 // sessionAt looks at the session directory sess in the workspace wsFD.
@@ -201,7 +214,7 @@ func (q *Quarantine) sessionAt(wsFD int, sess string) (fileStat, error) {
 		return fileStat{}, err
 	case !st.isDir():
 		return fileStat{}, ErrNotDir
-	case st.id.Dev != q.dev:
+	case st.id.Dev != q.dev || !q.onMount(st):
 		return fileStat{}, ErrOtherFilesystem
 	}
 	return st, nil

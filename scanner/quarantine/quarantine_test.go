@@ -592,3 +592,62 @@ func TestPurgeRemovesARunKilledBeforeItsFirstMove(t *testing.T) {
 		})
 	}
 }
+
+// bindMount mounts src at dst with mount(2) MS_BIND, undone when the test
+// ends; it skips the test where mount(2) is not permitted (not root, or a
+// container without CAP_SYS_ADMIN).
+func bindMount(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			t.Skipf("mount(2) is not permitted here (%v): a bind mount needs root", err)
+		}
+		t.Fatalf("bind mount %s at %s: %v", src, dst, err)
+	}
+	t.Cleanup(func() { unix.Unmount(dst, unix.MNT_DETACH) })
+}
+
+// TestPurgeNeverDeletesThroughABindMount: a bind mount of the same
+// filesystem placed inside a quarantined directory has the same st_dev;
+// purge tells it by its mount id and deletes nothing through it.
+func TestPurgeNeverDeletesThroughABindMount(t *testing.T) {
+	for _, at := range []string{"workspace_1/session_a/empty", "workspace_1/session_a", "workspace_1"} {
+		t.Run(at, func(t *testing.T) {
+			root, qdir := share(t, sessionTree)
+			q := open(t, root, qdir)
+			t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			run, err := q.Begin(quarantine.RunInfo{Started: t0, Now: func() time.Time { return t0 }})
+			must(t, err)
+			move(t, q, run, "workspace_1/session_a")
+			must(t, run.Close())
+			live := filepath.Join(root, "workspace_2/session_keep")
+			before := snapshot(t, live)
+			bindMount(t, live, filepath.Join(run.Dir(), at))
+			res, err := quarantine.Purge(qdir, quarantine.PurgeConfig{OlderThan: time.Hour, Now: t0.Add(2 * time.Hour), Yes: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			diffSnapshots(t, snapshot(t, live), before)
+			if res.Problems == 0 || res.RunsRemoved != 0 {
+				t.Errorf("Purge = %+v, want the mount reported and the run kept", res)
+			}
+		})
+	}
+}
+
+// TestOpenRefusesABindMount: a quarantine reached through a bind mount of
+// the root's filesystem has its device but is another mount, which
+// rename(2) does not cross: it is refused as another filesystem is.
+func TestOpenRefusesABindMount(t *testing.T) {
+	root, qdir := share(t, tree{"workspace_1/session_a/f": "x"})
+	mnt := filepath.Join(t.TempDir(), "bound")
+	must(t, os.Mkdir(mnt, 0o755))
+	bindMount(t, qdir, mnt)
+	q, err := quarantine.Open(root, mnt, quarantine.Config{})
+	if q != nil {
+		q.Close()
+	}
+	if !errors.Is(err, quarantine.ErrOtherFilesystem) {
+		t.Fatalf("Open = %v, want ErrOtherFilesystem", err)
+	}
+}

@@ -130,7 +130,10 @@ func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
 	if rootSt.id.Dev != runSt.id.Dev {
 		return res, fmt.Errorf("%w: root %s and run %s", ErrOtherFilesystem, root, runDir)
 	}
-	q := &Quarantine{root: root, dir: filepath.Dir(runDir), dev: rootSt.id.Dev, rootFD: rootFD, dirFD: -1, c: c}
+	q := &Quarantine{root: root, dir: filepath.Dir(runDir), dev: rootSt.id.Dev, mnt: rootSt.mnt, rootFD: rootFD, dirFD: -1, c: c}
+	if !q.onMount(runSt) {
+		return res, fmt.Errorf("%w: root %s and run %s are different mounts (a bind mount?)", ErrOtherFilesystem, root, runDir)
+	}
 	rs := &restorer{q: q, runFD: runFD, run: m.Header.Run, j: j}
 	res.Runs = 1
 	for _, e := range m.Entries {

@@ -22,20 +22,38 @@ const (
 type fileStat struct {
 	id   Identity
 	mode uint32
+	// mnt is the id of the mount the entry is on; 0 when unknown. A bind
+	// mount of the same filesystem has the same device and another mount
+	// id.
+	mnt uint64
 }
 
 func (st fileStat) isDir() bool { return st.mode&unix.S_IFMT == unix.S_IFDIR }
 
 // statxMask asks for what a fileStat holds: the birth time tells a
 // directory from one created again at once with the same inode number.
-const statxMask = unix.STATX_TYPE | unix.STATX_INO | unix.STATX_BTIME
+// The mount id tells a bind mount from a directory.
+const statxMask = unix.STATX_TYPE | unix.STATX_INO | unix.STATX_BTIME | unix.STATX_MNT_ID
 
-func fromStatx(stx *unix.Statx_t) fileStat {
+// statx looks at name in dirfd (the file dirfd itself with name "" and
+// unix.AT_EMPTY_PATH). Before Linux 5.8, whose statx has no mount id,
+// name_to_handle_at gives it.
+func statx(dirfd int, name string, flags int) (fileStat, error) {
+	var stx unix.Statx_t
+	if err := ignoringEINTR(func() error { return unix.Statx(dirfd, name, flags, statxMask, &stx) }); err != nil {
+		return fileStat{}, err
+	}
 	id := Identity{Dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), Ino: stx.Ino}
 	if stx.Mask&unix.STATX_BTIME != 0 {
 		id.Birth = stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
 	}
-	return fileStat{id: id, mode: uint32(stx.Mode)}
+	st := fileStat{id: id, mode: uint32(stx.Mode)}
+	if stx.Mask&unix.STATX_MNT_ID != 0 {
+		st.mnt = stx.Mnt_id
+	} else if _, mnt, err := unix.NameToHandleAt(dirfd, name, flags&unix.AT_EMPTY_PATH); err == nil {
+		st.mnt = uint64(mnt)
+	}
+	return st, nil
 }
 
 // ignoringEINTR calls op until it returns something other than EINTR, which
@@ -66,7 +84,7 @@ func (c *calls) openDir(dirfd int, name string) (int, fileStat, error) {
 
 func (c *calls) openFlags(dirfd int, name string, flags int) (int, fileStat, error) {
 	fd := -1
-	var stx unix.Statx_t
+	var st fileStat
 	err := c.do("open "+name, func() error {
 		err := ignoringEINTR(func() (err error) {
 			fd, err = unix.Openat(dirfd, name, flags, 0)
@@ -75,7 +93,7 @@ func (c *calls) openFlags(dirfd int, name string, flags int) (int, fileStat, err
 		if err != nil {
 			return err
 		}
-		if err := ignoringEINTR(func() error { return unix.Statx(fd, "", unix.AT_EMPTY_PATH, statxMask, &stx) }); err != nil {
+		if st, err = statx(fd, "", unix.AT_EMPTY_PATH); err != nil {
 			unix.Close(fd)
 			return err
 		}
@@ -84,19 +102,17 @@ func (c *calls) openFlags(dirfd int, name string, flags int) (int, fileStat, err
 	if err != nil {
 		return -1, fileStat{}, err
 	}
-	return fd, fromStatx(&stx), nil
+	return fd, st, nil
 }
 
 // statAt looks at name in dirfd without following a link.
 func (c *calls) statAt(dirfd int, name string) (fileStat, error) {
-	var stx unix.Statx_t
-	err := c.do("lstat "+name, func() error {
-		return ignoringEINTR(func() error { return unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW, statxMask, &stx) })
+	var st fileStat
+	err := c.do("lstat "+name, func() (err error) {
+		st, err = statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW)
+		return err
 	}, nil)
-	if err != nil {
-		return fileStat{}, err
-	}
-	return fromStatx(&stx), nil
+	return st, err
 }
 
 // mkdirAt creates the directory name in dirfd; an existing one is fine.
@@ -148,6 +164,20 @@ func (c *calls) syncFD(fd int) error {
 	return c.do("fsync", func() error { return ignoringEINTR(func() error { return unix.Fsync(fd) }) }, nil)
 }
 
+// sameMount checks that st is on the mount of on, and that both mount ids
+// are known.
+func sameMount(st, on fileStat) error {
+	switch {
+	case st.id.Dev != on.id.Dev:
+		return ErrOtherFilesystem
+	case st.mnt == 0 || on.mnt == 0:
+		return fmt.Errorf("%w: this kernel tells no mount id, so a mount point cannot be told from a directory", ErrOtherFilesystem)
+	case st.mnt != on.mnt:
+		return fmt.Errorf("%w: a mount point (mount id %d, not %d)", ErrOtherFilesystem, st.mnt, on.mnt)
+	}
+	return nil
+}
+
 func closeFD(fd int) {
 	if fd >= 0 {
 		unix.Close(fd)
@@ -171,10 +201,11 @@ func (c *calls) openFileAt(dirfd int, name string, flags int, perm uint32) (*os.
 }
 
 // removeTree deletes name in dirfd and everything under it, without
-// following a link and without entering another filesystem (one whose
-// device is not dev): a mount point found inside is an error and is left
-// alone.
-func (c *calls) removeTree(dirfd int, name string, dev uint64) error {
+// following a link and without entering another mount: a directory opened
+// whose device is not on's or whose mount id is not on's (a bind mount of
+// the same filesystem has its device) is an error and is left alone, as
+// is every directory when the mount ids are not known.
+func (c *calls) removeTree(dirfd int, name string, on fileStat) error {
 	st, err := c.statAt(dirfd, name)
 	if err != nil {
 		return err
@@ -182,17 +213,18 @@ func (c *calls) removeTree(dirfd int, name string, dev uint64) error {
 	if !st.isDir() {
 		return c.unlinkAt(dirfd, name)
 	}
-	if st.id.Dev != dev {
-		return fmt.Errorf("%s: %w", name, ErrOtherFilesystem)
-	}
-	fd, _, err := c.openDir(dirfd, name)
+	fd, st, err := c.openDir(dirfd, name)
 	if err != nil {
 		return err
+	}
+	if err := sameMount(st, on); err != nil {
+		closeFD(fd)
+		return fmt.Errorf("%s: %w", name, err)
 	}
 	names, err := c.listNames(fd)
 	if err == nil {
 		for _, n := range names {
-			if err = c.removeTree(fd, n, dev); err != nil {
+			if err = c.removeTree(fd, n, on); err != nil {
 				err = fmt.Errorf("%s/%w", name, err)
 				break
 			}

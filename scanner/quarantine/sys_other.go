@@ -14,6 +14,7 @@ import (
 type fileStat struct {
 	id   Identity
 	mode uint32
+	mnt  uint64
 }
 
 func (st fileStat) isDir() bool { return false }
@@ -29,7 +30,8 @@ func (*calls) renameNoReplace(int, string, int, string) error        { return er
 func (*calls) syncFD(int) error                                      { return errUnsupported }
 func closeFD(int)                                                    {}
 func (*calls) openFileAt(int, string, int, uint32) (*os.File, error) { return nil, errUnsupported }
-func (*calls) removeTree(int, string, uint64) error                  { return errUnsupported }
+func (*calls) removeTree(int, string, fileStat) error                { return errUnsupported }
+func sameMount(fileStat, fileStat) error                             { return errUnsupported }
 func (*calls) removeEmptyDir(int, string) (bool, error)              { return false, errUnsupported }
 func (*calls) unlinkAt(int, string) error                            { return errUnsupported }
 func (*calls) listNames(int) ([]string, error)                       { return nil, errUnsupported }
