@@ -61,7 +61,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	c.selection.register(fs, "audit")
 	fs.Var(&c.format, "format", "report format: `text|json|html`")
 	fs.StringVar(&c.output, "output", "", "write the report to `FILE`; - is stdout; a new path or regular file is replaced whole at the end, anything else (a link, a device, a FIFO) written into (default: stdout)")
-	fs.StringVar(&c.metricsFile, "metrics-file", "", "write Prometheus metrics of the run to `FILE` (for node_exporter's textfile collector), replaced atomically; written even when the audit fails")
+	fs.StringVar(&c.metricsFile, "metrics-file", "", "write Prometheus metrics of the run to `FILE` (for node_exporter's textfile collector); written even when the audit fails. A new path or regular file is replaced atomically, anything else (a link, a device, a FIFO that a process reads) written into")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
 	fs.IntVar(&c.findingsExit, "findings-exit-code", ExitFindings, "exit status when the audit completed and found something: 1, or 0 where a non-zero status reads as a failure (a Kubernetes Job); the report and metrics still say what was found")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
@@ -75,8 +75,15 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	var rep *reconcile.Report
 	walked := &scanner.Progress{}
 	if c.metricsFile != "" {
+		// Opened first, as --output is, so that a destination that cannot
+		// be written stops the run before it does anything.
+		mf, oerr := metrics.Open(c.metricsFile, metrics.Audit)
+		if oerr != nil {
+			return oerr
+		}
+		defer mf.Close()
 		// Every run that got this far leaves its metrics, a failed one too.
-		defer func() { err = c.writeMetrics(started, rep, walked, err) }()
+		defer func() { err = c.writeMetrics(mf, started, rep, walked, err) }()
 	}
 	// The progress line, on a terminal only, and the logs share stderr.
 	line := progress.New(c.env.Stderr, walked)
@@ -105,12 +112,6 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	}
 	if err := c.walk.check(); err != nil {
 		return err
-	}
-	if c.metricsFile != "" {
-		if err := metrics.CheckPath(c.metricsFile); err != nil {
-			c.metricsFile = "" // nothing can be written there
-			return usageError("--metrics-file: %v", err)
-		}
 	}
 	dbConfig, err := c.db.config()
 	if err != nil {
@@ -211,17 +212,14 @@ func (c *auditCmd) writeReport(dest *output.Dest, rep *reconcile.Report) error {
 
 // writeMetrics writes the metrics file of a run that ended with err, and
 // returns err, or the metrics file's error when the audit itself succeeded.
-func (c *auditCmd) writeMetrics(started time.Time, rep *reconcile.Report, walked *scanner.Progress, err error) error {
-	if c.metricsFile == "" {
-		return err
-	}
+func (c *auditCmd) writeMetrics(mf *metrics.File, started time.Time, rep *reconcile.Report, walked *scanner.Progress, err error) error {
 	run := metrics.Run{
 		Started: started, Finished: time.Now(), Report: rep,
 		Success:         err == nil || errors.Is(err, errFindings),
 		FilesystemCalls: walked.Calls.Load(),
 		Shard:           c.selection.scope().Shard().String(),
 	}
-	werr := metrics.Write(c.metricsFile, run)
+	werr := mf.Write(run)
 	switch {
 	case werr == nil:
 		return err

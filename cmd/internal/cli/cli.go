@@ -217,7 +217,7 @@ func explain(err error) string {
 	case errors.Is(err, scanner.ErrRootNotDir), errors.Is(err, errBadRoot):
 		hint = "--root must be the directory where the share is mounted on this host"
 	case errors.Is(err, output.ErrDestination):
-		hint = "nothing was done; --output must name a file in a directory that exists and is writable, or - for standard output"
+		hint = "nothing was done; name a file in a directory that exists and is writable, a device, or a FIFO that a process reads"
 	case errors.Is(err, reconcile.ErrWrongPrefix):
 		hint = "nothing was written; set --path-prefix to the prefix the application stores in session_storage_path"
 	case errors.Is(err, reconcile.ErrTooManyMissing):

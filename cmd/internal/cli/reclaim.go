@@ -327,12 +327,14 @@ func (c *purgeCmd) run(ctx context.Context) (err error) {
 type opMetrics struct {
 	env     Env
 	path    string // "": write none
+	file    *metrics.File
 	command metrics.Command
 	op      *metrics.Op
 }
 
 func registerOpMetrics(fs *flag.FlagSet, path *string, command metrics.Command) {
-	fs.StringVar(path, "metrics-file", "", "write Prometheus metrics of the run to `FILE` (for node_exporter's textfile collector), replaced atomically; written even when the command fails. "+
+	fs.StringVar(path, "metrics-file", "", "write Prometheus metrics of the run to `FILE` (for node_exporter's textfile collector); written even when the command fails. "+
+		"A new path or regular file is replaced atomically, anything else (a link, a device, a FIFO that a process reads) written into. "+
 		"Give each command a file of its own (sessaudit-"+string(command)+".prom): one never replaces another's")
 }
 
@@ -340,28 +342,31 @@ func newOpMetrics(env Env, path string, command metrics.Command, plan bool) *opM
 	return &opMetrics{env: env, path: path, command: command, op: metrics.NewOp(command, time.Now(), plan)}
 }
 
-// check refuses, before the command changes anything, a metrics file that
-// cannot be written or is another command's; then none is written.
+// check opens the metrics file before the command changes anything, and
+// refuses one that cannot be written or is another command's; then none
+// is written.
 func (m *opMetrics) check() error {
 	if m.path == "" {
 		return nil
 	}
-	if err := metrics.CheckOpPath(m.path, m.command); err != nil {
-		m.path = ""
-		return usageError("--metrics-file: %v", err)
+	f, err := metrics.Open(m.path, m.command)
+	if err != nil {
+		return err
 	}
+	m.file = f
 	return nil
 }
 
 // end writes the metrics file of a run that ended with err, and returns
 // err, or the metrics file's error when the command itself succeeded.
 func (m *opMetrics) end(err error) error {
-	if m.path == "" {
+	if m.file == nil {
 		return err
 	}
+	defer m.file.Close()
 	success := err == nil || errors.Is(err, errFindings)
 	m.op.End(time.Now(), success)
-	werr := metrics.WriteOp(m.path, m.op)
+	werr := m.file.WriteOp(m.op)
 	switch {
 	case werr == nil:
 		return err

@@ -2,13 +2,9 @@ package metrics
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -52,27 +48,6 @@ const (
 	typeAllocated    = "allocated"
 	typeMet          = "metered"
 )
-
-// Write writes run to the metrics file at path, replacing it atomically.
-// When the run failed, the time of the last success is carried over from
-// the file being replaced, so that "no success for a day" can be told from
-// "the last run failed".
-func Write(path string, run Run) error {
-	lastSuccess, ok := time.Time{}, false
-	if run.Success {
-		lastSuccess, ok = run.Finished, true
-	} else {
-		lastSuccess, ok = previousSuccess(path, run.Shard)
-	}
-	var buf bytes.Buffer
-	if err := encode(&buf, run, lastSuccess, ok); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("write metrics file %s: %w", path, err)
-	}
-	return nil
-}
 
 // Encode writes run in the Prometheus text format to w; a failed run's last
 // success is not known to it.
@@ -192,20 +167,15 @@ func (s *series) set(run Run) {
 }
 
 // unix is t in Unix seconds to the millisecond, which prints short.
-func unix(t time.Time) float64 {
-	return float64(t.UnixMilli()) / 1e3
-}
-
 // previousSuccess reads the time of the last success of the same shard from
 // the metrics file at path, if there is one and it can be read.
 func previousSuccess(path, shard string) (time.Time, bool) {
-	f, err := os.Open(path)
-	if err != nil {
+	text := readRegular(path)
+	if text == nil {
 		return time.Time{}, false
 	}
-	defer f.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(f)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
 	if err != nil {
 		return time.Time{}, false
 	}
@@ -229,61 +199,4 @@ func labelValue(m *dto.Metric, name string) string {
 		}
 	}
 	return ""
-}
-
-// writeFileAtomic writes data to a temporary file in path's directory (its
-// name does not end in .prom, so the collector ignores it) and renames it
-// over path.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		// node_exporter runs as its own user: the file must be readable.
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
-}
-
-// CheckPath reports whether the audit's metrics file can be written at
-// path, before a run changes anything: its directory must exist and take a
-// new file, path must not be a directory, and not the metrics file of
-// another command (each has a file of its own: node_exporter reads them
-// all, and one would replace the other's series).
-func CheckPath(path string) error {
-	return checkPath(path, "audit")
-}
-
-func checkPath(path, command string) error {
-	if w := writer(path); w != "" && w != command {
-		return fmt.Errorf("metrics file %s: holds the metrics of sessaudit %s; give each command a file of its own", path, w)
-	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return fmt.Errorf("metrics file %s: is a directory", path)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("metrics file %s: %w", path, err)
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("metrics file %s: %w", path, err)
-	}
-	f.Close()
-	os.Remove(f.Name())
-	return nil
 }

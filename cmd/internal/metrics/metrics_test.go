@@ -62,9 +62,7 @@ func failedRun(at time.Time) metrics.Run {
 // write writes run to a fresh file in dir and returns its text.
 func write(t *testing.T, path string, run metrics.Run) string {
 	t.Helper()
-	if err := metrics.Write(path, run); err != nil {
-		t.Fatal(err)
-	}
+	writeFile(t, path, metrics.Audit, func(f *metrics.File) error { return f.Write(run) })
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -209,33 +207,42 @@ func TestWriteIsAtomicAndReadable(t *testing.T) {
 	}
 }
 
-func TestWriteFailsWithThePath(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "no-such-dir", "sessaudit.prom")
-	err := metrics.Write(path, successRun())
-	if err == nil || !strings.Contains(err.Error(), path) {
-		t.Errorf("Write into a missing directory: %v, want an error naming %s", err, path)
+// writeFile opens the metrics file of command at path and writes it.
+func writeFile(t *testing.T, path string, command metrics.Command, write func(*metrics.File) error) {
+	t.Helper()
+	f, err := metrics.Open(path, command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := write(f); err != nil {
+		t.Fatal(err)
 	}
 }
 
-func TestCheckPath(t *testing.T) {
+func TestOpen(t *testing.T) {
 	dir := t.TempDir()
 	for name, tc := range map[string]struct {
 		path string
-		ok   bool
+		want string // "" or a part of the error
 	}{
-		"new file":          {filepath.Join(dir, "new.prom"), true},
-		"missing directory": {filepath.Join(dir, "nope", "x.prom"), false},
-		"a directory":       {dir, false},
+		"new file":          {filepath.Join(dir, "new.prom"), ""},
+		"missing directory": {filepath.Join(dir, "nope", "x.prom"), "--metrics-file " + filepath.Join(dir, "nope", "x.prom")},
+		"a directory":       {dir, "is a directory"},
+		"standard output":   {"-", "not to standard output"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			err := metrics.CheckPath(tc.path)
-			if (err == nil) != tc.ok {
-				t.Errorf("CheckPath(%s) = %v, want ok=%v", tc.path, err, tc.ok)
+			f, err := metrics.Open(tc.path, metrics.Audit)
+			if err == nil {
+				f.Close()
+			}
+			if (err == nil) != (tc.want == "") || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("Open(%s) = %v, want %q", tc.path, err, tc.want)
 			}
 		})
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
-		t.Errorf("CheckPath left %v behind", entries)
+		t.Errorf("Open and Close left %v behind", entries)
 	}
 }
 

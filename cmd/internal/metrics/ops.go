@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
@@ -16,8 +15,9 @@ import (
 	"sessaudit/scanner/quarantine"
 )
 
-// Command is one of the commands that move and delete quarantined
-// directories. Each names the series of its file: sessaudit_<command>_...
+// Command is a command that writes a metrics file. Reclaim, Restore and
+// Purge, which move and delete quarantined directories, write an Op and
+// name its series: sessaudit_<command>_...; Audit writes a Run.
 type Command string
 
 // The commands with an Op.
@@ -163,18 +163,6 @@ func (o *Op) End(finished time.Time, success bool) {
 	o.finished, o.success = finished, success
 }
 
-// WriteOp writes op to the metrics file at path, replacing it atomically.
-func WriteOp(path string, op *Op) error {
-	var buf bytes.Buffer
-	if err := EncodeOp(&buf, op); err != nil {
-		return err
-	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
-		return fmt.Errorf("write metrics file %s: %w", path, err)
-	}
-	return nil
-}
-
 // EncodeOp writes op in the Prometheus text format to w.
 //
 // The counts are written for a failed run too: they are what the run did
@@ -231,22 +219,15 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-// CheckOpPath is CheckPath for the metrics file of command (Reclaim,
-// Restore or Purge).
-func CheckOpPath(path string, command Command) error {
-	return checkPath(path, string(command))
-}
-
 // writer names the command whose metrics file is at path ("audit",
 // "reclaim", ...), or "" when there is none or it cannot be told.
-func writer(path string) string {
-	f, err := os.Open(path)
-	if err != nil {
+func writer(path string) Command {
+	text := readRegular(path)
+	if text == nil {
 		return ""
 	}
-	defer f.Close()
 	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(f)
+	families, err := parser.TextToMetricFamilies(bytes.NewReader(text))
 	if err != nil {
 		return ""
 	}
@@ -254,9 +235,9 @@ func writer(path string) string {
 	for name := range families {
 		switch {
 		case name == prefix+"last_run_success":
-			return "audit"
+			return Audit
 		case strings.HasPrefix(name, prefix) && strings.HasSuffix(name, suffix):
-			return strings.TrimSuffix(strings.TrimPrefix(name, prefix), suffix)
+			return Command(strings.TrimSuffix(strings.TrimPrefix(name, prefix), suffix))
 		}
 	}
 	return ""

@@ -79,9 +79,8 @@ func purgeOp(t *testing.T, plan bool) *metrics.Op {
 func writeOp(t *testing.T, op *metrics.Op) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "sessaudit-op.prom")
-	if err := metrics.WriteOp(path, op); err != nil {
-		t.Fatal(err)
-	}
+	// A new file: any command may write it.
+	writeFile(t, path, metrics.Reclaim, func(f *metrics.File) error { return f.WriteOp(op) })
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -208,27 +207,30 @@ func TestOpSeriesNamedForTheirCommand(t *testing.T) {
 }
 
 // The metrics file of one command is never written over another's.
-func TestCheckPathRefusesAnotherCommandsFile(t *testing.T) {
+func TestOpenRefusesAnotherCommandsFile(t *testing.T) {
 	dir := t.TempDir()
 	auditFile := filepath.Join(dir, "sessaudit.prom")
 	reclaimFile := filepath.Join(dir, "sessaudit-reclaim.prom")
-	if err := metrics.Write(auditFile, successRun()); err != nil {
-		t.Fatal(err)
-	}
-	if err := metrics.WriteOp(reclaimFile, reclaimOp(t, false)); err != nil {
-		t.Fatal(err)
+	writeFile(t, auditFile, metrics.Audit, func(f *metrics.File) error { return f.Write(successRun()) })
+	writeFile(t, reclaimFile, metrics.Reclaim, func(f *metrics.File) error { return f.WriteOp(reclaimOp(t, false)) })
+	open := func(path string, command metrics.Command) error {
+		f, err := metrics.Open(path, command)
+		if err == nil {
+			f.Close()
+		}
+		return err
 	}
 	for _, tc := range []struct {
 		name string
 		err  error
 		want string // "" or a part of the error
 	}{
-		{"audit over audit", metrics.CheckPath(auditFile), ""},
-		{"reclaim over reclaim", metrics.CheckOpPath(reclaimFile, metrics.Reclaim), ""},
-		{"reclaim over a new file", metrics.CheckOpPath(filepath.Join(dir, "new.prom"), metrics.Reclaim), ""},
-		{"reclaim over audit", metrics.CheckOpPath(auditFile, metrics.Reclaim), "metrics of sessaudit audit"},
-		{"purge over reclaim", metrics.CheckOpPath(reclaimFile, metrics.Purge), "metrics of sessaudit reclaim"},
-		{"audit over reclaim", metrics.CheckPath(reclaimFile), "metrics of sessaudit reclaim"},
+		{"audit over audit", open(auditFile, metrics.Audit), ""},
+		{"reclaim over reclaim", open(reclaimFile, metrics.Reclaim), ""},
+		{"reclaim over a new file", open(filepath.Join(dir, "new.prom"), metrics.Reclaim), ""},
+		{"reclaim over audit", open(auditFile, metrics.Reclaim), "metrics of sessaudit audit"},
+		{"purge over reclaim", open(reclaimFile, metrics.Purge), "metrics of sessaudit reclaim"},
+		{"audit over reclaim", open(reclaimFile, metrics.Audit), "metrics of sessaudit reclaim"},
 	} {
 		if (tc.err == nil) != (tc.want == "") || (tc.err != nil && !strings.Contains(tc.err.Error(), tc.want)) {
 			t.Errorf("%s: %v, want %q", tc.name, tc.err, tc.want)

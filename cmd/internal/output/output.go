@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // ErrDestination marks every error about the destination itself, so that
@@ -23,6 +24,7 @@ const Reserve = 1 << 20
 // Dest is an opened destination. Exactly one of Commit and Close ends it;
 // Close after Commit does nothing.
 type Dest struct {
+	flag   string // the flag that named it, for messages: --output
 	name   string
 	stdout io.Writer
 	// tmp is the temporary file that replaces name at the end.
@@ -34,10 +36,16 @@ type Dest struct {
 	done   bool
 }
 
-// Open checks and opens the destination name; "" and "-" mean stdout. It
-// changes nothing a reader of name can see.
+// Open checks and opens the destination name of --output; "" and "-" mean
+// stdout. It changes nothing a reader of name can see.
 func Open(name string, stdout io.Writer) (*Dest, error) {
-	d := &Dest{name: name, stdout: stdout}
+	return OpenFor("--output", name, stdout)
+}
+
+// OpenFor is Open for the destination of the flag named flag
+// ("--metrics-file"), which the errors name.
+func OpenFor(flag, name string, stdout io.Writer) (*Dest, error) {
+	d := &Dest{flag: flag, name: name, stdout: stdout}
 	if name == "" || name == "-" {
 		return d, nil
 	}
@@ -53,8 +61,13 @@ func Open(name string, stdout io.Writer) (*Dest, error) {
 		return nil, d.fail(errors.New("is a directory"))
 	}
 	// A link, a device, a FIFO, a socket: write into it, never replace it,
-	// and never create what a dangling link names.
-	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	// and never create what a dangling link names. O_NONBLOCK: a FIFO that
+	// no process reads fails (ENXIO) rather than waiting in open for a
+	// reader that may never come; writes still wait for a slow reader.
+	f, err := os.OpenFile(name, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, syscall.ENXIO) {
+		return nil, d.fail(errors.New("is a FIFO no process reads (start its reader first)"))
+	}
 	if err != nil {
 		return nil, d.fail(err)
 	}
@@ -93,7 +106,7 @@ func reserve(f *os.File) error {
 }
 
 func (d *Dest) fail(err error) error {
-	return fmt.Errorf("%w: --output %s: %w", ErrDestination, d.name, unwrapPath(err))
+	return fmt.Errorf("%w: %s %s: %w", ErrDestination, d.flag, d.name, unwrapPath(err))
 }
 
 // unwrapPath drops the operation and path of a *fs.PathError, which would

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"sessaudit/cmd/internal/output"
 )
@@ -160,14 +161,13 @@ func TestFIFOWrittenInto(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	got := make(chan string, 1)
-	go func() {
-		b, err := os.ReadFile(fifo) // blocks until Open's writer comes
-		if err != nil {
-			got <- err.Error()
-		}
-		got <- string(b)
-	}()
+	// The reader is there first (a non-blocking open returns at once); it
+	// reads once the report is in the pipe.
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
 	d, err := output.Open(fifo, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -175,12 +175,42 @@ func TestFIFOWrittenInto(t *testing.T) {
 	if err := d.Commit(write("through the pipe\n")); err != nil {
 		t.Fatal(err)
 	}
-	if s := <-got; s != "through the pipe\n" {
-		t.Errorf("reader got %q", s)
+	if b, err := io.ReadAll(r); err != nil || string(b) != "through the pipe\n" {
+		t.Errorf("reader got %q, %v", b, err)
 	}
 	fi, err := os.Lstat(fifo)
 	if err != nil || fi.Mode()&fs.ModeNamedPipe == 0 {
 		t.Errorf("no longer a FIFO: %v %v", fi.Mode(), err)
+	}
+}
+
+// A FIFO that no process reads is refused at once, naming the flag: Open
+// used to wait in open(2) for a reader that might never come, before the
+// command had done anything.
+func TestFIFOWithoutReaderRefused(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "pipe")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		d, err := output.OpenFor("--metrics-file", fifo, nil)
+		if err == nil {
+			d.Close()
+		}
+		done <- err
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		if r, oerr := os.Open(fifo); oerr == nil { // let it go
+			r.Close()
+		}
+		t.Fatal("Open waited for a reader")
+	}
+	if !errors.Is(err, output.ErrDestination) || !strings.Contains(err.Error(), "--metrics-file "+fifo) || !strings.Contains(err.Error(), "no process reads") {
+		t.Errorf("error %v, want ErrDestination naming --metrics-file and saying no process reads it", err)
 	}
 }
 
