@@ -64,6 +64,11 @@ type Config struct {
 	// PerInstance adds sessions, bytes and findings per assigned instance
 	// to the summary (for tables with assigned_instance_index).
 	PerInstance bool
+	// MaxUnverified, when > 0, makes a live row with a stored path whose
+	// directory is there, that the run does not verify and that was last
+	// verified longer ago than this (never verified: created longer ago)
+	// an Unverified finding besides its outcome. 0 reports none.
+	MaxUnverified time.Duration
 	// MaxDuration, when > 0, is the time the audit may take. It still
 	// lists every session directory of the scope and gives each directory
 	// and row its outcome, but sizes directories stalest first (see
@@ -147,6 +152,7 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 		}
 		return nil, err
 	}
+	r.appendUnverified(verdicts, started)
 	rep := newReport(r.cfg, started, rows, d, verdicts)
 	phases.Judge = lap() // the report's tally counts as judging
 	rep.Summary.Phases = &phases

@@ -40,6 +40,14 @@ const (
 	// so it is reported in addition to the row's storage outcome, and only
 	// when the audit is given the instance count.
 	Misrouted Outcome = "misrouted"
+	// Unverified: a live row with a stored path whose directory is there
+	// (or could not be looked at), that this run did not verify either,
+	// and that was last verified longer ago than Config.MaxUnverified (or,
+	// never verified, created longer ago). It is about how long the row
+	// has gone without a true size, so, like Misrouted, it is reported in
+	// addition to the row's storage outcome (recent, deferred, unreadable,
+	// conflict), which says why.
+	Unverified Outcome = "unverified"
 
 	// Deferred: a session directory the audit had no time to size (Config.
 	// MaxDuration), which a full audit would have verified. Its row is left
@@ -56,7 +64,7 @@ const (
 
 // outcomeOrder lists every outcome in report order.
 var outcomeOrder = []Outcome{
-	Missing, Orphan, SoftDeleted, Unlinked, Conflict, UnsafePath, Unreadable, Unrecognized, Misrouted,
+	Missing, Orphan, SoftDeleted, Unlinked, Conflict, UnsafePath, Unreadable, Unrecognized, Misrouted, Unverified,
 	Verified, Deferred, Recent, NoPath, Cleaned,
 }
 

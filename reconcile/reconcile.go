@@ -81,11 +81,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) 
 	if err := r.observe(ctx, o, r.cfg.Walk); err != nil {
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
-	cutoff := r.now().Add(-r.cfg.MinAge)
-	vs, err := r.settle(ctx, []*Observation{o}, cutoff, 0)
+	now := r.now()
+	vs, err := r.settle(ctx, []*Observation{o}, now.Add(-r.cfg.MinAge), 0)
 	if err != nil {
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
+	r.appendUnverified(vs, now)
 	res := Result{Verdicts: make([]Verdict, 0, vs.len())}
 	for v := range vs.all() {
 		v.complete()

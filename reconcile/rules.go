@@ -43,6 +43,10 @@ type Verdict struct {
 	// verdict). A pointer into the observation, not copies: a verdict is
 	// held for every session of the audit.
 	measured *measurement
+	// there is true when a session directory is at the path, or what is
+	// there could not be looked at: its rows that go unverified for long
+	// are Unverified findings (see appendUnverified).
+	there bool
 }
 
 // Judge gives the directory of o and every row of o exactly one outcome. It
@@ -183,7 +187,8 @@ func conflictDetail(o *Observation, live []db.Row) string {
 // about a measured directory carries its size. The Finding of a Verified
 // verdict is left bare until complete is called.
 func verdict(o *Observation, kind Outcome, rows []db.Row, detail string) Verdict {
-	v := Verdict{Finding: Finding{Kind: kind, Path: o.Path, Detail: detail}, Rows: rows}
+	v := Verdict{Finding: Finding{Kind: kind, Path: o.Path, Detail: detail}, Rows: rows,
+		there: o.at.kind == scanner.KindSession || o.WorkspaceErr != nil}
 	if o.at.measured() {
 		// A new look at o replaces it, but only after the verdicts of
 		// the earlier look are let go (see settle).
