@@ -252,3 +252,63 @@ func TestCheckFindsMiswiring(t *testing.T) {
 		})
 	}
 }
+
+// TestNoTokenPinnedImagesMetricsPushed: the pods of every manifest get no
+// service account token (they call no Kubernetes API), every image names a
+// tag other than latest, and the CronJob's audits push their metrics to the
+// Service of pushgateway.yaml, on its port.
+func TestNoTokenPinnedImagesMetricsPushed(t *testing.T) {
+	for _, file := range []string{"cronjob.yaml", "pushgateway.yaml"} {
+		docs := readDocs(t, file)
+		for _, d := range docs {
+			spec := podSpec(d)
+			if spec == nil {
+				continue
+			}
+			name := get(d, "metadata", "name")
+			if get(spec, "automountServiceAccountToken") != false {
+				t.Errorf("%s: %v %v: automountServiceAccountToken is not false", file, d["kind"], name)
+			}
+			sa := byName(docs, "ServiceAccount", fmt.Sprint(get(spec, "serviceAccountName")))
+			if sa == nil || sa["automountServiceAccountToken"] != false {
+				t.Errorf("%s: %v %v: its service account %v is not in the file with automountServiceAccountToken: false", file, d["kind"], name, get(spec, "serviceAccountName"))
+			}
+			containers, _ := get(spec, "containers").([]any)
+			for _, c := range containers {
+				image := fmt.Sprint(get(c, "image"))
+				i := strings.LastIndex(image, ":")
+				if i < 0 || strings.Contains(image[i:], "/") || image[i+1:] == "latest" {
+					t.Errorf("%s: image %s is not pinned to a tag", file, image)
+				}
+			}
+		}
+	}
+	cj, _, _ := manifests(t)
+	svc := byKind(readDocs(t, "pushgateway.yaml"), "Service")
+	want := fmt.Sprintf("--pushgateway=http://%v:%v", get(svc, "metadata", "name"), get(svc, "spec", "ports", "0", "port"))
+	args := get(cj, "spec", "jobTemplate", "spec", "template", "spec", "containers", "0", "args")
+	if !slices.Contains(args.([]any), any(want)) {
+		t.Errorf("the CronJob's args %v lack %s", args, want)
+	}
+}
+
+// podSpec is the pod template's spec of a workload (a Deployment, a
+// CronJob), or nil.
+func podSpec(d doc) any {
+	switch d["kind"] {
+	case "CronJob":
+		return get(d, "spec", "jobTemplate", "spec", "template", "spec")
+	case "Deployment", "StatefulSet", "Job", "DaemonSet":
+		return get(d, "spec", "template", "spec")
+	}
+	return nil
+}
+
+func byName(docs []doc, kind, name string) doc {
+	for _, d := range docs {
+		if d["kind"] == kind && get(d, "metadata", "name") == name {
+			return d
+		}
+	}
+	return nil
+}

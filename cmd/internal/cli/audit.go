@@ -15,6 +15,7 @@ import (
 	"sessaudit/cmd/internal/output"
 	"sessaudit/cmd/internal/progress"
 	"sessaudit/cmd/internal/report"
+	"sessaudit/cmd/internal/version"
 	"sessaudit/db"
 	"sessaudit/db/checklist"
 	"sessaudit/reconcile"
@@ -39,6 +40,8 @@ type auditCmd struct {
 	format          reportFormat
 	output          string
 	metricsFile     string
+	pushgateway     string
+	push            *metrics.Pushgateway // --pushgateway, once checked
 	maxMissingRatio float64
 	findingsExit    int
 	instanceCount   int
@@ -62,6 +65,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.Var(&c.format, "format", "report format: `text|json|html`")
 	fs.StringVar(&c.output, "output", "", "write the report to `FILE`; - is stdout; a new path or regular file is replaced whole at the end, anything else (a link, a device, a FIFO) written into (default: stdout)")
 	fs.StringVar(&c.metricsFile, "metrics-file", "", "write Prometheus metrics of the run to `FILE` (for node_exporter's textfile collector); written even when the audit fails. A new path or regular file is replaced atomically, anything else (a link, a device, a FIFO that a process reads) written into")
+	fs.StringVar(&c.pushgateway, "pushgateway", "", "push Prometheus metrics of the run to the Pushgateway at `URL` (job sessaudit, grouped by shard), also when the audit fails: for a Kubernetes CronJob, whose pod no collector reads")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
 	fs.IntVar(&c.findingsExit, "findings-exit-code", ExitFindings, "exit status when the audit completed and found something: 1, or 0 where a non-zero status reads as a failure (a Kubernetes Job); the report and metrics still say what was found")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
@@ -74,14 +78,23 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	started := time.Now() // --max-duration counts from here too
 	var rep *reconcile.Report
 	walked := &scanner.Progress{}
+	var mf *metrics.File
 	if c.metricsFile != "" {
 		// Opened first, as --output is, so that a destination that cannot
 		// be written stops the run before it does anything.
-		mf, oerr := metrics.Open(c.metricsFile, metrics.Audit)
-		if oerr != nil {
+		var oerr error
+		if mf, oerr = metrics.Open(c.metricsFile, metrics.Audit); oerr != nil {
 			return oerr
 		}
 		defer mf.Close()
+	}
+	if c.pushgateway != "" {
+		var perr error
+		if c.push, perr = metrics.ParsePushgateway(c.pushgateway, nil); perr != nil {
+			return usageError("--pushgateway: %v", perr)
+		}
+	}
+	if mf != nil || c.push != nil {
 		// Every run that got this far leaves its metrics, a failed one too.
 		defer func() { err = c.writeMetrics(mf, started, rep, walked, err) }()
 	}
@@ -129,8 +142,8 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	scope := c.selection.scope()
 	walk := c.walk.config(scope)
 	walk.Progress = walked // counts every filesystem call of the run: fs_ops
-	if err := c.walk.checkRoot(ctx, fsys, walk); err != nil {
-		return err
+	if err := scanner.CheckRoot(ctx, fsys, c.walk.root, walk); err != nil {
+		return mark(errBadRoot, err)
 	}
 
 	store, err := openStore(ctx, log, dbConfig)
@@ -210,16 +223,24 @@ func (c *auditCmd) writeReport(dest *output.Dest, rep *reconcile.Report) error {
 	})
 }
 
-// writeMetrics writes the metrics file of a run that ended with err, and
-// returns err, or the metrics file's error when the audit itself succeeded.
+// writeMetrics writes the metrics file of a run that ended with err and
+// pushes them to the Pushgateway, and returns err, or the metrics' error
+// when the audit itself succeeded.
 func (c *auditCmd) writeMetrics(mf *metrics.File, started time.Time, rep *reconcile.Report, walked *scanner.Progress, err error) error {
 	run := metrics.Run{
 		Started: started, Finished: time.Now(), Report: rep,
 		Success:         err == nil || errors.Is(err, errFindings),
 		FilesystemCalls: walked.Calls.Load(),
 		Shard:           c.selection.scope().Shard().String(),
+		Build:           version.CurrentBuild(),
 	}
-	werr := mf.Write(run)
+	var werr error
+	if mf != nil {
+		werr = mf.Write(run)
+	}
+	if c.push != nil {
+		werr = errors.Join(werr, pushRun(c.push, run))
+	}
 	switch {
 	case werr == nil:
 		return err
@@ -231,6 +252,25 @@ func (c *auditCmd) writeMetrics(mf *metrics.File, started time.Time, rep *reconc
 	}
 	// The audit's own error says more; the metrics file's is one more line.
 	fmt.Fprintf(c.env.Stderr, "sessaudit audit: %s\n", oneLine(werr.Error()))
+	return err
+}
+
+// pushRun pushes run, trying three times over about 3 s: a Pushgateway
+// restarting should not fail a night's audit. It does not take the run's
+// context: a run stopped by a signal still says so.
+func pushRun(pg *metrics.Pushgateway, run metrics.Run) error {
+	var err error
+	for attempt, wait := 0, time.Second; attempt < 3; attempt, wait = attempt+1, wait*2 {
+		if attempt > 0 {
+			time.Sleep(wait / 2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err = pg.Push(ctx, run)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
 	return err
 }
 

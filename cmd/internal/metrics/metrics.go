@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"sessaudit/cmd/internal/version"
 	"sessaudit/reconcile"
 )
 
@@ -32,6 +33,9 @@ type Run struct {
 	// Shard labels every series with shard="<Shard>" when the run audited
 	// one shard of the workspaces; empty for a whole run.
 	Shard string
+	// Build is the binary that ran, for sessaudit_build_info; the zero
+	// value leaves that series out.
+	Build version.Build
 }
 
 // Series and label names.
@@ -59,16 +63,9 @@ func Encode(w io.Writer, run Run) error {
 }
 
 func encode(w io.Writer, run Run, lastSuccess time.Time, haveLastSuccess bool) error {
-	reg := prometheus.NewPedanticRegistry()
-	m := newSeries(reg, run.Shard)
-	m.set(run)
-	if haveLastSuccess {
-		m.gauge(lastSuccessName, "Unix time the last successful sessaudit run (exit 0 or 1) ended; carried over failed runs.").
-			Set(unix(lastSuccess))
-	}
-	families, err := reg.Gather()
+	families, err := gather(run, run.Shard, lastSuccess, haveLastSuccess)
 	if err != nil {
-		return fmt.Errorf("gather metrics: %w", err)
+		return err
 	}
 	for _, mf := range families {
 		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
@@ -76,6 +73,27 @@ func encode(w io.Writer, run Run, lastSuccess time.Time, haveLastSuccess bool) e
 		}
 	}
 	return nil
+}
+
+// registry holds the series of run, each labelled shard="<shard>" unless
+// shard is empty.
+func registry(run Run, shard string, lastSuccess time.Time, haveLastSuccess bool) *prometheus.Registry {
+	reg := prometheus.NewPedanticRegistry()
+	m := newSeries(reg, shard)
+	m.set(run)
+	if haveLastSuccess {
+		m.gauge(lastSuccessName, "Unix time the last successful sessaudit run (exit 0 or 1) ended; carried over failed runs.").
+			Set(unix(lastSuccess))
+	}
+	return reg
+}
+
+func gather(run Run, shard string, lastSuccess time.Time, haveLastSuccess bool) ([]*dto.MetricFamily, error) {
+	families, err := registry(run, shard, lastSuccess, haveLastSuccess).Gather()
+	if err != nil {
+		return nil, fmt.Errorf("gather metrics: %w", err)
+	}
+	return families, nil
 }
 
 // series registers the gauges of one file.
@@ -113,6 +131,10 @@ func (s *series) set(run Run) {
 		success = 1
 	}
 	s.gauge(prefix+"last_run_success", "1 when the last sessaudit run audited (exit 0 or 1), 0 when it could not (exit 2).").Set(success)
+	if run.Build != (version.Build{}) {
+		s.vec(prefix+"build_info", "Always 1: the version, VCS revision and Go version of the sessaudit binary of the last run.", "version", "revision", "goversion").
+			WithLabelValues(run.Build.Version, run.Build.Revision, run.Build.GoVersion).Set(1)
+	}
 	if run.FilesystemCalls >= 0 {
 		s.gauge(prefix+"filesystem_calls", "Filesystem calls the last run made (its fs_ops).").Set(float64(run.FilesystemCalls))
 	}
