@@ -46,6 +46,7 @@ type auditCmd struct {
 	findingsExit    int
 	instanceCount   int
 	maxDuration     time.Duration
+	maxUnverified   maxUnverified
 	logLevel        string
 }
 
@@ -70,6 +71,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.IntVar(&c.findingsExit, "findings-exit-code", ExitFindings, "exit status when the audit completed and found something: 1, or 0 where a non-zero status reads as a failure (a Kubernetes Job); the report and metrics still say what was found")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
 	fs.DurationVar(&c.maxDuration, "max-duration", 0, "time budget: list and judge the whole scope, size sessions stalest first while there is time, defer the rest (0: no budget, size everything)")
+	c.maxUnverified.register(fs)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -123,6 +125,9 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	case c.findingsExit != ExitClean && c.findingsExit != ExitFindings:
 		return usageError("--findings-exit-code %d must be 0 or 1 (2 means the audit could not be done)", c.findingsExit)
 	}
+	if err := c.maxUnverified.check(); err != nil {
+		return err
+	}
 	if err := c.walk.check(); err != nil {
 		return err
 	}
@@ -175,6 +180,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, BackfillPaths: c.backfillPaths, Walk: walk,
 		InstanceCount: c.instanceCount, PerInstance: perInstance, MaxDuration: c.maxDuration, BudgetFrom: started,
+		MaxUnverified: time.Duration(c.maxUnverified),
 	})
 	line.Stop()
 	if rep != nil {

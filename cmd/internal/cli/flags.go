@@ -55,6 +55,27 @@ func (w *walkFlags) config(scope scanner.Scope) scanner.Config {
 	return scanner.Config{Workers: w.workers, IOTimeout: w.ioTimeout, Scope: scope, Limiter: scanner.NewLimiter(w.maxOpsPerSecond)}
 }
 
+// defaultMaxUnverified is --max-unverified's default: two nightly audits
+// may miss a session before it is a finding.
+const defaultMaxUnverified = 48 * time.Hour
+
+// maxUnverified is the --max-unverified flag of audit and watch.
+type maxUnverified time.Duration
+
+// register defines --max-unverified on fs.
+func (m *maxUnverified) register(fs *flag.FlagSet) {
+	fs.DurationVar((*time.Duration)(m), "max-unverified", defaultMaxUnverified,
+		"report a live row whose directory is there but that was not verified for longer than this (never verified: since it was created) as unverified, whatever kept it from being verified; in hours, such as 48h or 168h (0: never)")
+}
+
+// check returns a usage error for a negative value.
+func (m maxUnverified) check() error {
+	if m < 0 {
+		return usageError("--max-unverified %v must not be negative (0 turns the finding off)", time.Duration(m))
+	}
+	return nil
+}
+
 // workspaceList is a repeatable --workspace flag; commas also separate ids.
 type workspaceList []uint64
 

@@ -32,6 +32,7 @@ type watchCmd struct {
 	dryRun          bool
 	minAge          time.Duration
 	maxMissingRatio float64
+	maxUnverified   maxUnverified
 	logLevel        string
 }
 
@@ -50,6 +51,7 @@ func (c *watchCmd) flags() *flag.FlagSet {
 	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
 	fs.DurationVar(&c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "a rescan refuses to write when more than this share of live rows with a path would be missing")
+	c.maxUnverified.register(fs)
 	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	return fs
 }
@@ -86,6 +88,9 @@ func (c *watchCmd) run(ctx context.Context) error {
 		return usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
 	case c.minAge < 0:
 		return usageError("--min-age %v must not be negative", c.minAge)
+	}
+	if err := c.maxUnverified.check(); err != nil {
+		return err
 	}
 	if err := c.walk.check(); err != nil {
 		return err
@@ -124,7 +129,8 @@ func (c *watchCmd) run(ctx context.Context) error {
 	rec := reconcile.NewReconciler(fsys, store, reconcile.Config{
 		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: walk,
-		PerInstance: store.HasColumn("assigned_instance_index"),
+		MaxUnverified: time.Duration(c.maxUnverified),
+		PerInstance:   store.HasColumn("assigned_instance_index"),
 	})
 	var labels map[string]string
 	if !shard.IsZero() {
