@@ -53,7 +53,7 @@ func resolveDSN(dsn, laravelEnv string) (string, error) {
 	case dsn != "":
 		return dsn, nil
 	case laravelEnv != "":
-		cfg, err := laravelenv.Read(laravelEnv)
+		cfg, err := laravelenv.Read(laravelEnv, nil)
 		if err != nil {
 			return "", err
 		}

@@ -6,8 +6,11 @@
 // that cannot be parsed is reported without the parser's message, which
 // quotes the offending text.
 //
-// The file is parsed by godotenv, which reads Laravel's .env syntax with
-// one difference: in unquoted and double-quoted values it expands $NAME as
-// well as ${NAME}, where Laravel expands only ${NAME}. A password with a $
-// followed by capitals belongs in single quotes, as Laravel advises anyway.
+// The file is read as Laravel reads it (phpdotenv 5's grammar, parse.go):
+// only ${NAME} is expanded, in unquoted and double-quoted values, so a
+// password such as Abc$2024 reads as written; and a variable set in the
+// process environment wins over the file's line, as in Laravel, where the
+// environment of a Kubernetes pod holds DB_* and the .env perhaps nothing.
+// FromEnvironment reads the environment alone, for an application that
+// has no .env file.
 package laravelenv

@@ -1,7 +1,6 @@
 package laravelenv
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -9,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/go-sql-driver/mysql"
-	"github.com/joho/godotenv"
 )
 
 // ErrInvalid reports a .env file that does not name a usable MySQL or
@@ -18,7 +16,7 @@ var ErrInvalid = errors.New("laravelenv: no usable database connection")
 
 // Config is the database connection of a Laravel application, as its
 // config/database.php builds the mysql and mariadb connections from the
-// environment.
+// environment, and the time zone its config/app.php reads.
 type Config struct {
 	Connection string // DB_CONNECTION: mysql or mariadb
 	Host       string // DB_HOST, default 127.0.0.1
@@ -27,41 +25,85 @@ type Config struct {
 	Username   string // DB_USERNAME
 	Password   string // DB_PASSWORD, default empty
 	Socket     string // DB_SOCKET: a Unix socket, used instead of host and port when set
+	// SSLCA is MYSQL_ATTR_SSL_CA: the CA file the connection's server
+	// certificate is verified against; set, the connection uses TLS.
+	SSLCA string
+	// TimeZone is APP_TIMEZONE, the app.timezone of Laravel 11 and later
+	// (config/app.php: env('APP_TIMEZONE', 'UTC')); empty when not set.
+	TimeZone string
 }
 
-// Read reads the .env file at path. Only the file is read, not the process
-// environment; ${VAR} refers to variables of the file, as in Laravel.
-func Read(path string) (Config, error) {
+// Read reads the .env file at path as Laravel loads it: a variable set
+// (not empty) in the process environment, which getenv reads, wins over
+// the file's line, as on Kubernetes, where the pod's env holds DB_* and
+// the .env may hold the rest; ${NAME} refers to the environment's NAME,
+// else an earlier line's.
+func Read(path string, getenv func(string) string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read laravel env: %w", err)
 	}
-	return Parse(path, data)
+	return Parse(path, data, getenv)
 }
 
-// Parse parses the contents of a .env file; name is used in errors.
-func Parse(name string, data []byte) (Config, error) {
-	env, err := godotenv.Parse(bytes.NewReader(data))
+// FromEnvironment reads the connection from the process environment alone,
+// as Laravel does when there is no .env file.
+func FromEnvironment(getenv func(string) string) (Config, error) {
+	return config("the environment", func(k string) string { return getenv(k) })
+}
+
+// Parse parses the contents of a .env file under the environment getenv
+// reads (nil: none); name is used in errors.
+func Parse(name string, data []byte, getenv func(string) string) (Config, error) {
+	entries, err := parseEntries(string(data))
 	if err != nil {
-		// godotenv's message quotes the text it stopped at, which may be
-		// the password.
+		// Never the line: it may hold the password.
 		return Config{}, fmt.Errorf("%w: %s is not a valid .env file (check its quoting)", ErrInvalid, name)
 	}
+	fromEnv := func(k string) (string, bool) {
+		if getenv == nil {
+			return "", false
+		}
+		v := getenv(k)
+		return v, v != ""
+	}
+	file := map[string]string{}
+	lookup := func(k string) (string, bool) {
+		if v, ok := fromEnv(k); ok {
+			return v, true
+		}
+		v, ok := file[k]
+		return v, ok
+	}
+	for _, e := range entries {
+		if _, ok := fromEnv(e.name); ok {
+			continue // the environment wins, as Laravel's immutable repository
+		}
+		file[e.name] = resolve(e.value, e.vars, lookup)
+	}
+	return config(name, func(k string) string { v, _ := lookup(k); return v })
+}
+
+// config builds the Config from the variables get reads; name says where
+// they came from in errors.
+func config(name string, get func(string) string) (Config, error) {
 	c := Config{
-		Connection: env["DB_CONNECTION"],
-		Host:       valueOr(env, "DB_HOST", "127.0.0.1"),
-		Port:       valueOr(env, "DB_PORT", "3306"),
-		Database:   env["DB_DATABASE"],
-		Username:   env["DB_USERNAME"],
-		Password:   env["DB_PASSWORD"],
-		Socket:     env["DB_SOCKET"],
+		Connection: get("DB_CONNECTION"),
+		Host:       valueOr(get, "DB_HOST", "127.0.0.1"),
+		Port:       valueOr(get, "DB_PORT", "3306"),
+		Database:   get("DB_DATABASE"),
+		Username:   get("DB_USERNAME"),
+		Password:   get("DB_PASSWORD"),
+		Socket:     get("DB_SOCKET"),
+		SSLCA:      get("MYSQL_ATTR_SSL_CA"),
+		TimeZone:   get("APP_TIMEZONE"),
 	}
 	switch {
 	case c.Connection == "":
 		return Config{}, fmt.Errorf("%w: %s sets no DB_CONNECTION; want mysql or mariadb", ErrInvalid, name)
 	case c.Connection != "mysql" && c.Connection != "mariadb":
 		return Config{}, fmt.Errorf("%w: %s has DB_CONNECTION=%s; sessaudit needs mysql or mariadb", ErrInvalid, name, quoteShort(c.Connection))
-	case env["DB_URL"] != "":
+	case get("DB_URL") != "":
 		// Laravel lets DB_URL override the other variables; its format
 		// is not the driver's, so refuse rather than connect elsewhere.
 		return Config{}, fmt.Errorf("%w: %s sets DB_URL, which sessaudit does not read; pass --dsn instead", ErrInvalid, name)
@@ -73,8 +115,8 @@ func Parse(name string, data []byte) (Config, error) {
 	return c, nil
 }
 
-func valueOr(env map[string]string, key, fallback string) string {
-	if v := env[key]; v != "" {
+func valueOr(get func(string) string, key, fallback string) string {
+	if v := get(key); v != "" {
 		return v
 	}
 	return fallback

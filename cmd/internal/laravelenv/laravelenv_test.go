@@ -45,7 +45,7 @@ func TestParse(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := laravelenv.Parse(".env", []byte(tc.env))
+			c, err := laravelenv.Parse(".env", []byte(tc.env), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,7 +80,7 @@ func TestParseRefuses(t *testing.T) {
 		{"bad name", "DB_CONNECTION=mysql\nDB-PASSWORD=" + secret + "\n", "not a valid .env file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := laravelenv.Parse("/srv/app/.env", []byte(tc.env))
+			_, err := laravelenv.Parse("/srv/app/.env", []byte(tc.env), nil)
 			if err == nil {
 				t.Fatal("accepted")
 			}
@@ -102,14 +102,58 @@ func TestRead(t *testing.T) {
 	if err := os.WriteFile(path, []byte("DB_CONNECTION=mysql\nDB_DATABASE=app\nDB_USERNAME=u\nDB_PASSWORD='"+secret+"'\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	c, err := laravelenv.Read(path)
+	c, err := laravelenv.Read(path, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Password != secret {
 		t.Errorf("password %q, want %q", c.Password, secret)
 	}
-	if _, err := laravelenv.Read(filepath.Join(t.TempDir(), "missing")); err == nil || !strings.Contains(err.Error(), "missing") {
+	if _, err := laravelenv.Read(filepath.Join(t.TempDir(), "missing"), nil); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("a missing file: %v", err)
+	}
+}
+
+// Issue 18 item 16: values read as Laravel's phpdotenv reads them. Only
+// ${NAME} is expanded, in unquoted and double-quoted values; $2024 and
+// $NAME are kept as written (godotenv read Abc$2024 as Abc).
+func TestValuesAsPhpdotenv(t *testing.T) {
+	for _, tc := range []struct {
+		name, line, want string
+	}{
+		{"unquoted dollar digits", `DB_PASSWORD=Abc$2024`, `Abc$2024`},
+		{"double-quoted dollar digits", `DB_PASSWORD="Abc$2024"`, `Abc$2024`},
+		{"single-quoted dollar digits", `DB_PASSWORD='Abc$2024'`, `Abc$2024`},
+		{"unquoted $NAME is not expanded", `DB_PASSWORD=pa$NAME`, `pa$NAME`},
+		{"double-quoted $NAME is not expanded", `DB_PASSWORD="pa$NAME"`, `pa$NAME`},
+		{"unquoted ${NAME} is expanded", `DB_PASSWORD=pa${NAME}x`, `pawax`},
+		{"double-quoted ${NAME} is expanded", `DB_PASSWORD="pa${NAME}x"`, `pawax`},
+		{"single-quoted ${NAME} is not", `DB_PASSWORD='pa${NAME}x'`, `pa${NAME}x`},
+		{"an undefined ${NAME} stays", `DB_PASSWORD=pa${NOPE}x`, `pa${NOPE}x`},
+		{"escaped dollar", `DB_PASSWORD="pa\${NAME}"`, `pa${NAME}`},
+		{"escapes in double quotes", `DB_PASSWORD="a\"b\\c\td"`, "a\"b\\c\td"},
+		{"backslash kept unquoted", `DB_PASSWORD=a\nb`, `a\nb`},
+		{"comment after a space", `DB_PASSWORD=secret # note`, `secret`},
+		{"hash starts a comment unquoted", `DB_PASSWORD=abc#def`, `abc`},
+		{"hash kept quoted", `DB_PASSWORD="abc#def"`, `abc#def`},
+		{"multi-line double-quoted", "DB_PASSWORD=\"line1\nline2\"", "line1\nline2"},
+		{"empty", `DB_PASSWORD=`, ``},
+		{"export and spaces around =", `export DB_PASSWORD = "x y"`, `x y`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := "NAME=wa\nDB_CONNECTION=mysql\nDB_DATABASE=app\nDB_USERNAME=u\n" + tc.line + "\n"
+			c, err := laravelenv.Parse(".env", []byte(env), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Password != tc.want {
+				t.Errorf("%s: password %q, want %q", tc.line, c.Password, tc.want)
+			}
+		})
+	}
+	for _, line := range []string{`DB_PASSWORD=two words`, `DB_PASSWORD="a\qb"`, `DB_PASSWORD='open`} {
+		if _, err := laravelenv.Parse(".env", []byte("DB_CONNECTION=mysql\nDB_DATABASE=app\nDB_USERNAME=u\n"+line+"\n"), nil); !errors.Is(err, laravelenv.ErrInvalid) {
+			t.Errorf("%s: %v, want refused as Laravel refuses it", line, err)
+		}
 	}
 }
