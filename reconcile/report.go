@@ -31,6 +31,9 @@ type Summary struct {
 	// MinAgeSeconds is the grace period (--min-age); reclaim applies it
 	// again just before it moves a directory.
 	MinAgeSeconds float64 `json:"min_age_seconds"`
+	// MaxUnverifiedSeconds is --max-unverified: a row not verified for
+	// longer is an unverified finding; 0 when that is off.
+	MaxUnverifiedSeconds float64 `json:"max_unverified_seconds"`
 	// Scope names the workspaces audited ("all workspaces", "workspaces
 	// 2, 7", "shard 1/3"); Workspaces lists them when they were listed and
 	// Shard is "I/N" when the run was a shard.
@@ -196,7 +199,8 @@ func perInstance(rows []db.Row, verdicts *verdictSet) []InstanceSummary {
 func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts *verdictSet) *Report {
 	s := Summary{
 		DryRun: cfg.DryRun, Root: cfg.Root, PathPrefix: cfg.PathPrefix, MinAgeSeconds: cfg.MinAge.Seconds(),
-		Scope: cfg.Scope.String(), Shard: cfg.Scope.Shard().String(),
+		MaxUnverifiedSeconds: cfg.MaxUnverified.Seconds(),
+		Scope:                cfg.Scope.String(), Shard: cfg.Scope.Shard().String(),
 		StartedAt: started, Rows: len(rows), Outcomes: map[Outcome]int{},
 	}
 	s.Workspaces, _ = cfg.Scope.Listed()

@@ -120,6 +120,9 @@ func TestAuditUnverified(t *testing.T) {
 	if got := rep.Summary.Outcomes[reconcile.Unverified]; got != 5 {
 		t.Errorf("outcomes[unverified] = %d, want 5", got)
 	}
+	if got := rep.Summary.MaxUnverifiedSeconds; got != 48*3600 {
+		t.Errorf("summary's max_unverified_seconds %v, want 172800", got)
+	}
 	if rep.Summary.Findings != len(want) {
 		t.Errorf("summary counts %d findings, want %d", rep.Summary.Findings, len(want))
 	}

@@ -212,7 +212,43 @@ func budgetReport() *reconcile.Report {
 	r.Summary.Budget = &reconcile.Budget{MaxDurationSeconds: 600, Listed: 120_000, Sized: 41_000, Deferred: 78_500,
 		StalestVerifiedAt: &stalest, NeverVerified: 3}
 	r.Summary.Outcomes[reconcile.Deferred] = 78_500
+	// A row the budget kept deferring past --max-unverified.
+	r.Summary.Outcomes[reconcile.Unverified] = 1
+	r.Summary.Findings++
+	r.Summary.MaxUnverifiedSeconds = 48 * 3600
+	r.Findings = append(r.Findings, reconcile.Finding{Kind: reconcile.Unverified, Path: "workspace_4/session_cold",
+		WorkspaceID: ptr[uint64](4), RowIDs: []uint64{21}, Instance: ptr(0),
+		Detail: "not verified for 3d 2h (since 2026-03-02T01:00:12Z): deferred: not sized in this run (time budget); its row is left as it is"})
 	return r
+}
+
+// A row left unverified is counted by kind and listed with how long and
+// why in each of the reports (issue 17).
+func TestAuditReportsShowUnverified(t *testing.T) {
+	r := budgetReport()
+	var text, js bytes.Buffer
+	if err := report.AuditText(&text, r); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.AuditJSON(&js, r); err != nil {
+		t.Fatal(err)
+	}
+	page := renderHTML(t, r)
+	detail := "not verified for 3d 2h (since 2026-03-02T01:00:12Z): deferred"
+	for _, c := range []struct {
+		format, out string
+		want      []string
+	}{
+		{"text", text.String(), []string{"  unverified    1  <-\n", "\nunverified (1)\n", `"workspace_4/session_cold"  rows 21  instance 0  ` + detail}},
+		{"json", js.String(), []string{`"unverified": 1`, `"max_unverified_seconds": 172800`, `"kind": "unverified"`, detail}},
+		{"html", page, []string{`<tr class="finding"><td>unverified</td><td class="num">1</td></tr>`, `<details id="unverified" open>`, detail}},
+	} {
+		for _, w := range c.want {
+			if !strings.Contains(c.out, w) {
+				t.Errorf("the %s report lacks %q", c.format, w)
+			}
+		}
+	}
 }
 
 // The budget line says what the text report's says: what was sized of
