@@ -17,7 +17,14 @@
 // (device and inode) that was looked at before. Restore never replaces an
 // existing directory. Purge is the only code in sessaudit that deletes, and
 // it deletes only the directories a manifest lists, with the identity it
-// recorded.
+// recorded, never through another mount (a bind mount included).
+//
+// A run is worked on by one process at a time: Run holds an exclusive
+// flock(2) on its manifest, and Restore and Purge (with Yes) take it
+// without waiting (ErrBusy). Where locks are not shared, Purge still keeps
+// Restore away from what it deletes: it records EventPurging and renames
+// the directory aside before deleting it, and Restore refuses a directory
+// so recorded.
 //
 // It works on Linux; elsewhere every operation fails with
 // errors.ErrUnsupported.

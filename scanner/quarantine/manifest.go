@@ -38,6 +38,11 @@ const (
 	EventReturned = "returned"
 	// EventRestored: Restore moved the directory back to its place.
 	EventRestored = "restored"
+	// EventPurging is written and fsync-ed by Purge before it renames the
+	// directory aside (to purgingName, a name Restore never looks at) and
+	// deletes it. From then on Restore refuses it, and a Purge cut short
+	// is finished by the next one, however young the run.
+	EventPurging = "purging"
 	// EventPurged: Purge deleted the directory.
 	EventPurged = "purged"
 )
@@ -197,6 +202,9 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 	return m, nil
 }
 
+// ErrBusy: another reclaim, restore or purge holds the run's manifest.
+var ErrBusy = errors.New("quarantine: the run is in use by another reclaim, restore or purge")
+
 // journal appends records to an open manifest, each fsync-ed before append
 // returns.
 type journal struct {
@@ -226,8 +234,9 @@ func (j *journal) append(rec Record) error {
 
 func (j *journal) close() error { return j.f.Close() }
 
-// openJournal opens the manifest in the run directory runFD for appending
-// and returns it parsed. When a crash left the last line cut short, it is
+// openJournal opens the manifest in the run directory runFD for appending,
+// takes its lock (ErrBusy when another process holds it) and returns it
+// parsed. When a crash left the last line cut short, it is
 // cut off (it recorded nothing whole); when it left a whole record without
 // its newline, a newline ends it, so that the next record starts a line of
 // its own.
@@ -235,6 +244,10 @@ func openJournal(c *calls, runFD int, now func() time.Time) (*journal, *Manifest
 	f, err := c.openFileAt(runFD, ManifestName, os.O_RDWR|os.O_APPEND, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("open manifest: %w", err)
+	}
+	if err := c.lock(f); err != nil {
+		f.Close()
+		return nil, nil, err
 	}
 	m, err := c.readManifest(f)
 	if err != nil {
@@ -253,6 +266,17 @@ func openJournal(c *calls, runFD int, now func() time.Time) (*journal, *Manifest
 		}
 	}
 	return &journal{f: f, now: now, c: c}, m, nil
+}
+
+// purging reports whether a Purge has begun deleting a directory of the
+// run and not finished.
+func (m *Manifest) purging() bool {
+	for _, e := range m.Entries {
+		if e.State == EventPurging {
+			return true
+		}
+	}
+	return false
 }
 
 // readManifest reads and parses the manifest f, its reading bounded as

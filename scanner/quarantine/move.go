@@ -65,6 +65,11 @@ func (q *Quarantine) Begin(info RunInfo) (*Run, error) {
 		return nil, fmt.Errorf("create manifest of run %s: %w", name, err)
 	}
 	r.j = &journal{f: f, now: now, c: q.c}
+	// Held until Close: a restore or purge of the run waits for it to end.
+	if err := q.c.lock(f); err != nil {
+		r.Close()
+		return nil, fmt.Errorf("lock manifest of run %s: %w", name, err)
+	}
 	head := Record{Event: EventRun, Format: manifestFormat, Version: 1, Run: name, Root: q.root, Quarantine: q.dir,
 		Report: info.Report, Time: info.Started.UTC()}
 	if !info.ReportFinishedAt.IsZero() {

@@ -110,6 +110,11 @@ func (p *purger) run(name string) error {
 		return ignore(err.Error())
 	}
 	m, j, err := p.manifest(fd)
+	if errors.Is(err, ErrBusy) {
+		p.res.Runs++
+		p.step(Step{Run: name, Action: Kept, Err: err}, false)
+		return nil
+	}
 	if err != nil {
 		return ignore("not a run: " + err.Error())
 	}
@@ -120,7 +125,9 @@ func (p *purger) run(name string) error {
 		return ignore(fmt.Sprintf("its manifest is of run %q", m.Header.Run))
 	}
 	p.res.Runs++
-	if age := p.cfg.Now.Sub(m.Newest); age < p.cfg.OlderThan {
+	// A run a purge has begun deleting is finished whatever its age: its
+	// own purging lines made it young again.
+	if age := p.cfg.Now.Sub(m.Newest); age < p.cfg.OlderThan && !m.purging() {
 		p.step(Step{Run: name, Action: TooYoung}, false)
 		return nil
 	}
@@ -128,63 +135,115 @@ func (p *purger) run(name string) error {
 	problems := false
 	var workspaces []string
 	for _, e := range m.Entries {
-		ws, sess, _ := splitSessionPath(e.Path)
+		ws, _, _ := splitSessionPath(e.Path)
 		workspaces = append(workspaces, ws)
-		s := Step{Run: name, Path: e.Path}
-		if e.Moving.SizeBytes != nil {
-			s.SizeBytes = *e.Moving.SizeBytes
-		}
-		if e.State != EventMoving && e.State != EventMoved {
-			continue // never arrived, gone back, or deleted already
-		}
-		wsFD, err := q.openWorkspace(fd, ws)
-		var got fileStat
-		if err == nil {
-			got, err = q.sessionAt(wsFD, sess)
-		}
-		switch {
-		case errors.Is(err, fs.ErrNotExist) && e.State == EventMoving:
-			closeFD(wsFD)
-			continue // the rename never happened
-		case err != nil:
-			closeFD(wsFD)
-			s.Action, s.Err = NotDeleted, err
-			problems = true
-			p.step(s, false)
-			continue
-		case e.Moving.Identity == nil || !got.id.Same(*e.Moving.Identity):
-			closeFD(wsFD)
-			s.Action, s.Err = NotDeleted, fmt.Errorf("%w: not the directory that was moved", ErrChanged)
-			problems = true
-			p.step(s, false)
-			continue
-		}
-		if !p.cfg.Yes {
-			closeFD(wsFD)
-			s.Action = WouldDelete
-			p.step(s, true)
-			continue
-		}
-		err = p.c.removeTree(wsFD, sess, p.on)
-		closeFD(wsFD)
+		s, done, err := p.entry(q, fd, name, j, e)
 		if err != nil {
-			s.Action, s.Err = NotDeleted, fmt.Errorf("delete: %w", err)
-			problems = true
-			p.step(s, false)
-			continue
-		}
-		rec := Record{Event: EventPurged}
-		rec.setPath(e.Path)
-		if err := j.append(rec); err != nil {
 			return err
 		}
-		s.Action = Deleted
-		p.step(s, true)
+		if s.Action == "" {
+			continue // nothing of it in quarantine
+		}
+		problems = problems || s.Problem()
+		p.step(s, done)
 	}
 	if !p.cfg.Yes || problems {
 		return nil
 	}
 	return p.removeRun(name, fd, j, workspaces)
+}
+
+// purgingName is where Purge puts a directory just before it deletes it:
+// a name Restore never looks at, so that no restore can take a directory
+// back while it is being deleted, nor after a purge cut short.
+func purgingName(sess string) string { return ".purging." + sess }
+
+// entry deletes the directory of one entry of the run runFD (named run), or with Yes
+// unset says it would. The step's Action is empty when nothing of it is in
+// quarantine. The error is one that stops Purge.
+//
+// With Yes, the order is what keeps restore away: the purging line is
+// written and fsync-ed, the directory renamed to purgingName in its
+// workspace directory (a restore that took it first leaves the rename
+// nothing to take), and only then deleted, then the purged line written. A
+// purge cut short anywhere in this is finished by the next one: the
+// purging line says to look for the directory under either name.
+func (p *purger) entry(q *Quarantine, runFD int, run string, j *journal, e Entry) (Step, bool, error) {
+	ws, sess, _ := splitSessionPath(e.Path)
+	s := Step{Run: run, Path: e.Path}
+	if e.Moving.SizeBytes != nil {
+		s.SizeBytes = *e.Moving.SizeBytes
+	}
+	if e.State != EventMoving && e.State != EventMoved && e.State != EventPurging {
+		return Step{}, false, nil // never arrived, gone back, or deleted already
+	}
+	notDeleted := func(err error) (Step, bool, error) {
+		s.Action, s.Err = NotDeleted, err
+		return s, false, nil
+	}
+	wsFD, err := q.openWorkspace(runFD, ws)
+	if err == nil {
+		defer closeFD(wsFD)
+	}
+	name := sess
+	var got fileStat
+	if err == nil && e.State == EventPurging {
+		name = purgingName(sess)
+		if got, err = q.sessionAt(wsFD, name); errors.Is(err, fs.ErrNotExist) {
+			name = sess // cut short before the rename
+			got, err = q.sessionAt(wsFD, name)
+		}
+	} else if err == nil {
+		got, err = q.sessionAt(wsFD, name)
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && e.State != EventMoved:
+		// moving: the rename never happened; purging: deleted whole by a
+		// purge cut short before its purged line (or, where no lock is
+		// shared, taken back by a restore that came first).
+		return Step{}, false, nil
+	case err != nil:
+		return notDeleted(err)
+	case e.Moving.Identity == nil || !got.id.Same(*e.Moving.Identity):
+		return notDeleted(fmt.Errorf("%w: not the directory that was moved", ErrChanged))
+	}
+	if !p.cfg.Yes {
+		s.Action = WouldDelete
+		return s, true, nil
+	}
+	if e.State != EventPurging {
+		rec := Record{Event: EventPurging}
+		rec.setPath(e.Path)
+		if err := j.append(rec); err != nil {
+			return s, false, err
+		}
+	}
+	if name == sess {
+		name = purgingName(sess)
+		if err := p.c.renameNoReplace(wsFD, sess, wsFD, name); err != nil {
+			return notDeleted(fmt.Errorf("move aside to %s before deleting: %w", name, err))
+		}
+		if err := p.c.syncFD(wsFD); err != nil {
+			return s, false, fmt.Errorf("sync after moving %s aside: %w", e.Path, err)
+		}
+		// What was renamed must be what was looked at.
+		if got, err = q.sessionAt(wsFD, name); err != nil || !got.id.Same(*e.Moving.Identity) {
+			if err == nil {
+				err = fmt.Errorf("%w: not the directory that was moved", ErrChanged)
+			}
+			return notDeleted(fmt.Errorf("moved aside to %s: %w", name, err))
+		}
+	}
+	if err := p.c.removeTree(wsFD, name, p.on); err != nil {
+		return notDeleted(fmt.Errorf("delete: %w", err))
+	}
+	rec := Record{Event: EventPurged}
+	rec.setPath(e.Path)
+	if err := j.append(rec); err != nil {
+		return s, false, err
+	}
+	s.Action = Deleted
+	return s, true, nil
 }
 
 // manifest reads the run's manifest; with Yes it is opened for appending.

@@ -374,6 +374,7 @@ func TestRestoreNeverOverwrites(t *testing.T) {
 			run := begin(t, q, time.Now())
 			move(t, q, run, "workspace_1/session_a")
 			move(t, q, run, "workspace_1/session_b")
+			must(t, run.Close()) // a run in progress is not restored
 			write(t, root, recreated)
 			before := snapshot(t, filepath.Join(root, "workspace_1", "session_a"))
 			var steps []quarantine.Step
@@ -593,10 +594,11 @@ func TestPurgeRemovesARunKilledBeforeItsFirstMove(t *testing.T) {
 	}
 }
 
-// bindMount mounts src at dst with mount(2) MS_BIND, undone when the test
-// ends; it skips the test where mount(2) is not permitted (not root, or a
+// bindMount mounts src at dst with mount(2) MS_BIND; when the test ends,
+// every mount under within is undone (the code under test may have moved
+// dst). It skips the test where mount(2) is not permitted (not root, or a
 // container without CAP_SYS_ADMIN).
-func bindMount(t *testing.T, src, dst string) {
+func bindMount(t *testing.T, src, dst, within string) {
 	t.Helper()
 	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
 		if errors.Is(err, unix.EPERM) {
@@ -604,7 +606,15 @@ func bindMount(t *testing.T, src, dst string) {
 		}
 		t.Fatalf("bind mount %s at %s: %v", src, dst, err)
 	}
-	t.Cleanup(func() { unix.Unmount(dst, unix.MNT_DETACH) })
+	t.Cleanup(func() {
+		b, err := os.ReadFile("/proc/self/mounts")
+		must(t, err)
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], within+"/") {
+				must(t, unix.Unmount(f[1], unix.MNT_DETACH))
+			}
+		}
+	})
 }
 
 // TestPurgeNeverDeletesThroughABindMount: a bind mount of the same
@@ -622,7 +632,7 @@ func TestPurgeNeverDeletesThroughABindMount(t *testing.T) {
 			must(t, run.Close())
 			live := filepath.Join(root, "workspace_2/session_keep")
 			before := snapshot(t, live)
-			bindMount(t, live, filepath.Join(run.Dir(), at))
+			bindMount(t, live, filepath.Join(run.Dir(), at), qdir)
 			res, err := quarantine.Purge(qdir, quarantine.PurgeConfig{OlderThan: time.Hour, Now: t0.Add(2 * time.Hour), Yes: true})
 			if err != nil {
 				t.Fatal(err)
@@ -642,7 +652,7 @@ func TestOpenRefusesABindMount(t *testing.T) {
 	root, qdir := share(t, tree{"workspace_1/session_a/f": "x"})
 	mnt := filepath.Join(t.TempDir(), "bound")
 	must(t, os.Mkdir(mnt, 0o755))
-	bindMount(t, qdir, mnt)
+	bindMount(t, qdir, mnt, filepath.Dir(mnt))
 	q, err := quarantine.Open(root, mnt, quarantine.Config{})
 	if q != nil {
 		q.Close()

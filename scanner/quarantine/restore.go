@@ -114,6 +114,9 @@ func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
 	}
 	defer closeFD(runFD)
 	j, m, err := openJournal(c, runFD, now)
+	if errors.Is(err, ErrBusy) {
+		return res, fmt.Errorf("%s: %w; nothing was restored: run restore again once it is done", manifestPath, err)
+	}
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", manifestPath, err)
 	}
@@ -169,6 +172,9 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 		return s, false, nil
 	case EventPurged:
 		s.Action, s.Err = NotRestored, errors.New("purged: deleted from quarantine")
+		return s, false, nil
+	case EventPurging:
+		s.Action, s.Err = NotRestored, errors.New("a purge has begun deleting it (and was cut short, or is running on a host that does not share the lock): what is left is not restored; purge --yes deletes the rest")
 		return s, false, nil
 	default: // not moved, or moved back at once
 		s.Action = NotMoved

@@ -164,6 +164,31 @@ func (c *calls) syncFD(fd int) error {
 	return c.do("fsync", func() error { return ignoringEINTR(func() error { return unix.Fsync(fd) }) }, nil)
 }
 
+// lock takes the lock of the manifest f, without waiting: ErrBusy when
+// another process holds it. A reclaim holds its run's for the whole run, a
+// restore or purge --yes for as long as it works on the run, so that none
+// of them reads a manifest another is changing or moves a directory
+// another is moving or deleting. flock(2) is emulated on NFS by a lock of
+// the whole file, which the server shares between clients (NFSv4, so
+// EFS), unless the share is mounted with local_lock or nolock; where locks
+// are refused (ENOLCK) there is none, and the purging line and rename
+// (see EventPurging) still keep a restore from a directory being deleted.
+func (c *calls) lock(f *os.File) error {
+	fd := int(f.Fd())
+	err := c.do("lock manifest", func() error {
+		return ignoringEINTR(func() error { return unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) })
+	}, nil)
+	switch {
+	case errors.Is(err, unix.EWOULDBLOCK):
+		return ErrBusy
+	case errors.Is(err, unix.ENOLCK), errors.Is(err, unix.EOPNOTSUPP):
+		return nil
+	case err != nil:
+		return fmt.Errorf("lock manifest: %w", err)
+	}
+	return nil
+}
+
 // sameMount checks that st is on the mount of on, and that both mount ids
 // are known.
 func sameMount(st, on fileStat) error {

@@ -32,6 +32,7 @@ func closeFD(int)                                                    {}
 func (*calls) openFileAt(int, string, int, uint32) (*os.File, error) { return nil, errUnsupported }
 func (*calls) removeTree(int, string, fileStat) error                { return errUnsupported }
 func sameMount(fileStat, fileStat) error                             { return errUnsupported }
+func (*calls) lock(*os.File) error                                   { return errUnsupported }
 func (*calls) removeEmptyDir(int, string) (bool, error)              { return false, errUnsupported }
 func (*calls) unlinkAt(int, string) error                            { return errUnsupported }
 func (*calls) listNames(int) ([]string, error)                       { return nil, errUnsupported }
