@@ -36,11 +36,15 @@ type Run struct {
 }
 
 // Begin creates the directory of a new run, named for info.Started, and its
-// manifest, and makes both durable before it returns.
+// manifest, and makes both durable before it returns. The first run in a
+// quarantine records the root as its owner (OwnerName).
 func (q *Quarantine) Begin(info RunInfo) (*Run, error) {
 	now := info.Now
 	if now == nil {
 		now = time.Now
+	}
+	if err := q.claim(); err != nil {
+		return nil, err
 	}
 	base := info.Started.UTC().Format(runNameLayout)
 	name := base

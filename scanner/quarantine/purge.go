@@ -60,6 +60,9 @@ func Purge(dir string, cfg PurgeConfig) (Result, error) {
 	slices.Sort(names)
 	p := &purger{cfg: cfg, dirFD: dirFD, on: dirSt, res: &res, c: c}
 	for _, name := range names {
+		if isOwnerFile(name) {
+			continue
+		}
 		if err := p.run(name); err != nil {
 			return res, err
 		}

@@ -55,6 +55,7 @@ type Quarantine struct {
 	root, dir     string // absolute, links resolved
 	dev           uint64
 	mnt           uint64 // the root's mount id; 0 when unknown
+	rootID        Identity
 	rootFD, dirFD int
 	c             *calls
 }
@@ -64,7 +65,8 @@ type Quarantine struct {
 // the operator chose; they are resolved once, here). dir must be on the
 // same filesystem as root (ErrOtherFilesystem); it must not be root, hold
 // root, or be a workspace or session directory, and inside root it must be
-// root/scanner.QuarantineName (ErrBadPlace).
+// root/scanner.QuarantineName (ErrBadPlace). A quarantine that recorded
+// another root as its owner (OwnerName) is refused too (ErrBadPlace).
 //
 // Every filesystem call of the Quarantine and its runs is bounded by
 // cfg.IOTimeout; once one has not returned in time, the Quarantine and its
@@ -98,11 +100,15 @@ func Open(root, dir string, cfg Config) (*Quarantine, error) {
 		return nil, fmt.Errorf("%w: %s (device %d) and root %s (device %d); a move between filesystems would be a copy",
 			ErrOtherFilesystem, dirAbs, dirSt.id.Dev, rootAbs, rootSt.id.Dev)
 	}
-	q := &Quarantine{root: rootAbs, dir: dirAbs, dev: rootSt.id.Dev, mnt: rootSt.mnt, rootFD: rootFD, dirFD: dirFD, c: c}
+	q := &Quarantine{root: rootAbs, dir: dirAbs, dev: rootSt.id.Dev, mnt: rootSt.mnt, rootID: rootSt.id, rootFD: rootFD, dirFD: dirFD, c: c}
 	if !q.onMount(dirSt) {
 		q.Close()
 		return nil, fmt.Errorf("%w: %s and root %s are different mounts of one filesystem (a bind mount?); rename(2) does not cross them",
 			ErrOtherFilesystem, dirAbs, rootAbs)
+	}
+	if err := q.checkOwner(); err != nil {
+		q.Close()
+		return nil, err
 	}
 	return q, nil
 }

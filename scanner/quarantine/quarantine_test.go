@@ -3,6 +3,7 @@ package quarantine_test
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -660,4 +661,137 @@ func TestOpenRefusesABindMount(t *testing.T) {
 	if !errors.Is(err, quarantine.ErrOtherFilesystem) {
 		t.Fatalf("Open = %v, want ErrOtherFilesystem", err)
 	}
+}
+
+// editHeader rewrites the run line of the manifest at path with edit, as a
+// person with an editor would.
+func editHeader(t *testing.T, path string, edit func(*quarantine.Record)) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	must(t, err)
+	first, rest, _ := strings.Cut(string(b), "\n")
+	var head quarantine.Record
+	must(t, json.Unmarshal([]byte(first), &head))
+	edit(&head)
+	line, err := json.Marshal(head)
+	must(t, err)
+	must(t, os.WriteFile(path, append(append(line, '\n'), rest...), 0o600))
+}
+
+// TestRestoreOnlyToTheQuarantinesRoot: restore moves a run back only into
+// the root its quarantine belongs to, whatever the manifest says: a root
+// edited in the manifest, a run moved into another quarantine, or a --root
+// that is another directory are refused and nothing moves; a --root that
+// reaches the same root by another path is fine.
+func TestRestoreOnlyToTheQuarantinesRoot(t *testing.T) {
+	type setup struct{ root, qdir, manifest, elsewhere string }
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, s *setup) quarantine.RestoreConfig
+		ok      bool
+	}{
+		{"as recorded", func(t *testing.T, s *setup) quarantine.RestoreConfig { return quarantine.RestoreConfig{} }, true},
+		{"the root edited in the manifest", func(t *testing.T, s *setup) quarantine.RestoreConfig {
+			editHeader(t, s.manifest, func(r *quarantine.Record) { r.Root = s.elsewhere })
+			return quarantine.RestoreConfig{}
+		}, false},
+		{"the quarantine edited in the manifest", func(t *testing.T, s *setup) quarantine.RestoreConfig {
+			editHeader(t, s.manifest, func(r *quarantine.Record) { r.Quarantine = s.elsewhere })
+			return quarantine.RestoreConfig{}
+		}, false},
+		{"the run renamed", func(t *testing.T, s *setup) quarantine.RestoreConfig {
+			renamed := filepath.Join(s.qdir, "20000101T000000Z")
+			must(t, os.Rename(filepath.Dir(s.manifest), renamed))
+			s.manifest = filepath.Join(renamed, quarantine.ManifestName)
+			return quarantine.RestoreConfig{}
+		}, false},
+		{"the run moved into another quarantine", func(t *testing.T, s *setup) quarantine.RestoreConfig {
+			other := filepath.Join(filepath.Dir(s.qdir), "other-quarantine")
+			must(t, os.Mkdir(other, 0o755))
+			moved := filepath.Join(other, filepath.Base(filepath.Dir(s.manifest)))
+			must(t, os.Rename(filepath.Dir(s.manifest), moved))
+			editHeader(t, filepath.Join(moved, quarantine.ManifestName), func(r *quarantine.Record) { r.Quarantine, r.Root = other, s.elsewhere })
+			s.manifest = filepath.Join(moved, quarantine.ManifestName)
+			return quarantine.RestoreConfig{}
+		}, false},
+		{"--root another directory", func(t *testing.T, s *setup) quarantine.RestoreConfig {
+			return quarantine.RestoreConfig{Root: s.elsewhere}
+		}, false},
+		{"--root the same through a link", func(t *testing.T, s *setup) quarantine.RestoreConfig {
+			link := filepath.Join(filepath.Dir(s.root), "link-to-share")
+			must(t, os.Symlink(s.root, link))
+			return quarantine.RestoreConfig{Root: link}
+		}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, qdir := share(t, sessionTree)
+			elsewhere := filepath.Join(filepath.Dir(root), "elsewhere")
+			write(t, elsewhere, tree{"workspace_1/": ""})
+			q := open(t, root, qdir)
+			run := begin(t, q, time.Now())
+			move(t, q, run, "workspace_1/session_a")
+			must(t, run.Close())
+			s := &setup{root: root, qdir: qdir, manifest: run.ManifestPath(), elsewhere: elsewhere}
+			cfg := tc.prepare(t, s)
+			res, err := quarantine.Restore(s.manifest, cfg)
+			if exists(filepath.Join(elsewhere, "workspace_1/session_a")) {
+				t.Fatal("restore moved the session into another directory")
+			}
+			back := exists(filepath.Join(root, "workspace_1/session_a/creds.json"))
+			if tc.ok != (err == nil && back) {
+				t.Errorf("Restore = %+v, %v; back at the root: %t", res, err, back)
+			}
+			if !tc.ok && !errors.Is(err, quarantine.ErrBadPlace) {
+				t.Errorf("Restore = %v, want ErrBadPlace", err)
+			}
+		})
+	}
+}
+
+// TestQuarantineWithoutOwner: a quarantine made before sessaudit recorded
+// its root (no OwnerName) is restored from when it is ROOT/.sessaudit-
+// quarantine, and elsewhere only into the root the operator names; a
+// quarantine that belongs to one root is refused for another.
+func TestQuarantineWithoutOwner(t *testing.T) {
+	t.Run("outside the root", func(t *testing.T) {
+		root, qdir := share(t, sessionTree)
+		q := open(t, root, qdir)
+		run := begin(t, q, time.Now())
+		move(t, q, run, "workspace_1/session_a")
+		must(t, run.Close())
+		must(t, os.Remove(filepath.Join(qdir, quarantine.OwnerName)))
+		if _, err := quarantine.Restore(run.ManifestPath(), quarantine.RestoreConfig{}); !errors.Is(err, quarantine.ErrBadPlace) {
+			t.Fatalf("Restore without --root = %v, want ErrBadPlace", err)
+		}
+		if res, err := quarantine.Restore(run.ManifestPath(), quarantine.RestoreConfig{Root: root}); err != nil || res.Done != 1 {
+			t.Fatalf("Restore with --root = %+v, %v", res, err)
+		}
+	})
+	t.Run("inside the root", func(t *testing.T) {
+		root, _ := share(t, sessionTree)
+		qdir := filepath.Join(root, scanner.QuarantineName)
+		must(t, os.Mkdir(qdir, 0o755))
+		q := open(t, root, qdir)
+		run := begin(t, q, time.Now())
+		move(t, q, run, "workspace_1/session_a")
+		must(t, run.Close())
+		must(t, os.Remove(filepath.Join(qdir, quarantine.OwnerName)))
+		if res, err := quarantine.Restore(run.ManifestPath(), quarantine.RestoreConfig{}); err != nil || res.Done != 1 {
+			t.Fatalf("Restore = %+v, %v", res, err)
+		}
+	})
+	t.Run("another root's", func(t *testing.T) {
+		root, qdir := share(t, sessionTree)
+		q := open(t, root, qdir)
+		must(t, begin(t, q, time.Now()).Close())
+		other := filepath.Join(filepath.Dir(root), "other-share")
+		must(t, os.Mkdir(other, 0o755))
+		q2, err := quarantine.Open(other, qdir, quarantine.Config{})
+		if q2 != nil {
+			q2.Close()
+		}
+		if !errors.Is(err, quarantine.ErrBadPlace) {
+			t.Fatalf("Open of another root's quarantine = %v, want ErrBadPlace", err)
+		}
+	})
 }

@@ -72,7 +72,8 @@ func (r *Result) add(s Step, done bool) {
 // manifest names.
 type RestoreConfig struct {
 	// Root, when set, is where the share is mounted now, if not where the
-	// manifest says.
+	// manifest says. It must still be the root the quarantine belongs to
+	// (see Restore).
 	Root string
 	// OnStep, when set, hears of each directory as it is dealt with.
 	OnStep func(Step)
@@ -94,8 +95,18 @@ type RestoreConfig struct {
 // was moved (another identity) is reported and left alone too. Restore may
 // be run again: what is back already is counted as such.
 //
+// Restore moves nothing unless the run lies where its manifest says, in
+// the quarantine the manifest names (unless cfg.Root is given), and the
+// root is the one that quarantine belongs to: the root its OwnerName file
+// names, the same path or the same directory; for a quarantine without
+// one, its parent when it is ROOT/scanner.QuarantineName, or else only
+// cfg.Root, which then must be given. A manifest is a file anyone may
+// edit: it is not taken on its word for where the directories go (such a
+// refusal wraps ErrBadPlace).
+//
 // An error means Restore could not start (the manifest cannot be read, the
-// root is not on the run's filesystem), could not record what it did, or a
+// root is not on the run's filesystem or not the quarantine's root, the
+// run is in use: ErrBusy), could not record what it did, or a
 // filesystem call did not return in time (it then stops).
 func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
 	var res Result
@@ -106,8 +117,11 @@ func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
 	if now == nil {
 		now = time.Now
 	}
-	runDir := filepath.Dir(manifestPath)
 	c := newCalls(cfg.IOTimeout)
+	runDir, err := c.resolve(filepath.Dir(manifestPath))
+	if err != nil {
+		return res, fmt.Errorf("run: %w", err)
+	}
 	runFD, runSt, err := c.openPath(runDir)
 	if err != nil {
 		return res, fmt.Errorf("open run %s: %w", runDir, err)
@@ -125,11 +139,17 @@ func Restore(manifestPath string, cfg RestoreConfig) (Result, error) {
 	if cfg.Root != "" {
 		root = cfg.Root
 	}
+	if root, err = c.resolve(root); err != nil {
+		return res, fmt.Errorf("root: %w", err)
+	}
 	rootFD, rootSt, err := c.openPath(root)
 	if err != nil {
 		return res, fmt.Errorf("open root %s: %w", root, err)
 	}
 	defer closeFD(rootFD)
+	if err := checkRestore(c, m, runDir, root, rootSt.id, cfg.Root != ""); err != nil {
+		return res, fmt.Errorf("%s: %w; nothing was restored", manifestPath, err)
+	}
 	if rootSt.id.Dev != runSt.id.Dev {
 		return res, fmt.Errorf("%w: root %s and run %s", ErrOtherFilesystem, root, runDir)
 	}

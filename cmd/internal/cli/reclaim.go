@@ -223,7 +223,7 @@ func newRestoreCmd(env Env) *restoreCmd { return &restoreCmd{env: env} }
 func (c *restoreCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.StringVar(&c.manifest, "manifest", "", "the manifest.json of the reclaim run to move back (required)")
-	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the root the manifest names)")
+	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the root the manifest names); it must be the root the quarantine belongs to")
 	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage)
 	registerOpMetrics(fs, &c.metricsFile, metrics.Restore)
 	return fs
