@@ -83,9 +83,11 @@ func loginError(err error) error {
 
 // redactor removes the password of a DSN from error messages: the parsed
 // password, and whatever sits between the first ':' and the last '@' of the
-// raw DSN.
+// raw DSN. It also says when an error came of the server's silence (see
+// silence), since every error a Store returns passes through it.
 type redactor struct {
 	secrets []string
+	silence *silence
 }
 
 func newRedactor(rawDSN, passwd string) redactor {
@@ -132,9 +134,15 @@ func (r redactor) redact(s string) string {
 
 // errorf is fmt.Errorf with the secrets removed from the message. When it had
 // to remove one, the wrapped errors whose own text holds a secret are left
-// out of the chain, so that no caller can print them by unwrapping.
+// out of the chain, so that no caller can print them by unwrapping. An
+// error the server's silence caused matches ErrNoAnswer.
 func (r redactor) errorf(format string, args ...any) error {
 	err := fmt.Errorf(format, args...)
+	return r.silence.explain(err, r.clean(err, args))
+}
+
+// clean returns err, made by errorf of args, with the secrets removed.
+func (r redactor) clean(err error, args []any) error {
 	msg := err.Error()
 	clean := r.redact(msg)
 	if clean == msg {

@@ -155,7 +155,15 @@ func newTarget(cfg Config, tune func(*mysql.Config)) (*target, error) {
 	if mc.Timeout <= 0 || mc.Timeout > cfg.ConnectTimeout {
 		mc.Timeout = cfg.ConnectTimeout
 	}
-	mc.Logger = &mysql.NopLogger{}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	mc.ReadTimeout, mc.WriteTimeout = cfg.Timeout, cfg.Timeout
+	// The driver's log (to stderr by default) is kept only for what
+	// silence needs of it.
+	quiet := &silence{timeout: cfg.Timeout}
+	mc.Logger = quiet
+	red.silence = quiet
 	if tune != nil {
 		tune(mc)
 	}

@@ -19,7 +19,8 @@ import (
 type Config struct {
 	// DSN is a go-sql-driver/mysql DSN, e.g. user:pass@tcp(host:3306)/dbname.
 	// Open overrides its parseTime, loc, clientFoundRows and, when longer
-	// than ConnectTimeout, timeout settings.
+	// than ConnectTimeout, timeout settings, and its readTimeout and
+	// writeTimeout (with Timeout).
 	DSN string
 	// Table is the accounts table, optionally qualified by one schema name
 	// ("schema.table"); default "whatsapp_accounts".
@@ -38,6 +39,18 @@ type Config struct {
 	// ConnectTimeout bounds the whole of Open (dial, login, ping and schema
 	// discovery); <= 0 means 30s.
 	ConnectTimeout time.Duration
+	// Timeout bounds every wait of every call for the server: to say
+	// something in answer (a row, a result) or to take what is sent. A
+	// server that stopped answering (stopped with SIGSTOP, or cut off by a
+	// network that drops packets without a reset) fails the call after
+	// Timeout with an error matching ErrNoAnswer, instead of holding it for
+	// ever; its connection is given up, as any lost one. It is a limit on
+	// silence, not on a call's length: a million rows streaming for a
+	// minute are fine. A statement the server keeps quiet on for longer (an
+	// UPDATE waiting for the application's row locks) fails the same way,
+	// and a chunk of WriteSizes is then written again, as after a lost
+	// connection. <= 0 means DefaultTimeout.
+	Timeout time.Duration
 	// BatchSize is the number of rows per UPDATE statement and transaction in
 	// WriteSizes; <= 0 means 1000.
 	BatchSize int

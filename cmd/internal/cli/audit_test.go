@@ -871,3 +871,54 @@ func sampleOutcomes() map[reconcile.Outcome]int {
 		reconcile.Unverified: 4,
 	}
 }
+
+// Issue 18, item 10: an audit whose database stopped answering after it
+// connected (SIGSTOP; here a proxy that stops passing bytes) never ended,
+// even with --max-duration. It now ends, exit 2, with one line saying the
+// server did not answer, and the rows are as a lost connection leaves
+// them: each chunk whole or absent.
+func TestAuditDatabaseStopsAnswering(t *testing.T) {
+	for _, tc := range []struct {
+		name, at string // the proxy freezes when the client sends at
+	}{
+		{"while the rows are read", "ORDER BY id"},
+		{"while the sizes are written", "UPDATE"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			before := dump(t, f.dsn)
+			frozen := dbtest.NewFreezer(t, f.dsn)
+			hit := frozen.FreezeOn(tc.at)
+			done := make(chan result, 1)
+			go func() {
+				var stdout, stderr bytes.Buffer
+				code := cli.Run(context.Background(), []string{"audit", "--root", f.root, "--path-prefix", "/mnt/efs",
+					"--dsn", frozen.DSN(), "--format", "json", "--log-level", "warn", "--max-duration", "20s", "--db-timeout", "500ms"},
+					cli.Env{Stdout: &stdout, Stderr: &stderr, Fs: f.fsys, Getenv: func(string) string { return "" }})
+				done <- result{code, stdout.String(), stderr.String()}
+			}()
+			var res result
+			select {
+			case res = <-done:
+			case <-time.After(2 * time.Minute):
+				t.Fatal("the audit still runs two minutes after its database stopped answering (--db-timeout 500ms)")
+			}
+			select {
+			case <-hit:
+			default:
+				t.Fatalf("the audit never sent %q: the test froze nothing; exit %d\n%s%s", tc.at, res.code, res.stderr, res.stdout)
+			}
+			if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "did not answer within 500ms") || !strings.Contains(res.stderr, "--db-timeout") {
+				t.Fatalf("exit %d, stderr %q; want 2 and a line saying the server did not answer (--db-timeout)", res.code, res.stderr)
+			}
+			t.Logf("stderr: %s", res.stderr)
+			frozen.Thaw()
+			after := dump(t, f.dsn)
+			for id := range before {
+				if !slices.Equal(before[id], after[id]) {
+					t.Errorf("row %s changed by an audit whose database stopped answering before its write", id)
+				}
+			}
+		})
+	}
+}

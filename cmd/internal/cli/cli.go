@@ -206,6 +206,8 @@ func explain(err error) string {
 		hint = "the server has no database of that name: check the database in --dsn"
 	case errors.Is(err, db.ErrLocked):
 		hint = "another sessaudit run of this table holds the lock named above; nothing was done, try again when it has finished"
+	case errors.Is(err, db.ErrNoAnswer):
+		hint = "the database server stopped answering (stopped, overloaded, or cut off by the network); the call was given up after --db-timeout, rows written before it are complete"
 	case errors.Is(err, db.ErrLockLost):
 		hint = "the connection holding the audit lock was lost; writes stopped, rows written so far are complete"
 	case errors.Is(err, db.ErrNoTable):

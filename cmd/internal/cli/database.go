@@ -12,6 +12,7 @@ import (
 // flags audit and watch share.
 type dbFlags struct {
 	dsn, laravelEnv, table, timeZone, sessionZone string
+	timeout                                       time.Duration
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
@@ -20,12 +21,16 @@ func (f *dbFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	fs.StringVar(&f.timeZone, "db-time-zone", "UTC", "time zone the application writes timestamps in, its app.timezone (IANA name)")
 	fs.StringVar(&f.sessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
+	fs.DurationVar(&f.timeout, "db-timeout", db.DefaultTimeout, "give up on a database call when the server says nothing for this long (a stopped or cut-off server); the run then stops (exit 2), watch reports not ready")
 }
 
 // config returns the Store's configuration: the DSN from --dsn,
 // SESSAUDIT_DSN or the application's .env (see resolveDSN), the table and
 // the time zones.
 func (f *dbFlags) config() (db.Config, error) {
+	if f.timeout <= 0 {
+		return db.Config{}, usageError("--db-timeout %v must be positive", f.timeout)
+	}
 	loc, err := time.LoadLocation(f.timeZone)
 	if err != nil {
 		return db.Config{}, usageError("--db-time-zone %q: %v", f.timeZone, err)
@@ -34,7 +39,7 @@ func (f *dbFlags) config() (db.Config, error) {
 	if err != nil {
 		return db.Config{}, err
 	}
-	return db.Config{DSN: dsn, Table: f.table, TimeZone: loc, SessionTimeZone: f.sessionZone}, nil
+	return db.Config{DSN: dsn, Table: f.table, TimeZone: loc, SessionTimeZone: f.sessionZone, Timeout: f.timeout}, nil
 }
 
 // laravelEnvUsage is the help of --laravel-env.
