@@ -46,6 +46,10 @@ type options struct {
 	debounce   time.Duration
 	fsys       afero.Fs
 	viaProxy   bool
+	// freezer, when set, puts a dbtest.Freezer between the watcher and
+	// the database, and dbTimeout is the Store's Timeout.
+	freezer   bool
+	dbTimeout time.Duration
 }
 
 type env struct {
@@ -53,6 +57,7 @@ type env struct {
 	root   string
 	admin  *sql.DB
 	proxy  *cutProxy
+	frozen *dbtest.Freezer
 	runner *watchmode.Runner
 	logs   *syncBuffer
 	lose   atomic.Bool // drop events, as a kernel queue overflow does
@@ -116,8 +121,12 @@ func newEnv(t *testing.T, tree map[string]string, rows []row, o options) *env {
 		e.proxy = newCutProxy(t, dsn)
 		dsn = e.proxy.dsn
 	}
+	if o.freezer {
+		e.frozen = dbtest.NewFreezer(t, dsn)
+		dsn = e.frozen.DSN()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	store, err := db.Open(ctx, db.Config{DSN: dsn})
+	store, err := db.Open(ctx, db.Config{DSN: dsn, Timeout: o.dbTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,6 +457,29 @@ func TestWatchDatabaseOutageCatchesUp(t *testing.T) {
 	e.eventually("a rescan counted when the database came back", func() bool {
 		return e.metric(`sessaudit_watch_rescans_total{reason="database"}`) >= 1
 	})
+}
+
+// Issue 18, item 9: a watcher whose database stopped answering (SIGSTOP;
+// here a proxy that stops passing bytes) stayed ready, database_up 1, and
+// said nothing, for as long as it lasted. Within the Store's Timeout of
+// its check it is now not ready, database_up 0, a log line says the
+// server did not answer, and it catches up once the server answers again.
+func TestWatchDatabaseStopsAnswering(t *testing.T) {
+	e := newEnv(t, map[string]string{"workspace_1/session_a/creds.json": "1"}, []row{{1, 1, "a"}},
+		options{freezer: true, dbTimeout: 300 * time.Millisecond})
+	e.waitSize(1, 1)
+	e.frozen.Freeze()
+	e.write("workspace_1/session_a/more.json", "22")
+	e.eventually("not ready while the database does not answer", func() bool { ok, _ := e.runner.Ready(); return !ok })
+	if got := e.metric("sessaudit_watch_database_up"); got != 0 {
+		t.Errorf("database_up %v while the database does not answer", got)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, "did not answer within 300ms") {
+		t.Errorf("no log line says the database did not answer:\n%s", logs)
+	}
+	e.frozen.Thaw()
+	e.waitSize(1, 3)
+	e.eventually("ready again", func() bool { ok, _ := e.runner.Ready(); return ok })
 }
 
 // cutProxy forwards TCP connections to the database and can cut them all
