@@ -6,6 +6,7 @@
 // the rows are read again: it must still be a real directory reached
 // without a link, untouched for the audit's grace period, and no row may
 // refer to it but soft-deleted ones (none at all for an orphan), by the same
-// mapping of stored paths as the audit. The move itself, its manifest,
+// mapping of stored paths as the audit. Just after the move the rows are
+// read once more, and it goes back at once if one appeared meanwhile. The move itself, its manifest,
 // restore and purge belong to package scanner/quarantine.
 package reclaim

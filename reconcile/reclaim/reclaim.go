@@ -114,7 +114,10 @@ type Result struct {
 //     stored path names it but cannot be mapped safely,
 //
 // and then lets q move it only if it is still the directory it looked at
-// first (same device and inode).
+// first (same device, inode and birth time). Once it is in quarantine the
+// rows are read again, and it is moved back at once (skipped, CauseRow)
+// when one refers to it now, a row inserted between the check and the
+// rename, or when they cannot be read.
 //
 // An error stops Reclaim: the database could not be read, a move failed for
 // a reason other than the directory having changed, the manifest could not
@@ -167,6 +170,9 @@ func Reclaim(ctx context.Context, q *quarantine.Quarantine, rows RowFinder, cand
 				return res, err
 			default:
 				st.Action = Moved
+				if err := recheck(ctx, run, rows, c, id, &st, cfg); err != nil {
+					return res, err
+				}
 			}
 		}
 		if st.Action == Skipped {
@@ -216,6 +222,33 @@ func check(ctx context.Context, q *quarantine.Quarantine, fsys afero.Fs, rows Ro
 		return id, skip{}, fmt.Errorf("read the rows of %s: %w", c.Path, err)
 	}
 	return id, refusal(cfg.PathPrefix, c, found), nil
+}
+
+// recheck reads the rows of c again once its directory is in quarantine: a
+// row the application inserted after check read them, before the rename,
+// would otherwise not stop the move. When one refers to it now, or the
+// rows cannot be read (unknown is not "none"), the directory is moved back
+// at once; an error that stops the run follows a failed read.
+func recheck(ctx context.Context, run *quarantine.Run, rows RowFinder, c Candidate, id quarantine.Identity, st *Step, cfg Config) error {
+	found, rerr := rows.SessionRows(ctx, c.WorkspaceID, c.SessionID)
+	why := skip{}
+	switch {
+	case rerr != nil:
+		why = skip{CauseRow, fmt.Sprintf("its rows could not be read again after the move (%v); moved back", rerr)}
+	default:
+		if why = refusal(cfg.PathPrefix, c, found); why.cause == "" {
+			return nil
+		}
+		why.reason += ", appeared while it moved; moved back"
+	}
+	if err := run.Return(c.Path, id, errors.New(why.reason)); err != nil {
+		return fmt.Errorf("%s: %s, and %w", c.Path, why.reason, err)
+	}
+	st.Action, st.Cause, st.Reason = Skipped, why.cause, why.reason
+	if rerr != nil {
+		return fmt.Errorf("read the rows of %s again: %w", c.Path, rerr)
+	}
+	return nil
 }
 
 // refusal says why the rows found forbid moving c's directory; the zero

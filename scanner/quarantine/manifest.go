@@ -33,8 +33,10 @@ const (
 	EventMoved = "moved"
 	// EventNotMoved: the rename failed; the directory is where it was.
 	EventNotMoved = "not_moved"
-	// EventReturned: what arrived was not the directory that was checked
-	// (it was swapped in between), so it was renamed back at once.
+	// EventReturned: the directory was renamed back at once, because what
+	// arrived was not the directory that was checked (it was swapped in
+	// between), or because a row that refers to it appeared while it
+	// moved (Run.Return); Error says which.
 	EventReturned = "returned"
 	// EventRestored: Restore moved the directory back to its place.
 	EventRestored = "restored"

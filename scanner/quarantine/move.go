@@ -3,6 +3,7 @@ package quarantine
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -205,18 +206,58 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 	}
 	// Something else took the directory's place between the look and the
 	// rename: put it back where it was.
+	changed := fmt.Errorf("move %s: %w", rel, ErrChanged)
+	if err := r.moveBack(rel, srcFD, dstFD, changed); err != nil {
+		return fmt.Errorf("move %s: something else took its place before the rename: %w", rel, err)
+	}
+	return changed
+}
+
+// Return moves the directory rel, which Move moved into the run (identity
+// want), back to its place under the root, because of why, learnt after
+// the move (a row that refers to it appeared meanwhile), and records
+// EventReturned with why. It never replaces anything at the place, nor
+// moves what is not want: then it is left in quarantine, still recorded as
+// moved, and the error says so (ErrExists, ErrChanged).
+func (r *Run) Return(rel string, want Identity, why error) error {
+	ws, sess, err := splitSessionPath(rel)
+	if err != nil {
+		return err
+	}
+	dstFD, ok := r.workspaces[ws]
+	if !ok {
+		return fmt.Errorf("return %s: %w: not moved by this run", rel, fs.ErrNotExist)
+	}
+	if got, err := r.q.c.statAt(dstFD, sess); err != nil {
+		return fmt.Errorf("return %s: %w", rel, err)
+	} else if !got.id.Same(want) {
+		return fmt.Errorf("return %s: %w: what is in quarantine is not what was moved", rel, ErrChanged)
+	}
+	srcFD, err := r.q.openWorkspace(r.q.rootFD, ws)
+	if err != nil {
+		return fmt.Errorf("return %s: %w", rel, err)
+	}
+	defer closeFD(srcFD)
+	if err := r.moveBack(rel, srcFD, dstFD, why); err != nil {
+		return fmt.Errorf("return %s: %w", rel, err)
+	}
+	return nil
+}
+
+// moveBack renames rel from the run (its workspace directory dstFD) back to
+// the root (srcFD), makes it durable and records EventReturned with why.
+func (r *Run) moveBack(rel string, srcFD, dstFD int, why error) error {
+	_, sess, _ := splitSessionPath(rel)
 	if err := r.q.c.renameNoReplace(dstFD, sess, srcFD, sess); err != nil {
-		return fmt.Errorf("move %s: something else took its place before the rename, and moving it back failed (it is at %s): %w",
-			rel, filepath.Join(r.Dir(), rel), err)
+		if errors.Is(err, errExist) || errors.Is(err, errNotEmpty) {
+			err = fmt.Errorf("%w: something was created at its place", ErrExists)
+		}
+		return fmt.Errorf("moving it back failed (it is at %s): %w", filepath.Join(r.Dir(), rel), err)
 	}
 	if err := r.syncBoth(srcFD, dstFD); err != nil {
 		return err
 	}
-	changed := fmt.Errorf("move %s: %w", rel, ErrChanged)
-	if err := r.j.append(r.record(EventReturned, rel, changed)); err != nil {
-		return err
-	}
-	return changed
+	return r.j.append(r.record(EventReturned, rel, why))
 }
 
 func (r *Run) record(event, rel string, err error) Record {
