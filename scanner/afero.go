@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/spf13/afero"
 )
@@ -148,9 +149,8 @@ func (a *aferoFS) size(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir) 
 		return err
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		// Removed since it was opened: what it held is gone, which in a
-		// live session is no failure.
-		s.change(changedVanished)
+		// Removed since it was opened: what it held is gone.
+		s.change(changedDirGone)
 		err = nil
 	}
 	if err != nil {
@@ -159,10 +159,22 @@ func (a *aferoFS) size(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir) 
 	}
 	t := newTally()
 	var subs []named
+	var recent []recentFile
+	read := time.Now() // Readdir lstat-ed them all by then
 	for _, fi := range infos {
 		st := fileStat(fi)
+		if s.recent(&st) {
+			recent = append(recent, recentFile{name: fi.Name(), st: st, at: read})
+			continue
+		}
 		if s.add(&t, &st) {
 			subs = append(subs, named{fi.Name(), listed{st: st, know: knowAll}})
+		}
+	}
+	if len(recent) > 0 {
+		err := s.steady(w.ctx, &t, recent, func(name string) (stat, error) { return a.look(sl, d, name) })
+		if err != nil {
+			return err
 		}
 	}
 	s.merge(&t)
@@ -191,7 +203,7 @@ func (a *aferoFS) subdir(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir
 	case errors.Is(err, errDetached):
 		return err
 	case errors.Is(err, fs.ErrNotExist):
-		s.change(changedVanished)
+		s.change(changedDirGone)
 		return nil // removed while the walk ran: nothing is left to count
 	case err != nil:
 		s.fail(fmt.Errorf("read dir %s: %w", joinRel(d.rel, sub.name), err))

@@ -78,12 +78,15 @@ const (
 
 	openFlags  = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
 	statxFlags = unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT
-	statxMask  = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_NLINK | unix.STATX_INO |
-		unix.STATX_SIZE | unix.STATX_BLOCKS | unix.STATX_MTIME
-	// dirStatxMask is asked of a directory opened, once: its change and
-	// birth times tell whether a session directory changed or was
-	// replaced while it was measured.
-	dirStatxMask = statxMask | unix.STATX_CTIME | unix.STATX_BTIME
+	// statxMask: the change time comes with the others (one inode read,
+	// one GETATTR): a file's tells whether it stood still (FileSettle) and
+	// how old the tree is (Entry.Oldest).
+	statxMask = unix.STATX_TYPE | unix.STATX_MODE | unix.STATX_NLINK | unix.STATX_INO |
+		unix.STATX_SIZE | unix.STATX_BLOCKS | unix.STATX_MTIME | unix.STATX_CTIME
+	// dirStatxMask is asked of a directory opened, once: its birth time
+	// tells whether a session directory was replaced while it was
+	// measured.
+	dirStatxMask = statxMask | unix.STATX_BTIME
 
 	// beneathResolve confines an open relative to a session directory to
 	// it: no link followed anywhere on the path, no escape, no mount
@@ -297,19 +300,20 @@ func closeFD(fd int) {
 
 // lstatAt lstats name in parent.
 func (n *nativeFS) lstatAt(sl *slot, parent *fdDir, name, rel string) (stat, error) {
-	return n.statxAt(sl, parent, name, rel, statxMask)
+	return n.statxAt(sl, parent, name, rel, statxMask, 0)
 }
 
 func (n *nativeFS) look(sl *slot, d *fdDir, name string) (stat, error) {
-	return n.statxAt(sl, d, name, joinRel(d.rel, name), dirStatxMask)
+	return n.statxAt(sl, d, name, joinRel(d.rel, name), dirStatxMask, 0)
 }
 
-// statxAt lstats name in parent, asking for mask.
-func (n *nativeFS) statxAt(sl *slot, parent *fdDir, name, rel string, mask int) (stat, error) {
+// statxAt lstats name in parent, asking for mask, with flags added to
+// statxFlags.
+func (n *nativeFS) statxAt(sl *slot, parent *fdDir, name, rel string, mask, flags int) (stat, error) {
 	var stx unix.Statx_t
 	err := sl.do(func() (err error) {
 		for {
-			err = unix.Statx(parent.fd, name, statxFlags, mask, &stx)
+			err = unix.Statx(parent.fd, name, statxFlags|flags, mask, &stx)
 			if err != unix.EINTR {
 				return err
 			}
@@ -545,6 +549,7 @@ func (n *nativeFS) size(w *walker[*fdDir], sl *slot, s *session, d *fdDir) error
 	buf := n.buffer(sl)
 	t := newTally()
 	var subs []named
+	var recent []recentFile
 	for {
 		sl.where = d.rel
 		nb, err := n.getdents(sl, d, buf)
@@ -553,9 +558,8 @@ func (n *nativeFS) size(w *walker[*fdDir], sl *slot, s *session, d *fdDir) error
 			return err
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			// Removed since it was opened: what it held is gone, which in
-			// a live session is no failure.
-			s.change(changedVanished)
+			// Removed since it was opened: what it held is gone.
+			s.change(changedDirGone)
 			break
 		}
 		if err != nil {
@@ -566,7 +570,7 @@ func (n *nativeFS) size(w *walker[*fdDir], sl *slot, s *session, d *fdDir) error
 		if nb == 0 {
 			break
 		}
-		if err := n.sizeEntries(w, sl, s, d, buf[:nb], &t, &subs); err != nil {
+		if err := n.sizeEntries(w, sl, s, d, buf[:nb], &t, &subs, &recent); err != nil {
 			n.release(d)
 			return err
 		}
@@ -575,8 +579,26 @@ func (n *nativeFS) size(w *walker[*fdDir], sl *slot, s *session, d *fdDir) error
 			return nil
 		}
 	}
+	if err := n.steady(w, sl, s, d, &t, recent); err != nil {
+		n.release(d)
+		return err
+	}
 	s.merge(&t)
 	return n.descend(w, sl, s, d, subs)
+}
+
+// steady sizes the files of d that were modified moments before they were
+// looked at, once they stood still (session.steady), looking at them again
+// relative to d.
+func (n *nativeFS) steady(w *walker[*fdDir], sl *slot, s *session, d *fdDir, t *tally, recent []recentFile) error {
+	if len(recent) == 0 {
+		return nil
+	}
+	return s.steady(w.ctx, t, recent, func(name string) (stat, error) {
+		// Looked at afresh: a network filesystem's client would
+		// otherwise answer from the attributes it holds.
+		return n.statxAt(sl, d, name, joinRel(d.rel, name), statxMask, unix.AT_STATX_FORCE_SYNC)
+	})
 }
 
 // sizeEntries sizes the entries in b, a part of a getdents buffer of d,
@@ -584,7 +606,7 @@ func (n *nativeFS) size(w *walker[*fdDir], sl *slot, s *session, d *fdDir) error
 // slot is idle it hands half of what is left to it, so that the entries of
 // a large directory are looked at in parallel where each lstat waits for a
 // server. Its only error is errDetached; others fail s.
-func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir, b []byte, t *tally, subs *[]named) error {
+func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir, b []byte, t *tally, subs *[]named, recent *[]recentFile) error {
 	var stx unix.Statx_t
 	for off := 0; off < len(b); {
 		if len(b)-off >= splitMin && w.idle() {
@@ -622,8 +644,12 @@ func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir
 		}
 		switch errno {
 		case 0:
-		case unix.ENOENT:
-			s.change(changedVanished) // removed since it was listed
+		case unix.ENOENT: // removed since it was listed
+			if typ == unix.DT_DIR {
+				s.change(changedDirGone)
+			} else {
+				s.change(changedVanished)
+			}
 			continue
 		default:
 			s.fail(fmt.Errorf("lstat %s: %w", joinRel(d.rel, string(name)), errno))
@@ -634,6 +660,10 @@ func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir
 			rel = joinRel(d.rel, string(name))
 		}
 		st := n.fromStatx(&stx, rel)
+		if s.recent(&st) {
+			*recent = append(*recent, recentFile{name: string(name), st: st, at: time.Now()})
+			continue
+		}
 		if s.add(t, &st) {
 			*subs = append(*subs, named{string(name), listed{st: st, know: knowAll}})
 		}
@@ -670,7 +700,12 @@ func (n *nativeFS) sizePart(w *walker[*fdDir], sl *slot, s *session, d *fdDir, b
 	sl.where = d.rel
 	t := newTally()
 	var subs []named
-	if err := n.sizeEntries(w, sl, s, d, b, &t, &subs); err != nil {
+	var recent []recentFile
+	if err := n.sizeEntries(w, sl, s, d, b, &t, &subs, &recent); err != nil {
+		n.release(d)
+		return err
+	}
+	if err := n.steady(w, sl, s, d, &t, recent); err != nil {
 		n.release(d)
 		return err
 	}
@@ -736,7 +771,7 @@ func (n *nativeFS) subdir(w *walker[*fdDir], sl *slot, s *session, parent *fdDir
 	case errors.Is(err, errDetached):
 		return err
 	case errors.Is(err, fs.ErrNotExist):
-		s.change(changedVanished)
+		s.change(changedDirGone)
 		if !counted { // it was listed as a directory: it counts as one
 			t := newTally()
 			s.add(&t, &stat{mode: fs.ModeDir, mtime: noTime})

@@ -2,6 +2,7 @@ package scanner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"math"
@@ -43,13 +44,39 @@ func unixNano(t time.Time) int64 {
 type tally struct {
 	usage  Usage
 	newest int64
+	// oldest is the earliest change time of an entry, written the latest
+	// change time of a regular file (see Entry.Oldest and Entry.Written);
+	// noTime when none was seen.
+	oldest, written int64
 	// overflow: a sum of usage did not fit in an int64 (usage is then
 	// meaningless; addDir and addOther cannot overflow before addFile does,
 	// as each adds 2 KiB per entry).
 	overflow bool
 }
 
-func newTally() tally { return tally{newest: noTime} }
+func newTally() tally { return tally{newest: noTime, oldest: noTime, written: noTime} }
+
+// changeTime is when st last changed: its ctime, or its modification time
+// where the filesystem gives no ctime (afero's MemMapFs).
+func changeTime(st *stat) int64 {
+	if st.ctime != 0 {
+		return st.ctime
+	}
+	return st.mtime
+}
+
+// note adds st's times to t.
+func (t *tally) note(st *stat) {
+	t.newest = max(t.newest, st.mtime)
+	if ct := changeTime(st); ct != noTime {
+		if t.oldest == noTime || ct < t.oldest {
+			t.oldest = ct
+		}
+		if st.mode.IsRegular() {
+			t.written = max(t.written, ct)
+		}
+	}
+}
 
 // session accumulates the measurement of one session directory across the
 // goroutines that read its directories.
@@ -67,6 +94,8 @@ type session struct {
 	mu       sync.Mutex
 	usage    Usage
 	newest   int64
+	oldest   int64
+	written  int64
 	err      error
 	vanished bool
 	changed  string
@@ -92,6 +121,8 @@ const (
 	changedReplaced = "the session directory was replaced while it was measured"
 	changedCtime    = "the session directory's change time moved while it was measured"
 	changedRecently = "a directory in it had entries added or removed moments before or while it was measured"
+	changedDirGone  = "a directory in it vanished while it was measured"
+	changedRewrite  = "a file in it kept being rewritten while it was measured"
 )
 
 type fileID struct{ dev, ino uint64 }
@@ -110,7 +141,123 @@ type fileID struct{ dev, ino uint64 }
 const Quiet = 2 * time.Second
 
 func newSession(e Entry) *session {
-	return &session{entry: e, newest: noTime, settledBefore: time.Now().Add(-Quiet).UnixNano()}
+	return &session{entry: e, newest: noTime, oldest: noTime, written: noTime, settledBefore: time.Now().Add(-Quiet).UnixNano()}
+}
+
+// FileSettle is how long a regular file modified moments before it was
+// looked at (within Quiet before the session's measurement began, by its
+// modification time) must then stand unchanged for its size to count: it
+// is looked at again FileSettle after, and counted when its size, times and
+// inode are the same. A writer that rewrites a file in place (Node's
+// writeFile, which Baileys uses: open with O_TRUNC, then write in chunks of
+// at most 512 KiB) changes no directory, and a file caught between its
+// truncation and its last write would count empty or short. Such a writer
+// pauses between those steps for a thread-pool round trip and a turn of its
+// event loop, far less than FileSettle; one that stalls for longer in the
+// middle of a rewrite can still be counted at a size it had mid-write. A
+// file that changed at every look, fileLooks of them, leaves the session
+// Changed.
+const FileSettle = 100 * time.Millisecond
+
+// fileLooks is how many times a file modified moments before it was first
+// looked at is looked at again, FileSettle apart, before the session is
+// left Changed: a file rewritten 5 times a second (each rewrite a few
+// milliseconds) stands still over FileSettle about one time in two, and
+// over none of five looks about once in 40.
+const fileLooks = 5
+
+// recentFile is a regular file of a session modified moments before it was
+// looked at: its size counts once it stood unchanged for FileSettle.
+type recentFile struct {
+	name string
+	st   stat
+	at   time.Time // when st was read
+}
+
+// recent reports whether st is a regular file modified moments before or
+// while the session was measured, whose size counts only once it stood
+// still (see FileSettle). A file rewritten in place changes no directory:
+// only its own times tell. Its modification time, not its change time,
+// tells: a writer moves it at every write, and a tree whose times were set
+// back (a copy, a generated tree) is not looked at twice.
+func (s *session) recent(st *stat) bool {
+	return st.mode.IsRegular() && st.mtime != noTime && st.mtime >= s.settledBefore
+}
+
+// sameFile reports whether b, a file looked at again, is a as it was: the
+// same inode, size and times (the block count is not compared: a delayed
+// allocation changes it without a write).
+func sameFile(a, b *stat) bool {
+	return a.mode == b.mode && a.size == b.size && a.mtime == b.mtime && a.ctime == b.ctime &&
+		a.dev == b.dev && a.ino == b.ino && a.node == b.node
+}
+
+// steady sizes into t the files of one directory that were modified moments
+// before they were looked at, each once it stood unchanged for FileSettle,
+// looking at them again with look (by name in their directory, without
+// following a link). A file that vanished is not counted, as one that
+// vanished between listing and lstat; one that changed at every look is
+// counted as last seen and leaves the session Changed. Its only error is
+// errDetached; others fail s.
+func (s *session) steady(ctx context.Context, t *tally, files []recentFile, look func(name string) (stat, error)) error {
+	for try := 0; len(files) > 0; try++ {
+		if try == fileLooks {
+			s.change(changedRewrite)
+			for i := range files {
+				s.add(t, &files[i].st)
+			}
+			return nil
+		}
+		var last time.Time
+		for _, f := range files {
+			last = later(last, f.at)
+		}
+		if err := sleep(ctx, time.Until(last.Add(FileSettle))); err != nil {
+			return nil // done reports the cancellation
+		}
+		kept := files[:0]
+		for _, f := range files {
+			st, err := look(f.name)
+			switch {
+			case errors.Is(err, errDetached):
+				return err
+			case errors.Is(err, fs.ErrNotExist) || err == nil && !st.mode.IsRegular():
+				s.change(changedVanished)
+				continue
+			case err != nil:
+				s.fail(err)
+				return nil
+			case sameFile(&f.st, &st):
+				s.add(t, &st)
+				continue
+			}
+			kept = append(kept, recentFile{name: f.name, st: st, at: time.Now()})
+		}
+		files = kept
+	}
+	return nil
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// sleep waits for d, or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // opened notes a directory of the session that was opened, with its stat as
@@ -126,7 +273,7 @@ func (s *session) opened(st *stat) {
 // docs/guarantees.md, and reports whether it is a directory to descend into. It is the
 // one place where an entry becomes bytes.
 func (s *session) add(t *tally, st *stat) bool {
-	t.newest = max(t.newest, st.mtime)
+	t.note(st)
 	switch {
 	case st.mode.IsDir():
 		if s.sys && st.sys && st.dev != s.dev {
@@ -162,7 +309,7 @@ func (s *session) addSelf(t *tally, st *stat) {
 	s.self = *st
 	s.entry.Identity = identityOf(st)
 	s.opened(st)
-	t.newest = max(t.newest, st.mtime)
+	t.note(st)
 	t.usage.addDir()
 }
 
@@ -173,6 +320,10 @@ func (s *session) merge(t *tally) {
 	s.mu.Lock()
 	ok := !t.overflow && s.usage.add(t.usage)
 	s.newest = max(s.newest, t.newest)
+	s.written = max(s.written, t.written)
+	if t.oldest != noTime && (s.oldest == noTime || t.oldest < s.oldest) {
+		s.oldest = t.oldest
+	}
 	s.mu.Unlock()
 	if !ok {
 		s.fail(fmt.Errorf("measure %s: %w", s.entry.Path, ErrOverflow))
@@ -277,6 +428,12 @@ func (s *session) result() (Entry, bool) {
 	e.Usage, e.Err, e.Changed = s.usage, s.err, s.changed
 	if s.newest != noTime {
 		e.Newest = time.Unix(0, s.newest)
+	}
+	if s.oldest != noTime {
+		e.Oldest = time.Unix(0, s.oldest)
+	}
+	if s.written != noTime {
+		e.Written = time.Unix(0, s.written)
 	}
 	if e.Err != nil {
 		e.Usage = Usage{}

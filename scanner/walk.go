@@ -43,8 +43,15 @@ type Entry struct {
 	// Newest is the newest modification time of the session directory or
 	// anything inside it.
 	Newest time.Time
-	Reason string
-	Err    error
+	// Oldest is the earliest change time (ctime; the modification time
+	// where the filesystem has none) of the session directory or anything
+	// inside it, and Written the latest change time of a regular file in
+	// it; zero when unknown. A change time cannot be set back: a tree
+	// copied or extracted in has nothing older than the copy, and a tree
+	// being deleted has no file written.
+	Oldest, Written time.Time
+	Reason          string
+	Err             error
 	// Identity is the identity of the session directory that was measured,
 	// read when it was opened. Compare it with Lookup just before acting on
 	// the measurement: a different one means another directory stands there
