@@ -157,26 +157,34 @@ const caseLeaf = 16
 // caseLeaf/2 comparisons per row. The statement means exactly what the flat
 // CASE did.
 //
-// When the chunk's ids are dense (a whole-table run's are; see dense), the
-// server is spared both the id lookups and the comparisons:
+// When the server allows READ COMMITTED (Store.ranges), a chunk whose ids
+// come in runs (a whole-table run's do; see runsOf) is written as ranges of
+// ids, and each value is picked by its offset rather than by comparisons:
 //
-//	WHERE id BETWEEN <first> AND <last> ...
-//	<x by id> = ELT(CAST(id AS SIGNED) - <first - 1>, <x of first>, ...)
+//	WHERE (id BETWEEN <first of run 1> AND <last of run 1> OR ...) ...
+//	<x by id> = ELT(CAST(id AS SIGNED) - <shift of the row's run>,
+//	  <x of the first id of run 1>, NULL, <x of the next id>, ...)
 //
-// The range reads the rows in one pass rather than looking up each id, and
-// ELT picks a row's value by its offset in the range, with NULL for an id of
-// the range that is not in the chunk: such a row is not written, since a
-// comparison with NULL is never true. At 1,000,000 rows the range took the
-// write phase of an audit from 9.6 to 6.5 s, and ELT for the CASE trees
-// from 5.6 to 4.0 s (a statement of each kind, alternating, on the same
-// table). The transaction reads committed data (see writeChunkOnce), so a
-// row of the range that is not written is not kept locked.
+// The ranges read the rows in one pass each rather than looking up each
+// id. ELT's list has a slot for every id of every run: a row's value, or
+// NULL for an id of a run that is not in the chunk (a row the audit did not
+// verify), which is then not written, since a comparison with NULL is never
+// true. The shift maps an id to its slot: a number when there is one run, a
+// search tree of CASEs on the runs' first ids otherwise. At 1,000,000 rows
+// the range took the write phase of an audit from 9.6 to 6.5 s, and ELT for
+// the CASE trees from 5.6 to 4.0 s (a statement of each kind, alternating,
+// on the same table). The transaction reads committed data (see
+// writeChunkOnce), so a row of a range that is not written is not kept
+// locked.
 func (s *Store) updateStatement(chunk []SizeUpdate, verifiedAt time.Time) (string, []any) {
 	rows := uniqueByID(chunk)
-	asRange := s.ranges && dense(rows)
+	var rs []run
+	if s.ranges {
+		rs = runsOf(rows)
+	}
 	byID := (*statement).caseByID
-	if asRange {
-		byID = (*statement).eltByID
+	if rs != nil {
+		byID = func(b *statement, rows []SizeUpdate, value func(SizeUpdate) any) { b.eltByRun(rows, rs, value) }
 	}
 	b := statement{args: make([]any, 0, 5*len(rows)+2*len(rows)/caseLeaf+3)}
 	b.q.WriteString("UPDATE ")
@@ -185,9 +193,16 @@ func (s *Store) updateStatement(chunk []SizeUpdate, verifiedAt time.Time) (strin
 	byID(&b, rows, func(u SizeUpdate) any { return u.SizeBytes })
 	b.q.WriteString(", session_storage_verified_at = ?")
 	b.args = append(b.args, verifiedAt)
-	if asRange {
-		b.q.WriteString(" WHERE id BETWEEN ? AND ?")
-		b.args = append(b.args, rows[0].ID, rows[len(rows)-1].ID)
+	if rs != nil {
+		b.q.WriteString(" WHERE (")
+		for i, r := range rs {
+			if i > 0 {
+				b.q.WriteString(" OR ")
+			}
+			b.q.WriteString("id BETWEEN ? AND ?")
+			b.args = append(b.args, r.first, r.last)
+		}
+		b.q.WriteString(")")
 		s.andLive(&b)
 	} else {
 		s.whereLive(&b, rows)
@@ -195,6 +210,104 @@ func (s *Store) updateStatement(chunk []SizeUpdate, verifiedAt time.Time) (strin
 	b.q.WriteString(" AND BINARY session_storage_path = ")
 	byID(&b, rows, func(u SizeUpdate) any { return u.StoragePath })
 	return b.q.String(), b.args
+}
+
+// What runsOf allows, from the server's time (MariaDB 10.11, a thread's CPU
+// per row written, chunks of 1000): a row written costs about 5µs, an id of
+// a range that is not written about 1-2.5µs (read, locked and let go, and a
+// NULL of ELT's list), an id looked up from a list about 5µs more than one
+// read in a range, and a run of its own about what a listed id costs plus a
+// step of the shift's CASE tree in every row.
+const (
+	// maxHole is the most ids not written that a run passes over at
+	// once; a longer gap ends the run.
+	maxHole = 32
+	// maxSlotsPerRow bounds ELT's list, the ids of all runs, per row
+	// written. Past it the gaps within runs are smaller than maxHole.
+	maxSlotsPerRow = 4
+	// minRowsPerRun: chunks of several runs shorter than this on average
+	// (a shard's, a few workspaces') are written as lists of ids.
+	minRowsPerRun = 4
+)
+
+// run is a range of ids of a chunk, first to last, whose values are
+// ELT's slots from slot on (0-based), one per id of the range.
+type run struct {
+	first, last uint64
+	slot        int
+}
+
+// runsOf splits rows (sorted by id, each id once) into runs of ids, each
+// passing over gaps of at most maxHole ids not written (or at most
+// maxSlotsPerRow-1, when that keeps ELT's list within maxSlotsPerRow per
+// row). It returns nil when rows are better written as a list of ids: when
+// they make several runs shorter than minRowsPerRun on average, or an id is
+// above 2⁶³-1 (ELT's index is a signed number).
+func runsOf(rows []SizeUpdate) []run {
+	if len(rows) == 0 || rows[len(rows)-1].ID > math.MaxInt64 {
+		return nil
+	}
+	rs, slots := splitRuns(rows, maxHole)
+	if slots > maxSlotsPerRow*len(rows) {
+		rs, _ = splitRuns(rows, maxSlotsPerRow-1)
+	}
+	if len(rs) > 1 && len(rs)*minRowsPerRun > len(rows) {
+		return nil
+	}
+	return rs
+}
+
+// splitRuns splits rows into runs at every gap of more than hole ids, and
+// returns them with the number of ids they span.
+func splitRuns(rows []SizeUpdate, hole uint64) (rs []run, slots int) {
+	for i, u := range rows {
+		if i == 0 || u.ID-rows[i-1].ID > hole+1 {
+			rs = append(rs, run{first: u.ID, last: u.ID, slot: slots})
+			slots++
+			continue
+		}
+		slots += int(u.ID - rows[i-1].ID)
+		rs[len(rs)-1].last = u.ID
+	}
+	return rs, slots
+}
+
+// eltByRun writes an expression worth value(u) in the row whose id is
+// u.ID, for each u of rows, and NULL in any other row of the runs rs of
+// rows (runsOf).
+func (b *statement) eltByRun(rows []SizeUpdate, rs []run, value func(SizeUpdate) any) {
+	b.q.WriteString("ELT(CAST(id AS SIGNED) - ")
+	b.shiftByRun(rs)
+	i := 0
+	for _, r := range rs {
+		for next := r.first; next <= r.last; next++ {
+			if rows[i].ID != next {
+				b.q.WriteString(", NULL")
+				continue
+			}
+			b.q.WriteString(", ?")
+			b.args = append(b.args, value(rows[i]))
+			i++
+		}
+	}
+	b.q.WriteString(")")
+}
+
+// shiftByRun writes an expression worth, in a row of a run r of rs, its id
+// less its index in ELT's list: r.first - r.slot - 1.
+func (b *statement) shiftByRun(rs []run) {
+	if len(rs) == 1 {
+		b.q.WriteString("?")
+		b.args = append(b.args, int64(rs[0].first)-int64(rs[0].slot)-1)
+		return
+	}
+	mid := len(rs) / 2
+	b.q.WriteString("CASE WHEN id < ? THEN ")
+	b.args = append(b.args, rs[mid].first)
+	b.shiftByRun(rs[:mid])
+	b.q.WriteString(" ELSE ")
+	b.shiftByRun(rs[mid:])
+	b.q.WriteString(" END")
 }
 
 // uniqueByID returns the updates of chunk sorted by id, keeping the first
@@ -232,34 +345,6 @@ func (s *Store) andLive(b *statement) {
 	if s.columns["deleted_at"] {
 		b.q.WriteString(" AND deleted_at IS NULL")
 	}
-}
-
-// dense reports whether the ids of rows (sorted, each once) span fewer
-// than twice as many ids as there are rows, all below 2⁶³: a range of them
-// costs the server less than a list, and passes over few rows that are not
-// in it.
-func dense(rows []SizeUpdate) bool {
-	return len(rows) > 0 && rows[len(rows)-1].ID <= math.MaxInt64 &&
-		rows[len(rows)-1].ID-rows[0].ID < 2*uint64(len(rows))
-}
-
-// eltByID writes an expression worth value(u) in the row whose id is u.ID,
-// for each u of rows (dense, sorted by id, each id once), and NULL in any
-// other row of the range from the first id to the last.
-func (b *statement) eltByID(rows []SizeUpdate, value func(SizeUpdate) any) {
-	first := rows[0].ID
-	b.q.WriteString("ELT(CAST(id AS SIGNED) - ?")
-	b.args = append(b.args, int64(first)-1)
-	next := first
-	for _, u := range rows {
-		for ; next < u.ID; next++ {
-			b.q.WriteString(", NULL")
-		}
-		b.q.WriteString(", ?")
-		b.args = append(b.args, value(u))
-		next = u.ID + 1
-	}
-	b.q.WriteString(")")
 }
 
 // caseByID writes an expression worth value(u) in the row whose id is u.ID,
