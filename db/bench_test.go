@@ -4,8 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -25,14 +28,76 @@ const (
 	// envBenchBatch is a comma-separated list of Config.BatchSize values to
 	// run, each as a sub-benchmark; default "0", the Store's default.
 	envBenchBatch = "SESSAUDIT_BENCH_BATCH"
+	// envBenchGaps is a comma-separated list of the gap patterns (see
+	// gapPatterns) whose rows are written, each as a sub-benchmark;
+	// default "dense".
+	envBenchGaps = "SESSAUDIT_BENCH_GAPS"
 )
 
-// BenchmarkWriteSizes times Store.WriteSizes of every row of a table of
-// SESSAUDIT_BENCH_ROWS realistic accounts, on the server of
-// SESSAUDIT_TEST_MYSQL_DSN or, when unset, the embedded one. The updates
-// carry the paths Store.Rows read, as the audit's do, so the guards match;
-// one row in a hundred is soft-deleted and left alone by the guard. The
-// metric is rows/s: rows of the batch handed to WriteSizes per second.
+// gapPatterns are the ways the verified ids of an audit leave out rows of
+// the table (soft-deleted accounts, Cloud API accounts with no session
+// files, missing, young and unreadable sessions), as gapped(pattern, n)
+// draws them. spread leaves out single ids, clustered runs of 200 on
+// average; the number is the share of ids left out, in percent.
+var gapPatterns = map[string]struct {
+	// skipped is the share of ids left out; run the mean length of a run
+	// of left-out ids.
+	skipped, run float64
+}{
+	"dense":       {0, 1},
+	"spread20":    {0.2, 1},
+	"spread50":    {0.5, 1},
+	"clustered20": {0.2, 200},
+	"clustered50": {0.5, 200},
+}
+
+// gapped returns which of the ids 1..n pattern writes: runs of written
+// ids and of left-out ids alternate, their lengths drawn from geometric
+// distributions whose means give pattern's share and run length.
+// keep[id-1] says whether id is written.
+func gapped(pattern string, n int) []bool {
+	p := gapPatterns[pattern]
+	keep := make([]bool, n)
+	if p.skipped == 0 {
+		for i := range keep {
+			keep[i] = true
+		}
+		return keep
+	}
+	rng := rand.New(rand.NewPCG(3, uint64(p.skipped*100)))
+	// Mean run of written ids, so that skipped = run / (run + written);
+	// runs of left-out ids are longer when that would be under one.
+	run, written := p.run, p.run*(1-p.skipped)/p.skipped
+	if written < 1 {
+		run, written = p.skipped/(1-p.skipped), 1
+	}
+	// geometric draws a length >= 1 of mean m.
+	geometric := func(m float64) int {
+		if m <= 1 {
+			return 1
+		}
+		return 1 + int(math.Floor(math.Log(1-rng.Float64())/math.Log(1-1/m)))
+	}
+	for i := 0; i < n; {
+		for k := geometric(written); k > 0 && i < n; k-- {
+			keep[i] = true
+			i++
+		}
+		i += geometric(run)
+	}
+	return keep
+}
+
+// BenchmarkWriteSizes times Store.WriteSizes of the rows of a table of
+// SESSAUDIT_BENCH_ROWS realistic accounts that an audit would write, on the
+// server of SESSAUDIT_TEST_MYSQL_DSN or, when unset, the embedded one. The
+// updates carry the paths Store.Rows read, as the audit's do, so the guards
+// match; one row in a hundred is soft-deleted and left alone by the guard.
+// Which rows are written is a gap pattern of SESSAUDIT_BENCH_GAPS: every
+// row ("dense"), or all but those the pattern leaves out, which stay live
+// with their paths, so that only the statement keeps them from being
+// written. The metric is rows/s: rows of the batch handed to WriteSizes per
+// second.
 //
 // The table has 100000 rows by default on a real server, but 2000 on the
 // embedded one: its in-memory tables re-sort the whole table after each
@@ -41,9 +106,10 @@ const (
 // 100000 rows would take hours. Its figure checks that the benchmark runs;
 // it says nothing of a real server.
 //
-// The sub-benchmarks are the batch sizes of SESSAUDIT_BENCH_BATCH, each
-// without a Lock ("nolock") and with one held ("lock"), as the audit does,
-// which adds the lock check of each chunk. Run it once per measurement:
+// The sub-benchmarks are the batch sizes of SESSAUDIT_BENCH_BATCH and the
+// gap patterns, each without a Lock ("nolock") and with one held ("lock"),
+// as the audit does, which adds the lock check of each chunk. Run it once
+// per measurement:
 //
 //	SESSAUDIT_TEST_MYSQL_DSN='root@tcp(127.0.0.1:3306)/test' \
 //	  go test -run '^$' -bench '^BenchmarkWriteSizes$' -benchtime 1x -count 3 ./db/
@@ -64,6 +130,15 @@ func BenchmarkWriteSizes(b *testing.B) {
 		batchSizes = append(batchSizes, n)
 	}
 
+	var patterns []string
+	for _, f := range strings.Split(envOr(envBenchGaps, "dense"), ",") {
+		f = strings.TrimSpace(f)
+		if _, ok := gapPatterns[f]; !ok {
+			b.Fatalf("%s: %q is not a gap pattern (%s)", envBenchGaps, f, strings.Join(slices.Sorted(maps.Keys(gapPatterns)), ", "))
+		}
+		patterns = append(patterns, f)
+	}
+
 	dsn := dbtest.New(b)
 	dbtest.LoadSchema(b, dsn)
 	live := seedAccounts(b, dsn, nrows)
@@ -77,56 +152,72 @@ func BenchmarkWriteSizes(b *testing.B) {
 		if bs > 0 {
 			name = fmt.Sprintf("batch=%d", bs)
 		}
-		for _, withLock := range []bool{false, true} {
-			sub := name + "/nolock"
-			if withLock {
-				sub = name + "/lock"
-			}
-			b.Run(sub, func(b *testing.B) {
-				ctx := context.Background()
-				s, err := db.Open(ctx, db.Config{DSN: dsn, BatchSize: bs})
-				if err != nil {
-					b.Fatalf("Open: %v", err)
-				}
-				defer s.Close()
+		for _, pattern := range patterns {
+			for _, withLock := range []bool{false, true} {
+				sub := name + "/" + pattern + "/nolock"
 				if withLock {
-					l, err := s.Lock(ctx, "all")
-					if err != nil {
-						b.Fatalf("Lock: %v", err)
-					}
-					defer l.Release(ctx)
+					sub = name + "/" + pattern + "/lock"
 				}
-				rows, err := s.Rows(ctx, db.Selection{})
-				if err != nil {
-					b.Fatalf("Rows: %v", err)
-				}
-				batch := make([]db.SizeUpdate, 0, len(rows))
-				for _, r := range rows {
-					batch = append(batch, db.SizeUpdate{ID: r.ID, StoragePath: *r.StoragePath})
-				}
-				rng := rand.New(rand.NewPCG(2, uint64(bs)))
-				var total int
-				for b.Loop() {
-					b.StopTimer()
-					iter++
-					for i := range batch {
-						batch[i].SizeBytes = sessionSize(rng) + int64(iter)
-					}
-					verifiedAt := time.Date(2025, 11, 21, 8, 0, 0, 0, time.UTC).Add(time.Duration(iter) * time.Second)
-					b.StartTimer()
-					n, err := s.WriteSizes(ctx, batch, verifiedAt)
-					if err != nil {
-						b.Fatalf("WriteSizes: %v", err)
-					}
-					if n != live {
-						b.Fatalf("WriteSizes wrote %d rows, want the %d live ones", n, live)
-					}
-					total += len(batch)
-				}
-				b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
-			})
+				b.Run(sub, func(b *testing.B) {
+					benchWrite(b, dsn, bs, pattern, withLock, &iter)
+				})
+			}
 		}
 	}
+}
+
+// benchWrite times WriteSizes of the rows of pattern in the table at dsn,
+// with Config.BatchSize bs, holding a Lock when withLock.
+func benchWrite(b *testing.B, dsn string, bs int, pattern string, withLock bool, iter *int) {
+	ctx := context.Background()
+	s, err := db.Open(ctx, db.Config{DSN: dsn, BatchSize: bs})
+	if err != nil {
+		b.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if withLock {
+		l, err := s.Lock(ctx, "all")
+		if err != nil {
+			b.Fatalf("Lock: %v", err)
+		}
+		defer l.Release(ctx)
+	}
+	rows, err := s.Rows(ctx, db.Selection{})
+	if err != nil {
+		b.Fatalf("Rows: %v", err)
+	}
+	keep := gapped(pattern, len(rows))
+	batch := make([]db.SizeUpdate, 0, len(rows))
+	live := 0
+	for i, r := range rows {
+		if !keep[i] {
+			continue
+		}
+		batch = append(batch, db.SizeUpdate{ID: r.ID, StoragePath: *r.StoragePath})
+		if r.Live() {
+			live++
+		}
+	}
+	rng := rand.New(rand.NewPCG(2, uint64(bs)))
+	var total int
+	for b.Loop() {
+		b.StopTimer()
+		*iter++
+		for i := range batch {
+			batch[i].SizeBytes = sessionSize(rng) + int64(*iter)
+		}
+		verifiedAt := time.Date(2025, 11, 21, 8, 0, 0, 0, time.UTC).Add(time.Duration(*iter) * time.Second)
+		b.StartTimer()
+		n, err := s.WriteSizes(ctx, batch, verifiedAt)
+		if err != nil {
+			b.Fatalf("WriteSizes: %v", err)
+		}
+		if n != live {
+			b.Fatalf("WriteSizes wrote %d rows, want the %d live ones", n, live)
+		}
+		total += len(batch)
+	}
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
 }
 
 // seedAccounts inserts n accounts with every column set as the application
