@@ -131,7 +131,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	if err := c.walk.check(); err != nil {
 		return err
 	}
-	dbConfig, err := c.db.config()
+	dbConfig, err := c.db.config(c.env)
 	if err != nil {
 		return err
 	}

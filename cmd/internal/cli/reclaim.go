@@ -34,8 +34,7 @@ type reclaimCmd struct {
 	minAge       time.Duration
 	root         string
 	pathPrefix   string
-	dsn          string
-	laravelEnv   string
+	conn         connFlags
 	table        string
 	ioTimeout    time.Duration
 	metricsFile  string
@@ -56,8 +55,7 @@ func (c *reclaimCmd) flags() *flag.FlagSet {
 	fs.DurationVar(&c.minAge, "min-age", 0, "grace period checked just before each move (default: the audit's --min-age; a longer one may be given)")
 	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the report's root)")
 	fs.StringVar(&c.pathPrefix, "path-prefix", "", "the share's path as the application stores it (default: the report's)")
-	fs.StringVar(&c.dsn, "dsn", "", "MySQL DSN (default: $SESSAUDIT_DSN)")
-	registerLaravelEnv(fs, &c.laravelEnv)
+	c.conn.register(fs)
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
 	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage+" (a directory whose measurement does not answer is skipped)")
 	registerOpMetrics(fs, &c.metricsFile, metrics.Reclaim)
@@ -86,8 +84,6 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 		return usageError("--report is required")
 	case c.quarantine == "":
 		return usageError("--quarantine is required")
-	case c.dsn == "" && c.laravelEnv == "":
-		return usageError("--dsn, SESSAUDIT_DSN or --laravel-env is required: each directory's rows are read again just before it moves")
 	case c.maxMoves < 1:
 		return usageError("--max-moves %d must be at least 1", c.maxMoves)
 	case c.maxReportAge <= 0:
@@ -99,8 +95,10 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 	case len(c.kinds) == 0:
 		return usageError("--kinds names no kind")
 	}
-	// --dsn or SESSAUDIT_DSN, else the application's .env, as for audit.
-	if c.dsn, err = resolveDSN(c.dsn, c.laravelEnv); err != nil {
+	// Each directory's rows are read again just before it moves: the
+	// database is reached as audit reaches it.
+	conn, err := c.conn.resolve(c.env)
+	if err != nil {
 		return err
 	}
 	started := time.Now()
@@ -134,7 +132,7 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer q.Close()
-	store, err := db.Open(ctx, db.Config{DSN: c.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout})
+	store, err := db.Open(ctx, db.Config{DSN: conn.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout})
 	if err != nil {
 		return err
 	}

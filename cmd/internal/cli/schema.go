@@ -64,12 +64,11 @@ func (c *schemaUsageCmd) run(context.Context) error {
 // schema sql": both read the table and apply the checklist; they differ in
 // what they print and in the exit status.
 type schemaCmd struct {
-	env        Env
-	sql        bool
-	dsn        string
-	laravelEnv string
-	table      string
-	format     formatFlag
+	env    Env
+	sql    bool
+	conn   connFlags
+	table  string
+	format formatFlag
 }
 
 func (c *schemaCmd) flags() *flag.FlagSet {
@@ -78,8 +77,7 @@ func (c *schemaCmd) flags() *flag.FlagSet {
 		name = "schema sql"
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.StringVar(&c.dsn, "dsn", "", "MySQL `DSN` user:password@tcp(host:3306)/database (default: $SESSAUDIT_DSN, which keeps the password out of the process list)")
-	registerLaravelEnv(fs, &c.laravelEnv)
+	c.conn.register(fs)
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
 	if !c.sql {
 		fs.Var(&c.format, "format", "output: `text|json`")
@@ -88,12 +86,11 @@ func (c *schemaCmd) flags() *flag.FlagSet {
 }
 
 func (c *schemaCmd) run(ctx context.Context) error {
-	dsn, err := resolveDSN(c.dsn, c.laravelEnv)
+	conn, err := c.conn.resolve(c.env)
 	if err != nil {
 		return err
 	}
-	c.dsn = dsn
-	schema, err := db.Inspect(ctx, db.Config{DSN: c.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout})
+	schema, err := db.Inspect(ctx, db.Config{DSN: conn.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout})
 	if err != nil {
 		return err
 	}

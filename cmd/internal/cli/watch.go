@@ -95,7 +95,7 @@ func (c *watchCmd) run(ctx context.Context) error {
 	if err := c.walk.check(); err != nil {
 		return err
 	}
-	dbConfig, err := c.db.config()
+	dbConfig, err := c.db.config(c.env)
 	if err != nil {
 		return err
 	}
