@@ -186,9 +186,11 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	if rep != nil {
 		if werr := c.writeReport(dest, rep); werr != nil && err == nil {
 			err = werr
-			if n := rep.Summary.RowsWritten; n > 0 {
-				err = fmt.Errorf("%w (%d rows were written)", err, n)
-			}
+		}
+		// An audit that failed once its writes had begun (a signal, a
+		// lost connection, the report) says how many rows it wrote.
+		if err != nil && rep.Summary.Phases != nil {
+			err = fmt.Errorf("%w (%s)", err, rowsWritten(rep))
 		}
 	}
 	if err != nil {
@@ -251,8 +253,8 @@ func (c *auditCmd) writeMetrics(mf *metrics.File, started time.Time, rep *reconc
 	case werr == nil:
 		return err
 	case run.Success:
-		if rep != nil && rep.Summary.RowsWritten > 0 {
-			werr = fmt.Errorf("%w (the audit is done: %d rows were written)", werr, rep.Summary.RowsWritten)
+		if rep != nil && rep.Summary.RowsWritten+rep.Summary.PathsWritten > 0 {
+			werr = fmt.Errorf("%w (the audit is done: %s)", werr, rowsWritten(rep))
 		}
 		return werr
 	}
@@ -278,6 +280,19 @@ func pushRun(pg *metrics.Pushgateway, run metrics.Run) error {
 		}
 	}
 	return err
+}
+
+// rowsWritten says how many rows the audit of rep wrote: sizes, and
+// paths with --backfill-paths.
+func rowsWritten(rep *reconcile.Report) string {
+	switch n := rep.Summary.RowsWritten + rep.Summary.PathsWritten; n {
+	case 0:
+		return "no row was written"
+	case 1:
+		return "1 row was written"
+	default:
+		return fmt.Sprintf("%d rows were written", n)
+	}
 }
 
 // openStore connects to the accounts table of cfg for a run that writes:

@@ -922,3 +922,42 @@ func TestAuditDatabaseStopsAnswering(t *testing.T) {
 		})
 	}
 }
+
+// Issue 18, item 14: an audit interrupted (SIGINT, SIGTERM) while it
+// writes said nothing of the rows it had written, though the exit status
+// documentation promises the line says how many. The sizes are written
+// (one row), the signal comes while the backfill's statement is held up,
+// and the line says one row was written.
+func TestAuditInterruptedWhileWritingSaysRowsWritten(t *testing.T) {
+	s := newShare(t)
+	frozen := dbtest.NewFreezer(t, s.dsn)
+	hit := frozen.FreezeOn("SET session_storage_path")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-hit:
+			cancel() // what the signal does in main
+		case <-ctx.Done():
+		}
+	}()
+	var stdout, stderr bytes.Buffer
+	code := cli.Run(ctx, []string{"audit", "--root", s.root, "--path-prefix", "/mnt/efs", "--dsn", frozen.DSN(),
+		"--format", "json", "--log-level", "warn", "--backfill-paths"},
+		cli.Env{Stdout: &stdout, Stderr: &stderr, Fs: afero.NewOsFs(), Getenv: func(string) string { return "" }})
+	if ctx.Err() == nil {
+		t.Fatalf("the audit never sent its backfill: nothing was interrupted; exit %d\n%s", code, stderr.String())
+	}
+	var rep reconcile.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("no report: %v\n%s", err, stdout.String())
+	}
+	if rep.Summary.RowsWritten != 1 {
+		t.Fatalf("the report says %d rows were written, want the 1 of the sizes", rep.Summary.RowsWritten)
+	}
+	last := strings.TrimSpace(stderr.String())
+	last = last[strings.LastIndex(last, "\n")+1:]
+	if code != cli.ExitFailed || !strings.HasPrefix(last, "sessaudit audit: ") || !strings.Contains(last, "1 row was written") {
+		t.Errorf("exit %d, last line of stderr %q; want 2 and a line saying 1 row was written", code, last)
+	}
+}
