@@ -68,6 +68,11 @@ func (l *largestTally) add(e *scanner.Entry) {
 	w.Files += e.Usage.Files
 }
 
+// byWorkspaceSize orders workspaces largest first, ties by id.
+func byWorkspaceSize(a, b WorkspaceUsage) int {
+	return cmp.Or(cmp.Compare(b.SizeBytes, a.SizeBytes), cmp.Compare(a.WorkspaceID, b.WorkspaceID))
+}
+
 // result returns the LargestCount largest sessions and workspaces by size
 // (ties by path and id), and how many workspaces had a session measured.
 func (l *largestTally) result() ([]SessionUsage, []WorkspaceUsage, int) {
@@ -75,9 +80,7 @@ func (l *largestTally) result() ([]SessionUsage, []WorkspaceUsage, int) {
 	for _, w := range l.byWorkspace {
 		workspaces = append(workspaces, *w)
 	}
-	slices.SortFunc(workspaces, func(a, b WorkspaceUsage) int {
-		return cmp.Or(cmp.Compare(b.SizeBytes, a.SizeBytes), cmp.Compare(a.WorkspaceID, b.WorkspaceID))
-	})
+	slices.SortFunc(workspaces, byWorkspaceSize)
 	sessions := l.sessions
 	if sessions == nil {
 		sessions = []SessionUsage{}

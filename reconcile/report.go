@@ -180,6 +180,13 @@ func perInstance(rows []db.Row, verdicts *verdictSet) []InstanceSummary {
 	for _, is := range by {
 		out = append(out, *is)
 	}
+	sortInstances(out)
+	return out
+}
+
+// sortInstances orders instances by index, numbers first, then by name
+// ("unassigned").
+func sortInstances(out []InstanceSummary) {
 	slices.SortFunc(out, func(a, b InstanceSummary) int {
 		ai, aerr := strconv.Atoi(a.Instance)
 		bi, berr := strconv.Atoi(b.Instance)
@@ -193,7 +200,6 @@ func perInstance(rows []db.Row, verdicts *verdictSet) []InstanceSummary {
 		}
 		return cmp.Compare(a.Instance, b.Instance)
 	})
-	return out
 }
 
 func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts *verdictSet) *Report {

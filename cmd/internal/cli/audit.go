@@ -220,8 +220,14 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 }
 
 func (c *auditCmd) writeReport(dest *output.Dest, rep *reconcile.Report) error {
+	return writeAudit(dest, c.format, rep)
+}
+
+// writeAudit writes an audit's report to dest in format: the audit's own,
+// and report merge and show.
+func writeAudit(dest *output.Dest, format reportFormat, rep *reconcile.Report) error {
 	return dest.Commit(func(w io.Writer) error {
-		switch c.format {
+		switch format {
 		case "json":
 			return report.AuditJSON(w, rep)
 		case "html":

@@ -60,6 +60,7 @@ commands:
   audit   reconcile the share with the accounts table, write verified sizes, report
   watch   keep the rows of a shard's sessions current as their files change (a sidecar)
   schema  check the accounts table against the migrations (check), print the SQL to fix it (sql)
+  report  merge the JSON reports of N shard runs into one (merge), or show one as text or HTML (show)
   reclaim move an audit's orphan and soft_deleted directories into quarantine (a plan without --yes)
   restore move a reclaim run back from quarantine
   purge   delete quarantine runs older than --older-than (only with --yes)
@@ -150,7 +151,14 @@ func runCommand(ctx context.Context, args []string, env Env) (string, error) {
 		return name, flagError(fset, err)
 	}
 	if fset.NArg() > 0 {
-		return name, usageError("unexpected argument %q", fset.Arg(0))
+		// Only a command that takes arguments after its flags gets them.
+		a, ok := cmd.(interface{ setArgs([]string) error })
+		if !ok {
+			return name, usageError("unexpected argument %q", fset.Arg(0))
+		}
+		if err := a.setArgs(fset.Args()); err != nil {
+			return name, err
+		}
 	}
 	if err := bindEnv(fset, env); err != nil {
 		return name, err
@@ -173,8 +181,11 @@ func newCommand(env Env, args []string) (command, string, []string, error) {
 		return newReclaimCommand(env, args[0]), args[0], args[1:], nil
 	case "watch":
 		return newWatchCmd(env), "watch", args[1:], nil
+	case "report":
+		cmd, rest := newReportCmd(env, args)
+		return cmd, rest[0], rest[1:], nil
 	}
-	return nil, "", nil, mark(errUnknownCommand, fmt.Errorf("unknown command %q: want scan, audit, watch, schema, reclaim, restore, purge, version or help", args[0]))
+	return nil, "", nil, mark(errUnknownCommand, fmt.Errorf("unknown command %q: want scan, audit, watch, schema, report, reclaim, restore, purge, version or help", args[0]))
 }
 
 type command interface {

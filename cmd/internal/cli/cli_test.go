@@ -28,7 +28,7 @@ func TestFlagErrorsOneLine(t *testing.T) {
 		{[]string{"scan", "--root", "/x", "extra"}, `sessaudit scan: unexpected argument "extra"; see 'sessaudit scan -h'`},
 		{[]string{"scan"}, `sessaudit scan: --root is required; see 'sessaudit scan -h'`},
 		{[]string{"schema", "check", "--format", "yaml"}, `sessaudit schema check: --format "yaml": want text or json; see 'sessaudit schema check -h'`},
-		{[]string{"bogus"}, `sessaudit bogus: unknown command "bogus": want scan, audit, watch, schema, reclaim, restore, purge, version or help; see 'sessaudit help'`},
+		{[]string{"bogus"}, `sessaudit bogus: unknown command "bogus": want scan, audit, watch, schema, report, reclaim, restore, purge, version or help; see 'sessaudit help'`},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -53,6 +53,18 @@ var docs = map[string]struct{ synopsis, about, example, exit string }{
 		example:  "sessaudit purge --quarantine /mnt/efs/.sessaudit-quarantine --older-than 30d",
 		exit:     "0 done (or nothing old enough); 1 something left alone that needs a look; 2 could not run",
 	},
+	"report merge": {
+		synopsis: "sessaudit report merge [--format text|json|html] [--output FILE] REPORT.json...",
+		about:    "Makes one report of the JSON reports of the N shard runs of one audit (the pods of the\nKubernetes CronJob), as one run over all workspaces would have written it: counts added\nup, findings together, the largest sessions chosen again. A shard not given is named in\nits warnings. A report may be a pod's log, with the audit's log lines around it.\nFlags go before the reports.",
+		example:  "sessaudit report merge --format html --output audit.html shard-0.json shard-1.json shard-2.json shard-3.json",
+		exit:     "0 written; 2 could not (a report unreadable, of another share, a shard given twice,\nor the output not writable)",
+	},
+	"report show": {
+		synopsis: "sessaudit report show [--format text|json|html] [--output FILE] REPORT.json",
+		about:    "Writes an audit's JSON report as text or HTML, without auditing again. The report may\nbe a pod's log, with the audit's log lines around it.",
+		example:  "sessaudit report show --format html --output audit.html audit.json",
+		exit:     "0 written; 2 could not read the report or write the output",
+	},
 	"schema sql": {
 		synopsis: "sessaudit schema sql [--dsn DSN] [--table T]",
 		about:    "Prints the statements that bring the table to the migrated schema (only what is\nmissing). Never runs them.",
@@ -64,7 +76,10 @@ var docs = map[string]struct{ synopsis, about, example, exit string }{
 // help is the text -h prints for the command name.
 func help(name string, fset *flag.FlagSet) string {
 	d, ok := docs[name]
-	if !ok {
+	if !ok { // a command named without its subcommand
+		if name == "report" {
+			return reportUsage
+		}
 		return schemaUsage
 	}
 	var b strings.Builder

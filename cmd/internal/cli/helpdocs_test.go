@@ -30,6 +30,8 @@ var helpInDocs = []struct {
 	{"docs/watch.md", []string{"watch", "-h"}},
 	{"docs/schema.md", []string{"schema", "check", "-h"}},
 	{"docs/schema.md", []string{"schema", "sql", "-h"}},
+	{"docs/report.md", []string{"report", "merge", "-h"}},
+	{"docs/report.md", []string{"report", "show", "-h"}},
 	{"docs/reclaim.md", []string{"reclaim", "-h"}},
 	{"docs/reclaim.md", []string{"restore", "-h"}},
 	{"docs/reclaim.md", []string{"purge", "-h"}},

@@ -29,7 +29,7 @@ phone_number, 2 could not check; sql: 0 printed, 2 could not read the table
 // schema usage on -h and refuses otherwise.
 func newSchemaCmd(env Env, args []string) (command, []string) {
 	if len(args) < 2 || strings.HasPrefix(args[1], "-") {
-		return &schemaUsageCmd{env: env}, args
+		return &usageCmd{name: "schema", usage: schemaUsage, subcommands: "check or sql"}, args
 	}
 	rest := append([]string{args[0] + " " + args[1]}, args[2:]...)
 	switch args[1] {
@@ -38,26 +38,7 @@ func newSchemaCmd(env Env, args []string) (command, []string) {
 	case "sql":
 		return &schemaCmd{env: env, sql: true}, rest
 	}
-	return &schemaUsageCmd{env: env, unknown: args[1]}, args[:1]
-}
-
-// schemaUsageCmd is "sessaudit schema" without a valid subcommand.
-type schemaUsageCmd struct {
-	env     Env
-	unknown string
-}
-
-func (c *schemaUsageCmd) flags() *flag.FlagSet {
-	fs := flag.NewFlagSet("schema", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(fs.Output(), schemaUsage) }
-	return fs
-}
-
-func (c *schemaUsageCmd) run(context.Context) error {
-	if c.unknown != "" {
-		return usageError("unknown subcommand %q: want check or sql", c.unknown)
-	}
-	return usageError("want a subcommand: check or sql")
+	return &usageCmd{name: "schema", usage: schemaUsage, subcommands: "check or sql", unknown: args[1]}, args[:1]
 }
 
 // schemaCmd is "sessaudit schema check" and, with sql set, "sessaudit
