@@ -147,8 +147,8 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	scope := c.selection.scope()
 	walk := c.walk.config(scope)
 	walk.Progress = walked // counts every filesystem call of the run: fs_ops
-	if err := scanner.CheckRoot(ctx, fsys, c.walk.root, walk); err != nil {
-		return mark(errBadRoot, err)
+	if err := c.walk.checkRoot(ctx, fsys, walk); err != nil {
+		return err
 	}
 
 	store, err := openStore(ctx, log, dbConfig)

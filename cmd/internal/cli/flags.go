@@ -1,12 +1,16 @@
 package cli
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"math"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/spf13/afero"
 
 	"sessaudit/scanner"
 )
@@ -46,6 +50,56 @@ func (w *walkFlags) check() error {
 		return usageError("--max-ops-per-second %v must be a number of operations a second, 0 or more (0 means no limit)", w.maxOpsPerSecond)
 	}
 	return nil
+}
+
+// checkRoot makes --root absolute and, when the share is read from the
+// host's filesystem, resolves its symbolic links, then checks that it is a
+// directory. What the run reads, logs and reports is that one path: a
+// report that held "share" or a link's name would send a later reclaim,
+// run from another directory or after the link moved, to a tree this run
+// never looked at.
+func (w *walkFlags) checkRoot(ctx context.Context, fsys afero.Fs, cfg scanner.Config) error {
+	root, err := resolveRoot(ctx, fsys, w.root, w.ioTimeout)
+	if err != nil {
+		return mark(errBadRoot, err)
+	}
+	w.root = root
+	if err := scanner.CheckRoot(ctx, fsys, w.root, cfg); err != nil {
+		return mark(errBadRoot, err)
+	}
+	return nil
+}
+
+// resolveRoot returns root absolute and, on the host's filesystem, with
+// its links resolved; a root that is not there is returned as it is, for
+// scanner.CheckRoot to report. Resolving is bounded by timeout: on a share
+// that stopped answering, lstat of the mount point does not return.
+func resolveRoot(ctx context.Context, fsys afero.Fs, root string, timeout time.Duration) (string, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("root %s: %w", root, err)
+	}
+	if _, ok := fsys.(*afero.OsFs); !ok {
+		return abs, nil // a test's filesystem: no links to resolve on the host
+	}
+	done := make(chan string, 1)
+	go func() {
+		resolved, err := filepath.EvalSymlinks(abs)
+		if err != nil {
+			resolved = abs
+		}
+		done <- resolved
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case resolved := <-done:
+		return resolved, nil
+	case <-t.C:
+		return "", fmt.Errorf("root %s: resolving its links did not answer within %v", abs, timeout)
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
 }
 
 // config is the scanner.Config of a walk of scope under the flags. Call it

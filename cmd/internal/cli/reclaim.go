@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/afero"
+
 	"sessaudit/cmd/internal/metrics"
 	"sessaudit/cmd/internal/report"
 	"sessaudit/db"
@@ -112,7 +114,15 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 	}
 	minAge = max(minAge, c.minAge)
 	if c.root == "" {
+		// An audit stores its root absolute; an older one stored it as
+		// given, which would be read against this working directory.
+		if !filepath.IsAbs(rep.Summary.Root) {
+			return usageError("the report's root %q is relative (an older audit stored --root as given): give --root", rep.Summary.Root)
+		}
 		c.root = rep.Summary.Root
+	}
+	if c.root, err = resolveRoot(ctx, afero.NewOsFs(), c.root, c.ioTimeout); err != nil {
+		return mark(errBadRoot, err)
 	}
 	if c.pathPrefix == "" {
 		c.pathPrefix = rep.Summary.PathPrefix

@@ -55,8 +55,8 @@ func (c *scanCmd) run(ctx context.Context) error {
 	scope := c.selection.scope()
 	walk := c.walk.config(scope)
 	walk.Progress = walked // counts every filesystem call of the run: fs_ops
-	if err := scanner.CheckRoot(ctx, fsys, c.walk.root, walk); err != nil {
-		return mark(errBadRoot, err)
+	if err := c.walk.checkRoot(ctx, fsys, walk); err != nil {
+		return err
 	}
 
 	out := bufio.NewWriter(c.env.Stdout)

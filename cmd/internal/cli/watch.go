@@ -103,8 +103,8 @@ func (c *watchCmd) run(ctx context.Context) error {
 	scope := scanner.AllWorkspaces().InShard(shard)
 	fsys := c.env.fs()
 	walk := c.walk.config(scope)
-	if err := scanner.CheckRoot(ctx, fsys, c.walk.root, walk); err != nil {
-		return mark(errBadRoot, err)
+	if err := c.walk.checkRoot(ctx, fsys, walk); err != nil {
+		return err
 	}
 	if remote, err := scanner.Remote(c.walk.root); remote || err != nil {
 		log.Warn().Str("root", c.walk.root).AnErr("statfs", err).
