@@ -279,12 +279,16 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 	verdicts = append(verdicts, misrouted(r.cfg.PathPrefix, rows, r.cfg.InstanceCount)...)
 
 	// An unmounted or wrong root looks like every session gone. checkShare
-	// judged the mount on a sample before the walk; a whole-share run also
-	// counts every row, before looking again at thousands of paths (in
-	// settle) and after, on what held. A limited run does not: a few rows
-	// of one workspace say nothing about the mount. The order of the
-	// observations does not matter: the report sorts what it lists.
-	if !r.cfg.Scope.IsAll() {
+	// judged the mount on a sample before the walk, by its workspace
+	// directories; a whole-share run also counts every row, before looking
+	// again at thousands of paths (in settle) and after, on what held, and
+	// so does a shard run (a watcher's rescan too): a shard's rows are a
+	// share of the table as good as any, and a root whose workspaces are
+	// there but whose sessions are gone passes the first check. A run of
+	// listed workspaces does not: a few rows of one workspace say nothing
+	// about the mount. The order of the observations does not matter: the
+	// report sorts what it lists.
+	if _, listed := r.cfg.Scope.Listed(); listed {
 		withPath = 0
 	}
 	settled, err := r.settle(ctx, obs, cutoff, withPath)

@@ -3,6 +3,7 @@ package reconcile_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -300,5 +301,52 @@ func TestShardTouchesNoOtherShard(t *testing.T) {
 		if ws, ok := scanner.ParseWorkspace(first); ok && !shard.Contains(ws) {
 			t.Errorf("shard %s touched %s, of workspace %d", shard, rel, ws)
 		}
+	}
+}
+
+// Issue 18, item 12: on a root whose workspace directories are there but
+// whose sessions are gone (a restore that brought back the tree's top, a
+// mount of the wrong snapshot), a whole run refuses, but the shard runs
+// and the shard watchers' rescans reported every row missing. A shard is
+// judged on its own rows as a whole run is on all of them; only a list of
+// workspaces, a few rows that say nothing of the mount, is not.
+func TestAuditShardRefusesWhenItsSessionsAreGone(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	tree := map[string]string{}
+	var rows []db.Row
+	for ws := uint64(1); ws <= 4; ws++ {
+		tree[fmt.Sprintf("workspace_%d/", ws)] = ""
+		for i := uint64(1); i <= 3; i++ {
+			id := 10*ws + i
+			rows = append(rows, live(id, ws, fmt.Sprint(id), str(fmt.Sprintf("/mnt/efs/workspace_%d/session_%d", ws, id))))
+		}
+	}
+	tree["workspace_1/session_11/f"] = "1" // one session of twelve is there
+	writeTree(t, fsys, tree)
+	cfg := func(scope scanner.Scope) reconcile.Config {
+		return reconcile.Config{Root: root, PathPrefix: "/mnt/efs", MaxMissingRatio: 0.5, Scope: scope}
+	}
+	shards := []scanner.Scope{
+		scanner.AllWorkspaces(),
+		scanner.AllWorkspaces().InShard(scanner.Shard{Index: 0, Count: 2}),
+		scanner.AllWorkspaces().InShard(scanner.Shard{Index: 1, Count: 2}),
+	}
+	for _, scope := range shards {
+		store := &fakeStore{rows: slices.Clone(rows)}
+		rep, err := reconcile.Audit(context.Background(), fsys, store, cfg(scope))
+		if !errors.Is(err, reconcile.ErrTooManyMissing) || rep != nil || store.calls != 0 {
+			t.Errorf("audit of %s: err = %v, report %v, %d writes; want ErrTooManyMissing and nothing", scope, err, rep != nil, store.calls)
+		}
+		// A watcher's rescan is the same audit, through its Reconciler.
+		store = &fakeStore{rows: slices.Clone(rows)}
+		if _, err := reconcile.NewReconciler(fsys, store, cfg(scope)).Audit(context.Background()); !errors.Is(err, reconcile.ErrTooManyMissing) || store.calls != 0 {
+			t.Errorf("rescan of %s: err = %v, %d writes; want ErrTooManyMissing and none", scope, err, store.calls)
+		}
+	}
+	// A listed workspace is not judged on its few rows.
+	store := &fakeStore{rows: slices.Clone(rows)}
+	rep, err := reconcile.Audit(context.Background(), fsys, store, cfg(scanner.OnlyWorkspaces(2)))
+	if err != nil || rep.Summary.Outcomes[reconcile.Missing] != 3 {
+		t.Errorf("workspace 2 alone: err = %v, report %v; want its 3 rows missing", err, rep)
 	}
 }
