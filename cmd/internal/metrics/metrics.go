@@ -152,6 +152,7 @@ func (s *series) set(run Run) {
 	s.gauge(prefix+"live_rows", "Live rows (deleted_at IS NULL) read.").Set(float64(sum.LiveRows))
 	s.gauge(prefix+"rows_written", "Verified rows whose size and verification time were written.").Set(float64(sum.RowsWritten))
 	s.gauge(prefix+"rows_changed_meanwhile", "Verified rows left alone because the application changed them during the run.").Set(float64(sum.RowsChanged))
+	s.gauge(prefix+"rows_unverified", "Live rows whose directory is there but that were not verified for longer than --max-unverified (never verified: since created): the unverified findings.").Set(float64(sum.Outcomes[reconcile.Unverified]))
 
 	findings := s.vec(prefix+"findings", "Findings of the last successful run by kind; every kind, 0 included.", labelKind)
 	findingBytes := s.vec(prefix+"finding_bytes", "Bytes of the session directories behind the findings of each kind (size, metered); orphan and soft_deleted are space to reclaim.", labelKind, labelType)

@@ -23,7 +23,7 @@ var (
 
 func ptr[T any](v T) *T { return &v }
 
-// sampleReport is a report with findings of two kinds, sizes on some of
+// sampleReport is a report with findings of three kinds, sizes on some of
 // them, and two instances.
 func sampleReport() *reconcile.Report {
 	outcomes := map[reconcile.Outcome]int{}
@@ -33,11 +33,13 @@ func sampleReport() *reconcile.Report {
 	outcomes[reconcile.Verified] = 5
 	outcomes[reconcile.Orphan] = 2
 	outcomes[reconcile.Missing] = 1
+	outcomes[reconcile.Deferred] = 2
+	outcomes[reconcile.Unverified] = 1
 	return &reconcile.Report{
 		Summary: reconcile.Summary{
 			Complete: true, StartedAt: started, FinishedAt: finished,
 			Sessions: 7, Files: 40, Bytes: 123456, AllocatedBytes: 135168, MeteredBytes: 200704,
-			Rows: 9, LiveRows: 8, Outcomes: outcomes, Findings: 3, RowsWritten: 4, RowsChanged: 1,
+			Rows: 9, LiveRows: 8, Outcomes: outcomes, Findings: 4, RowsWritten: 4, RowsChanged: 1,
 			Instances: []reconcile.InstanceSummary{
 				{Instance: "0", Rows: 5, Sessions: 4, Bytes: 100000, MeteredBytes: 150000, Findings: 1},
 				{Instance: "unassigned", Rows: 3, Sessions: 3, Bytes: 23456, MeteredBytes: 50704, Findings: 2},
@@ -47,6 +49,7 @@ func sampleReport() *reconcile.Report {
 			{Kind: reconcile.Missing, RowIDs: []uint64{3}},
 			{Kind: reconcile.Orphan, Path: "workspace_1/session_a", SizeBytes: ptr[int64](1000), MeteredBytes: ptr[int64](8192)},
 			{Kind: reconcile.Orphan, Path: "workspace_2/session_b", SizeBytes: ptr[int64](24), MeteredBytes: ptr[int64](6144)},
+			{Kind: reconcile.Unverified, Path: "workspace_3/session_c", RowIDs: []uint64{7}, Detail: "not verified for 2d 1h: deferred"},
 		},
 	}
 }
@@ -109,6 +112,9 @@ func TestWriteSuccess(t *testing.T) {
 		`sessaudit_last_success_timestamp_seconds 1.77233589025e+09`,
 		`sessaudit_last_run_duration_seconds 90.25`,
 		`sessaudit_filesystem_calls 812`,
+		// Rows not verified for longer than --max-unverified (issue 17).
+		`sessaudit_rows_unverified 1`,
+		`sessaudit_findings{kind="unverified"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("no line %q", want)

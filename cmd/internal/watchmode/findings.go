@@ -3,6 +3,7 @@ package watchmode
 import (
 	"encoding/binary"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +74,20 @@ func (l *findingLog) replace(next map[string]string, from string, found []reconc
 		next[id] = from
 	}
 	l.standing = next
+}
+
+// standingOf returns how many findings of kind stand now.
+func (l *findingLog) standingOf(kind reconcile.Outcome) int {
+	prefix := string(kind) + "\x00"
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for id := range l.standing {
+		if strings.HasPrefix(id, prefix) {
+			n++
+		}
+	}
+	return n
 }
 
 // pathOf returns the path part of an identity.

@@ -86,6 +86,16 @@ func newMetrics(r *Runner, labels map[string]string) *metrics {
 	return m
 }
 
+// unverified registers sessaudit_rows_unverified, read from the findings
+// standing now: the name the audit's metrics file gives the same count,
+// so that one alert covers both.
+func (m *metrics) unverified(found *findingLog) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sessaudit_rows_unverified", ConstLabels: m.labels,
+		Help: "Live rows whose directory is there but that were not verified for longer than --max-unverified: the unverified findings standing now.",
+	}, func() float64 { return float64(found.standingOf(reconcile.Unverified)) }))
+}
+
 // watchStats registers the series read from the watcher's counters.
 func (m *metrics) watchStats(stats func() watch.Stats) {
 	gaugeFunc := func(name, help string, f func(watch.Stats) float64) {

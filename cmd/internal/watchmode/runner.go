@@ -162,6 +162,7 @@ func New(cfg Config, session SessionReconciler, rescan Rescanner, db Database) *
 	close(r.upCh)
 	r.metrics = newMetrics(r, cfg.Labels)
 	r.found = &findingLog{log: cfg.Log, count: r.metrics.findings.WithLabelValues}
+	r.metrics.unverified(r.found)
 	return r
 }
 

@@ -296,6 +296,41 @@ func TestRunnerLogsEachFindingOnce(t *testing.T) {
 	eventually(t, "logged again", func() bool { return len(findingLines(x.logs.String())) == 2 })
 }
 
+// A row left unverified is logged at warn when it appears, and counted in
+// sessaudit_rows_unverified while it stands, as the audit's metrics file
+// counts it (issue 17).
+func TestRunnerCountsUnverifiedRows(t *testing.T) {
+	side := newFakeSide()
+	side.findings = []reconcile.Finding{
+		{Kind: reconcile.Recent, Path: "workspace_1/session_a", RowIDs: []uint64{7}, Detail: "changed while it was measured"},
+		{Kind: reconcile.Unverified, Path: "workspace_1/session_a", RowIDs: []uint64{7}, Detail: "not verified for 2d 1h: recent: changed while it was measured"},
+		{Kind: reconcile.Unverified, Path: "workspace_2/session_b", RowIDs: []uint64{8}, Detail: "never verified: unreadable"},
+	}
+	x := start(t, side, Config{})
+	eventually(t, "first rescan", func() bool { n, _ := side.get(); return n == 1 })
+	if body := scrape(t, x.r); !strings.Contains(body, "\nsessaudit_rows_unverified 2\n") {
+		t.Errorf("/metrics lacks sessaudit_rows_unverified 2:\n%s", body)
+	}
+	lines := findingLines(x.logs.String())
+	if len(lines) != 2 {
+		t.Fatalf("finding lines %q, want the two unverified rows", lines)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"level":"warn"`) || !strings.Contains(l, `"kind":"unverified"`) {
+			t.Errorf("finding line %s: want an unverified row at warn", l)
+		}
+	}
+	// Session a is verified at last: it no longer counts.
+	side.mu.Lock()
+	side.findings = nil
+	side.mu.Unlock()
+	x.r.Touched("workspace_1/session_a")
+	eventually(t, "reconciled", func() bool { _, m := side.get(); return m["workspace_1/session_a"] == 1 })
+	if body := scrape(t, x.r); !strings.Contains(body, "\nsessaudit_rows_unverified 1\n") {
+		t.Errorf("/metrics lacks sessaudit_rows_unverified 1 once session a is verified:\n%s", body)
+	}
+}
+
 func findingLines(logs string) []string {
 	var out []string
 	for line := range strings.SplitSeq(logs, "\n") {
@@ -419,6 +454,7 @@ func TestEndpoints(t *testing.T) {
 		`sessaudit_watch_queue_depth{shard="1/4"} 0`,
 		`sessaudit_watch_database_up{shard="1/4"} 1`,
 		`sessaudit_watch_findings_total{kind="orphan",shard="1/4"} 0`,
+		`sessaudit_rows_unverified{shard="1/4"} 0`,
 		`sessaudit_watch_sessions_reconciled_total{shard="1/4"}`,
 		`sessaudit_watch_rows_written_total{shard="1/4"} 2`,
 		`sessaudit_watch_last_rescan_timestamp_seconds{shard="1/4"}`,
