@@ -237,7 +237,7 @@ func TestAuditReportsShowUnverified(t *testing.T) {
 	detail := "not verified for 3d 2h (since 2026-03-02T01:00:12Z): deferred"
 	for _, c := range []struct {
 		format, out string
-		want      []string
+		want        []string
 	}{
 		{"text", text.String(), []string{"  unverified    1  <-\n", "\nunverified (1)\n", `"workspace_4/session_cold"  rows 21  instance 0  ` + detail}},
 		{"json", js.String(), []string{`"unverified": 1`, `"max_unverified_seconds": 172800`, `"kind": "unverified"`, detail}},
