@@ -65,7 +65,8 @@ type Config struct {
 	// to the summary (for tables with assigned_instance_index).
 	PerInstance bool
 	// MaxUnverified, when > 0, makes a live row with a stored path whose
-	// directory is there, that the run does not verify and that was last
+	// directory is there, that the run does not verify (but for a
+	// conflict, its own finding) and that was last
 	// verified longer ago than this (never verified: created longer ago)
 	// an Unverified finding besides its outcome. 0 reports none.
 	MaxUnverified time.Duration

@@ -45,8 +45,9 @@ const (
 	// and that was last verified longer ago than Config.MaxUnverified (or,
 	// never verified, created longer ago). It is about how long the row
 	// has gone without a true size, so, like Misrouted, it is reported in
-	// addition to the row's storage outcome (recent, deferred, unreadable,
-	// conflict), which says why.
+	// addition to the row's storage outcome (recent, deferred,
+	// unreadable), which says why. A conflict's rows are not unverified:
+	// the conflict says it.
 	Unverified Outcome = "unverified"
 
 	// Deferred: a session directory the audit had no time to size (Config.

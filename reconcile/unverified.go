@@ -12,9 +12,10 @@ import (
 // is there (or could not be looked at), and whose last verification, or
 // creation when it was never verified, is older than Config.MaxUnverified
 // at now. The verdict it is added to stays: it says why the row was not
-// verified (recent: changing; deferred: the time budget; unreadable;
-// conflict). A missing directory is Missing, not this: nothing is there to
-// verify. A verified row is not unverified, in a dry run too: the run could
+// verified (recent: changing; deferred: the time budget; unreadable). A
+// missing directory is Missing, not this: nothing is there to verify. A
+// conflict's rows are never verified until a person settles who owns the
+// directory: the conflict is their finding, not repeated as unverified. A verified row is not unverified, in a dry run too: the run could
 // verify it, it chose not to write.
 //
 // Only listed verdicts can leave a row unverified: the verified ones are
@@ -26,7 +27,7 @@ func (r *Reconciler) appendUnverified(vs *verdictSet, now time.Time) {
 	}
 	for i, n := 0, len(vs.listed); i < n; i++ {
 		v := vs.listed[i] // a copy: the appends below may move the slice
-		if !v.there || v.Kind == Verified || v.Kind == Unverified {
+		if !v.there || v.Kind == Verified || v.Kind == Unverified || v.Kind == Conflict {
 			continue
 		}
 		for _, row := range v.Rows {

@@ -853,11 +853,8 @@ func sampleFindings() []string {
 		"unsafe_path  [10]",
 		"unsafe_path  [9]",
 		"unsafe_path workspace_1/session_link [11]",
-		// Rows 6, 7 and 8 are never verified (a conflict), row 12 not
-		// since January 2026 (unreadable): longer than --max-unverified.
-		"unverified workspace_3/session_moved [8]",
-		"unverified workspace_3/session_shared [6]",
-		"unverified workspace_3/session_shared [7]",
+		// Row 12 is unreadable, not verified since January 2026: longer
+		// than --max-unverified.
 		"unverified workspace_5/session_locked [12]",
 	}
 }
@@ -868,7 +865,7 @@ func sampleOutcomes() map[reconcile.Outcome]int {
 		reconcile.Verified: 2, reconcile.Recent: 2, reconcile.NoPath: 1, reconcile.Cleaned: 1,
 		reconcile.Missing: 1, reconcile.Orphan: 1, reconcile.SoftDeleted: 1, reconcile.Unlinked: 1,
 		reconcile.Conflict: 2, reconcile.UnsafePath: 3, reconcile.Unreadable: 1, reconcile.Unrecognized: 3,
-		reconcile.Unverified: 4,
+		reconcile.Unverified: 1,
 	}
 }
 
