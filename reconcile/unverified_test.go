@@ -129,10 +129,10 @@ func TestAuditUnverified(t *testing.T) {
 		t.Errorf("written %v, want row 1 verified", store.written)
 	}
 	for id, wants := range map[uint64][]string{
-		2:  {"not verified for 3d 0h", "since 2030-01-07T12:00:00Z", "unreadable", "input/output error"},
-		4:  {"never verified", "created 2029-01-10T12:00:00Z", "unreadable"},
-		8:  {"never verified", "updated 2030-01-07T12:00:00Z", "3d 0h"},
-		6:  {"not verified for 2d 2h", "unreadable", "workspace directory could not be listed"},
+		2: {"not verified for 3d 0h", "since 2030-01-07T12:00:00Z", "unreadable", "input/output error"},
+		4: {"never verified", "created 2029-01-10T12:00:00Z", "unreadable"},
+		8: {"never verified", "updated 2030-01-07T12:00:00Z", "3d 0h"},
+		6: {"not verified for 2d 2h", "unreadable", "workspace directory could not be listed"},
 	} {
 		f := findingOf(rep, reconcile.Unverified, id)
 		if f == nil {
