@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -96,6 +97,19 @@ func gather(run Run, shard string, lastSuccess time.Time, haveLastSuccess bool) 
 	return families, nil
 }
 
+// BuildInfo is sessaudit_build_info, always 1, labelled with the binary's
+// version, VCS revision and Go version, and with labels: the audit's
+// metrics and the watcher's /metrics carry it.
+func BuildInfo(b version.Build, labels prometheus.Labels) prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name:        prefix + "build_info",
+		Help:        "Always 1: the version, VCS revision and Go version of the sessaudit binary.",
+		ConstLabels: labels,
+	}, []string{"version", "revision", "goversion"})
+	g.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
+	return g
+}
+
 // series registers the gauges of one file.
 type series struct {
 	reg    prometheus.Registerer
@@ -132,8 +146,7 @@ func (s *series) set(run Run) {
 	}
 	s.gauge(prefix+"last_run_success", "1 when the last sessaudit run audited (exit 0 or 1), 0 when it could not (exit 2).").Set(success)
 	if run.Build != (version.Build{}) {
-		s.vec(prefix+"build_info", "Always 1: the version, VCS revision and Go version of the sessaudit binary of the last run.", "version", "revision", "goversion").
-			WithLabelValues(run.Build.Version, run.Build.Revision, run.Build.GoVersion).Set(1)
+		s.reg.MustRegister(BuildInfo(run.Build, s.labels))
 	}
 	if run.FilesystemCalls >= 0 {
 		s.gauge(prefix+"filesystem_calls", "Filesystem calls the last run made (its fs_ops).").Set(float64(run.FilesystemCalls))
@@ -171,6 +184,18 @@ func (s *series) set(run Run) {
 		if f.MeteredBytes != nil {
 			findingBytes.WithLabelValues(string(f.Kind), typeMet).Add(float64(*f.MeteredBytes))
 		}
+	}
+
+	// Where the space is, by workspace: the LargestCount largest of the run
+	// (of the shard), so that a dashboard can follow them over time without
+	// a series for every workspace of the share.
+	wsBytes := s.vec(prefix+"largest_workspace_bytes", "Bytes of the largest workspaces' session directories (size, metered): the ten largest of the run.", "workspace_id", labelType)
+	wsSessions := s.vec(prefix+"largest_workspace_sessions", "Session directories of each of the ten largest workspaces of the run.", "workspace_id")
+	for _, w := range sum.LargestWorkspaces {
+		id := strconv.FormatUint(w.WorkspaceID, 10)
+		wsBytes.WithLabelValues(id, typeSize).Set(float64(w.SizeBytes))
+		wsBytes.WithLabelValues(id, typeMet).Set(float64(w.MeteredBytes))
+		wsSessions.WithLabelValues(id).Set(float64(w.Sessions))
 	}
 
 	if len(sum.Instances) == 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"sessaudit/cmd/internal/metrics"
+	"sessaudit/cmd/internal/version"
 	"sessaudit/reconcile"
 )
 
@@ -40,6 +41,10 @@ func sampleReport() *reconcile.Report {
 			Complete: true, StartedAt: started, FinishedAt: finished,
 			Sessions: 7, Files: 40, Bytes: 123456, AllocatedBytes: 135168, MeteredBytes: 200704,
 			Rows: 9, LiveRows: 8, Outcomes: outcomes, Findings: 4, RowsWritten: 4, RowsChanged: 1,
+			LargestWorkspaces: []reconcile.WorkspaceUsage{
+				{WorkspaceID: 7, Sessions: 4, SizeBytes: 100000, MeteredBytes: 150000, Files: 30},
+				{WorkspaceID: 2, Sessions: 3, SizeBytes: 23456, MeteredBytes: 50704, Files: 10},
+			},
 			Instances: []reconcile.InstanceSummary{
 				{Instance: "0", Rows: 5, Sessions: 4, Bytes: 100000, MeteredBytes: 150000, Findings: 1},
 				{Instance: "unassigned", Rows: 3, Sessions: 3, Bytes: 23456, MeteredBytes: 50704, Findings: 2},
@@ -55,7 +60,8 @@ func sampleReport() *reconcile.Report {
 }
 
 func successRun() metrics.Run {
-	return metrics.Run{Started: started, Finished: finished, Success: true, Report: sampleReport(), FilesystemCalls: 812}
+	return metrics.Run{Started: started, Finished: finished, Success: true, Report: sampleReport(), FilesystemCalls: 812,
+		Build: version.Build{Version: "v1.2.0", Revision: "0123456789abcdef0123456789abcdef01234567", GoVersion: "go1.26.8"}}
 }
 
 func failedRun(at time.Time) metrics.Run {
@@ -115,6 +121,9 @@ func TestWriteSuccess(t *testing.T) {
 		// Rows not verified for longer than --max-unverified (issue 17).
 		`sessaudit_rows_unverified 1`,
 		`sessaudit_findings{kind="unverified"} 1`,
+		`sessaudit_build_info{goversion="go1.26.8",revision="0123456789abcdef0123456789abcdef01234567",version="v1.2.0"} 1`,
+		`sessaudit_largest_workspace_bytes{type="metered",workspace_id="7"} 150000`,
+		`sessaudit_largest_workspace_sessions{workspace_id="2"} 3`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("no line %q", want)

@@ -4,6 +4,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	runmetrics "sessaudit/cmd/internal/metrics"
+	"sessaudit/cmd/internal/version"
 	"sessaudit/reconcile"
 	"sessaudit/scanner/watch"
 )
@@ -83,6 +85,7 @@ func newMetrics(r *Runner, labels map[string]string) *metrics {
 		return 0
 	}))
 	m.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(runmetrics.BuildInfo(version.CurrentBuild(), labels))
 	return m
 }
 
