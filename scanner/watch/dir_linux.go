@@ -41,6 +41,56 @@ func openRoot(root string) (*dirs, error) {
 
 func (d *dirs) close() { unix.Close(d.rootFD) }
 
+// rootIDMask is what statx is asked of the root to tell it from another
+// directory at its path.
+const rootIDMask = unix.STATX_INO | unix.STATX_BTIME | unix.STATX_MNT_ID
+
+// rootID tells the directory at the root's path from another: its device
+// and inode, its mount (a filesystem mounted again, or another mounted
+// over the root, has another mount id, however its inodes are numbered)
+// and its birth time (a directory made again may get a freed inode
+// number). A mount id or birth time the kernel or filesystem does not give
+// is not compared.
+type rootID struct {
+	dev, ino, mnt uint64
+	btime         unix.StatxTimestamp
+	mask          uint32
+}
+
+func statxRoot(dirfd int, path string, flags int) (rootID, error) {
+	var stx unix.Statx_t
+	if err := unix.Statx(dirfd, path, flags, rootIDMask, &stx); err != nil {
+		return rootID{}, err
+	}
+	return rootID{dev: unix.Mkdev(stx.Dev_major, stx.Dev_minor), ino: stx.Ino, mnt: stx.Mnt_id, btime: stx.Btime, mask: stx.Mask}, nil
+}
+
+func (a rootID) same(b rootID) bool {
+	both := a.mask & b.mask
+	return a.dev == b.dev && a.ino == b.ino &&
+		(both&unix.STATX_MNT_ID == 0 || a.mnt == b.mnt) &&
+		(both&unix.STATX_BTIME == 0 || a.btime == b.btime)
+}
+
+// replaced reports whether the directory at the root's path is no longer
+// the one open (replaced, unmounted, mounted over), and returns an error
+// when the path cannot be looked at. A kernel without statx (before 4.11)
+// never reports a replacement.
+func (d *dirs) replaced() (bool, error) {
+	held, err := statxRoot(d.rootFD, "", unix.AT_EMPTY_PATH)
+	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("stat root %s: %w", d.root, err)
+	}
+	now, err := statxRoot(unix.AT_FDCWD, d.root, 0)
+	if err != nil {
+		return false, fmt.Errorf("stat root %s: %w", d.root, err)
+	}
+	return !held.same(now), nil
+}
+
 // open opens the directory rel (slash-separated, relative to the root; ""
 // is the root) and returns its descriptor. A path that is not a directory,
 // passes through a symbolic link or lies on another filesystem gives an

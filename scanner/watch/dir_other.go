@@ -13,5 +13,6 @@ func openRoot(root string) (*dirs, error) {
 }
 
 func (d *dirs) close()                                         {}
+func (d *dirs) replaced() (bool, error)                        { return false, nil }
 func (d *dirs) open(rel string) (int, error)                   { return -1, errSkip }
 func (d *dirs) openChild(parent int, name string) (int, error) { return -1, errSkip }

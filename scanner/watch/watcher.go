@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/fsnotify/fsnotify"
 
@@ -48,7 +49,25 @@ type Config struct {
 	// watched for another reason than being gone, a symbolic link or a
 	// mount point, and for errors of the event source.
 	OnError func(rel string, err error)
+	// RootChanged is called, from the Watcher's goroutine, when the
+	// directory at Root is no longer the one the watches were placed in:
+	// replaced (renamed away and made again, restored), unmounted, or
+	// mounted over. Its watches would never hear of the new tree. With a
+	// nil err the Watcher has opened the new root and dropped every watch:
+	// the next Resync places them again, and what changed meanwhile is
+	// known only to a rescan. With an error the root cannot be opened: no
+	// directory is watched and RootChanged is called again once it can.
+	RootChanged func(err error)
+	// RootCheck is how often the root is looked at for that, besides at
+	// each Resync and on an event of the root itself; <= 0 means
+	// DefaultRootCheck.
+	RootCheck time.Duration
 }
+
+// DefaultRootCheck is how often a Watcher looks whether its root was
+// replaced: two statx calls, so that a watcher whose share was mounted
+// again is deaf for seconds, not until the next rescan.
+const DefaultRootCheck = 10 * time.Second
 
 // Stats are the Watcher's counters.
 type Stats struct {
@@ -82,10 +101,11 @@ type Stats struct {
 type Watcher struct {
 	cfg    Config
 	budget int
-	fsw    *fsnotify.Watcher
+	fsw    *fsnotify.Watcher // replaced, with dirs, when the root is
 	dirs   *dirs
 
 	// Used by Run's goroutine only.
+	rootErr error // why the root cannot be opened; nil while it is
 	tree    tree
 	gen     uint64
 	refused bool // a directory went unwatched in the current walk
@@ -109,6 +129,9 @@ func New(cfg Config) (*Watcher, error) {
 		return nil, fmt.Errorf("watch root %s: %w", cfg.Root, err)
 	}
 	cfg.Root = root
+	if cfg.RootCheck <= 0 {
+		cfg.RootCheck = DefaultRootCheck
+	}
 	budget := cfg.MaxWatches
 	if budget <= 0 {
 		budget = DefaultMaxWatches()
@@ -139,14 +162,30 @@ func (w *Watcher) Stats() Stats {
 // ctx.Err(). It returns another error only when the event source fails for
 // good. A Watcher runs once.
 func (w *Watcher) Run(ctx context.Context) error {
-	defer w.dirs.close()
-	defer w.fsw.Close()
+	defer func() {
+		w.fsw.Close()
+		if w.dirs != nil {
+			w.dirs.close()
+		}
+	}()
+	tick := time.NewTicker(w.cfg.RootCheck)
+	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-tick.C:
+			if err := w.checkRoot(); err != nil {
+				return err
+			}
 		case done := <-w.resync:
-			w.walkAll()
+			if err := w.checkRoot(); err != nil {
+				done <- err
+				return err
+			}
+			if w.rootErr == nil {
+				w.walkAll()
+			}
 			done <- nil
 		case ev, ok := <-w.fsw.Events:
 			if !ok {
@@ -211,7 +250,9 @@ func (w *Watcher) handle(ev fsnotify.Event) {
 	rel, ok := strings.CutPrefix(ev.Name, w.cfg.Root+"/")
 	if !ok || rel == "" {
 		if ev.Name == w.cfg.Root && (ev.Has(fsnotify.Remove) || ev.Has(fsnotify.Rename)) {
-			w.report("", errors.New("watch: the root was removed or renamed"))
+			if err := w.checkRoot(); err != nil {
+				w.report("", err)
+			}
 		}
 		return
 	}
@@ -245,6 +286,53 @@ func (w *Watcher) handle(ev fsnotify.Event) {
 	w.watches.Store(int64(w.tree.count))
 	if key != "" {
 		w.touch(key)
+	}
+}
+
+// checkRoot looks whether the directory at the root's path is still the
+// one the Watcher holds open; when it is not, it drops every watch, opens
+// the new root and calls RootChanged (see Config.RootChanged). It returns
+// an error only when a new event source cannot be made: the Watcher cannot
+// go on.
+func (w *Watcher) checkRoot() error {
+	if w.rootErr == nil {
+		replaced, err := w.dirs.replaced()
+		if err == nil && !replaced {
+			return nil
+		}
+		// Every watch sits on the old tree: a new inotify instance drops
+		// them at once, and the old tree's events with them.
+		fsw, ferr := fsnotify.NewBufferedWatcher(eventBuffer)
+		if ferr != nil {
+			return fmt.Errorf("watch root %s again: %w", w.cfg.Root, ferr)
+		}
+		w.fsw.Close()
+		w.fsw = fsw
+		w.tree = tree{}
+		w.watches.Store(0)
+		w.dirs.close()
+		w.dirs = nil
+		if err == nil {
+			err = errors.New("watch: the root was replaced")
+		}
+		w.rootErr = err
+	}
+	d, err := openRoot(w.cfg.Root)
+	if err != nil {
+		if w.rootErr == nil || w.rootErr.Error() != err.Error() {
+			w.rootErr = err
+			w.rootChanged(err)
+		}
+		return nil
+	}
+	w.dirs, w.rootErr = d, nil
+	w.rootChanged(nil)
+	return nil
+}
+
+func (w *Watcher) rootChanged(err error) {
+	if w.cfg.RootChanged != nil {
+		w.cfg.RootChanged(err)
 	}
 }
 

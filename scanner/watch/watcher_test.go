@@ -29,7 +29,11 @@ type harness struct {
 
 func newHarness(t *testing.T, tree []string, cfg Config) *harness {
 	t.Helper()
-	h := &harness{t: t, root: t.TempDir(), keys: make(chan string, 1<<16), touched: map[string]int{}}
+	// The root is a directory of its own, which a test may replace.
+	h := &harness{t: t, root: filepath.Join(t.TempDir(), "share"), keys: make(chan string, 1<<16), touched: map[string]int{}}
+	if err := os.Mkdir(h.root, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	h.mkdirs(tree...)
 	cfg.Root = h.root
 	cfg.Touched = func(key string) {

@@ -142,6 +142,7 @@ func (c *watchCmd) run(ctx context.Context) error {
 	w, err := watch.New(watch.Config{
 		Root: c.walk.root, Contains: scope.Contains, MaxWatches: c.maxWatches,
 		Touched: runner.Touched, Overflow: runner.Overflow, Exhausted: runner.Exhausted, OnError: runner.WatchError,
+		RootChanged: runner.RootChanged,
 	})
 	if err != nil {
 		return err

@@ -167,6 +167,7 @@ func newEnv(t *testing.T, tree map[string]string, rows []row, o options) *env {
 			}
 		},
 		Overflow: e.runner.Overflow, Exhausted: e.runner.Exhausted, OnError: e.runner.WatchError,
+		RootChanged: e.runner.RootChanged, RootCheck: 50 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -480,6 +481,29 @@ func TestWatchDatabaseStopsAnswering(t *testing.T) {
 	e.frozen.Thaw()
 	e.waitSize(1, 3)
 	e.eventually("ready again", func() bool { ok, _ := e.runner.Ready(); return ok })
+}
+
+// Issue 18, item 11: a watcher whose root was replaced (or remounted)
+// stayed ready with its watches on the old tree: events 0, rescans never
+// placed them again. It now drops them, is not ready while the root is
+// gone, rescans the new tree when it is back, and hears its changes.
+func TestWatchRootReplaced(t *testing.T) {
+	e := newEnv(t, map[string]string{"workspace_1/session_a/creds.json": "1"}, []row{{1, 1, "a"}}, options{})
+	e.waitSize(1, 1)
+	if err := os.Rename(e.root, e.root+".old"); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("not ready while the root is gone", func() bool { ok, _ := e.runner.Ready(); return !ok })
+	e.write("workspace_1/session_a/creds.json", "1")
+	e.eventually("a rescan of the new root", func() bool {
+		return e.metric(`sessaudit_watch_rescans_total{reason="root"}`) >= 1
+	})
+	e.eventually("ready again", func() bool { ok, _ := e.runner.Ready(); return ok })
+	e.write("workspace_1/session_a/more.json", "22")
+	e.waitSize(1, 3)
+	if logs := e.logs.String(); !strings.Contains(logs, "the root cannot be opened") || !strings.Contains(logs, "the root was replaced") {
+		t.Errorf("the logs do not say what happened to the root:\n%s", logs)
+	}
 }
 
 // cutProxy forwards TCP connections to the database and can cut them all

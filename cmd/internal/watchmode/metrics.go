@@ -64,9 +64,9 @@ func newMetrics(r *Runner, labels map[string]string) *metrics {
 	m.reg.MustRegister(m.findings)
 	m.rescans = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Name: "rescans_total", ConstLabels: labels,
-		Help: "Rescans of the whole scope, by reason: start, interval, overflow, database (it came back), retry.",
+		Help: "Rescans of the whole scope, by reason: start, interval, overflow, database (it came back), retry, root (it was replaced or mounted again).",
 	}, []string{"reason"})
-	for _, reason := range []string{reasonStart, reasonInterval, reasonOverflow, reasonDatabase, reasonRetry} {
+	for _, reason := range []string{reasonStart, reasonInterval, reasonOverflow, reasonDatabase, reasonRetry, reasonRoot} {
 		m.rescans.WithLabelValues(reason)
 	}
 	m.reg.MustRegister(m.rescans)

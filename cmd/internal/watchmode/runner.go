@@ -14,7 +14,7 @@ import (
 )
 
 // Events is the filesystem side: a watch.Watcher whose callbacks are the
-// Runner's Touched, Overflow, Exhausted and WatchError.
+// Runner's Touched, Overflow, Exhausted, WatchError and RootChanged.
 type Events interface {
 	// Run delivers events until ctx is done.
 	Run(ctx context.Context) error
@@ -100,6 +100,7 @@ const (
 	reasonOverflow = "overflow"
 	reasonDatabase = "database"
 	reasonRetry    = "retry"
+	reasonRoot     = "root"
 )
 
 // Runner is one run of watch mode. Create it with New, wire its Touched,
@@ -128,7 +129,9 @@ type Runner struct {
 	up      bool
 	upCh    chan struct{} // closed while up
 	downCh  chan struct{} // signalled when the database may be down
-	scanned bool          // a rescan has completed
+	scanned bool          // a rescan has completed since the start or the root changed
+	rootErr error         // why the root cannot be opened; nil while it can
+	rootGen int           // RootChanged calls so far
 }
 
 // New returns a Runner that reconciles with session and rescan, and holds
@@ -192,15 +195,37 @@ func (r *Runner) WatchError(rel string, err error) {
 	r.log.Warn().Str("path", rel).Err(err).Msg("cannot watch")
 }
 
-// Ready reports whether the first rescan is done and the database is up.
+// RootChanged hears that the root was replaced, unmounted or mounted
+// over: with a nil err the watches were dropped and a rescan places them
+// again on the new tree and reconciles it, with an error the root cannot
+// be opened. Either way the Runner is not ready until a rescan of the root
+// as it is now has completed. For watch.Config.RootChanged.
+func (r *Runner) RootChanged(err error) {
+	r.mu.Lock()
+	r.rootErr = err
+	r.scanned = false
+	r.rootGen++
+	r.mu.Unlock()
+	if err != nil {
+		r.log.Error().Err(err).Msg("the root cannot be opened: nothing is watched and the watcher is not ready until it can")
+		return
+	}
+	r.log.Warn().Msg("the root was replaced, unmounted or mounted again: its watches were dropped; rescanning the new tree")
+	r.requestRescan(reasonRoot)
+}
+
+// Ready reports whether the database is up, the root can be opened, and a
+// rescan completed since the start or since the root last changed.
 func (r *Runner) Ready() (bool, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch {
 	case !r.up:
 		return false, "database unreachable or lock not held"
+	case r.rootErr != nil:
+		return false, "root unavailable: " + r.rootErr.Error()
 	case !r.scanned:
-		return false, "first rescan not done"
+		return false, "rescan of the root not done"
 	}
 	return true, "ready"
 }
@@ -339,6 +364,9 @@ func (r *Runner) runRescan(stop, work context.Context, reason string) {
 		return
 	}
 	started := time.Now()
+	r.mu.Lock()
+	gen := r.rootGen
+	r.mu.Unlock()
 	r.log.Info().Str("reason", reason).Msg("rescan started")
 	// Watches first: whatever changes after the rescan has read a
 	// directory raises an event.
@@ -369,7 +397,8 @@ func (r *Runner) runRescan(stop, work context.Context, reason string) {
 	r.metrics.lastRescanDuration.Set(elapsed.Seconds())
 	r.metrics.rowsWritten.Add(float64(res.RowsWritten))
 	r.mu.Lock()
-	r.scanned = true
+	// A rescan that began before the root changed read the old one.
+	r.scanned = r.scanned || gen == r.rootGen
 	r.mu.Unlock()
 	r.found.all(res.Findings)
 	r.log.Info().Str("reason", reason).Int("findings", len(res.Findings)).Int("rows_written", res.RowsWritten).
