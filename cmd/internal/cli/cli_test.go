@@ -15,9 +15,9 @@ func TestFlagErrorsOneLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"audit", "--min-age", "x"}, `sessaudit audit: --min-age "x": want a duration with a unit, such as 48h or 30m; see 'sessaudit audit -h'`},
-		{[]string{"audit", "--min-age", "48"}, `sessaudit audit: --min-age "48": want a duration with a unit, such as 48h or 30m; see 'sessaudit audit -h'`},
-		{[]string{"scan", "--io-timeout", "soon"}, `sessaudit scan: --io-timeout "soon": want a duration with a unit, such as 48h or 30m; see 'sessaudit scan -h'`},
+		{[]string{"audit", "--min-age", "x"}, `sessaudit audit: --min-age "x": want a duration with a unit, such as 2d, 48h or 30m; see 'sessaudit audit -h'`},
+		{[]string{"audit", "--min-age", "48"}, `sessaudit audit: --min-age "48": want a duration with a unit, such as 2d, 48h or 30m; see 'sessaudit audit -h'`},
+		{[]string{"scan", "--io-timeout", "soon"}, `sessaudit scan: --io-timeout "soon": want a duration with a unit, such as 2d, 48h or 30m; see 'sessaudit scan -h'`},
 		{[]string{"audit", "--workers", "many"}, `sessaudit audit: --workers "many": want a whole number; see 'sessaudit audit -h'`},
 		{[]string{"audit", "--max-missing-ratio", "half"}, `sessaudit audit: --max-missing-ratio "half": want a number, such as 0.5; see 'sessaudit audit -h'`},
 		{[]string{"audit", "--dry-run=maybe"}, `sessaudit audit: --dry-run "maybe": want true or false; see 'sessaudit audit -h'`},

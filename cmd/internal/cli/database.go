@@ -138,7 +138,7 @@ func (f *dbFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.timeZone, "db-time-zone", "", "time zone the application writes timestamps in, its app.timezone (IANA name) "+
 		"(default: the application's APP_TIMEZONE when its connection is used, else UTC)")
 	fs.StringVar(&f.sessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")
-	fs.DurationVar(&f.timeout, "db-timeout", db.DefaultTimeout, "give up on a database call when the server says nothing for this long (a stopped or cut-off server); the run then stops (exit 2), watch reports not ready")
+	durationVar(fs, &f.timeout, "db-timeout", db.DefaultTimeout, "give up on a database call when the server says nothing for this long (a stopped or cut-off server); the run then stops (exit 2), watch reports not ready")
 }
 
 // config returns the Store's configuration: the connection (see

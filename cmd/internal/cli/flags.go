@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -32,7 +33,7 @@ type walkFlags struct {
 func (w *walkFlags) register(fs *flag.FlagSet, rootUsage string) {
 	fs.StringVar(&w.root, "root", "", rootUsage)
 	fs.IntVar(&w.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
-	fs.DurationVar(&w.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
+	durationVar(fs, &w.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
 	fs.Float64Var(&w.maxOpsPerSecond, "max-ops-per-second", 0, "make at most `R` filesystem operations a second, with bursts of R/10, leaving the application the rest of the filesystem's IOPS (0: no limit)")
 }
 
@@ -109,6 +110,60 @@ func (w *walkFlags) config(scope scanner.Scope) scanner.Config {
 	return scanner.Config{Workers: w.workers, IOTimeout: w.ioTimeout, Scope: scope, Limiter: scanner.NewLimiter(w.maxOpsPerSecond)}
 }
 
+// durationValue is a time.Duration flag that also takes days, which
+// operators write for ages and intervals: 2d, 1d12h, besides 48h and 90m.
+// Every duration flag is one (durationVar), so that none is the exception.
+type durationValue time.Duration
+
+// durationVar defines a duration flag that takes days, as
+// flag.DurationVar defines one that does not.
+func durationVar(fs *flag.FlagSet, p *time.Duration, name string, value time.Duration, usage string) {
+	*p = value
+	fs.Var((*durationValue)(p), name, usage)
+}
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (d *durationValue) Get() any       { return time.Duration(*d) }
+
+func (d *durationValue) Set(v string) error {
+	x, err := parseDuration(v)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(x)
+	return nil
+}
+
+// parseDuration reads whole days (2d), days then a duration (1d12h), or a
+// duration as time.ParseDuration reads it (48h, 90m, 0).
+func parseDuration(v string) (time.Duration, error) {
+	bad := errors.New("want a duration with a unit, such as 2d, 48h or 30m")
+	days, rest, ok := strings.Cut(v, "d")
+	if !ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return 0, bad
+		}
+		return d, nil
+	}
+	n, err := strconv.ParseUint(days, 10, 16)
+	if err != nil || days[0] == '+' {
+		return 0, bad
+	}
+	d := time.Duration(n) * 24 * time.Hour
+	if rest != "" {
+		if rest[0] == '-' || rest[0] == '+' {
+			return 0, bad
+		}
+		r, err := time.ParseDuration(rest)
+		if err != nil {
+			return 0, bad
+		}
+		d += r
+	}
+	return d, nil
+}
+
 // defaultMaxUnverified is --max-unverified's default: two nightly audits
 // may miss a session before it is a finding.
 const defaultMaxUnverified = 48 * time.Hour
@@ -118,8 +173,8 @@ type maxUnverified time.Duration
 
 // register defines --max-unverified on fs.
 func (m *maxUnverified) register(fs *flag.FlagSet) {
-	fs.DurationVar((*time.Duration)(m), "max-unverified", defaultMaxUnverified,
-		"report a live row whose directory is there but that was not verified for longer than this (never verified: since it was created) as unverified, whatever kept it from being verified; in hours, such as 48h or 168h (0: never)")
+	durationVar(fs, (*time.Duration)(m), "max-unverified", defaultMaxUnverified,
+		"report a live row whose directory is there but that was not verified for longer than this (never verified: since it was created) as unverified, whatever kept it from being verified; such as 2d or 7d (0: never)")
 }
 
 // check returns a usage error for a negative value.

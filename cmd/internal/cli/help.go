@@ -86,6 +86,11 @@ func help(name string, fset *flag.FlagSet) string {
 	fmt.Fprintf(&b, "usage: %s\n\n%s\n\nexample:\n  %s\n\nflags:\n", d.synopsis, d.about, d.example)
 	fset.VisitAll(func(f *flag.Flag) {
 		typ, usage := flag.UnquoteUsage(f)
+		if g, ok := f.Value.(flag.Getter); ok && typ == "value" {
+			if _, ok := g.Get().(time.Duration); ok {
+				typ = "duration" // as flag.DurationVar's
+			}
+		}
 		fmt.Fprintf(&b, "  --%s", f.Name)
 		if typ != "" {
 			fmt.Fprintf(&b, " %s", typ)
@@ -128,7 +133,7 @@ func flagError(fset *flag.FlagSet, err error) error {
 		if g, ok := f.Value.(flag.Getter); ok {
 			switch g.Get().(type) {
 			case time.Duration:
-				want = "want a duration with a unit, such as 48h or 30m"
+				want = "want a duration with a unit, such as 2d, 48h or 30m"
 			case int, int64, uint, uint64:
 				want = "want a whole number"
 			case float64:

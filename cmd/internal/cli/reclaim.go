@@ -53,13 +53,13 @@ func (c *reclaimCmd) flags() *flag.FlagSet {
 	fs.Var(&c.kinds, "kinds", "the findings to move: orphan, soft_deleted or both, comma-separated")
 	fs.IntVar(&c.maxMoves, "max-moves", 100, "move at most this many directories in one run")
 	fs.BoolVar(&c.yes, "yes", false, "move; without it the plan is printed and nothing moves")
-	fs.DurationVar(&c.maxReportAge, "max-report-age", 24*time.Hour, "refuse a report whose audit finished longer ago than this")
-	fs.DurationVar(&c.minAge, "min-age", 0, "grace period checked just before each move (default: the audit's --min-age; a longer one may be given)")
+	durationVar(fs, &c.maxReportAge, "max-report-age", 24*time.Hour, "refuse a report whose audit finished longer ago than this")
+	durationVar(fs, &c.minAge, "min-age", 0, "grace period checked just before each move (default: the audit's --min-age; a longer one may be given)")
 	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the report's root)")
 	fs.StringVar(&c.pathPrefix, "path-prefix", "", "the share's path as the application stores it (default: the report's)")
 	c.conn.register(fs)
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
-	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage+" (a directory whose measurement does not answer is skipped)")
+	durationVar(fs, &c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage+" (a directory whose measurement does not answer is skipped)")
 	registerOpMetrics(fs, &c.metricsFile, metrics.Reclaim)
 	return fs
 }
@@ -232,7 +232,7 @@ func (c *restoreCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("restore", flag.ContinueOnError)
 	fs.StringVar(&c.manifest, "manifest", "", "the manifest.json of the reclaim run to move back (required)")
 	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the root the manifest names); it must be the root the quarantine belongs to")
-	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage)
+	durationVar(fs, &c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage)
 	registerOpMetrics(fs, &c.metricsFile, metrics.Restore)
 	return fs
 }
@@ -271,7 +271,7 @@ func (c *restoreCmd) run(ctx context.Context) (err error) {
 type purgeCmd struct {
 	env         Env
 	quarantine  string
-	olderThan   ageFlag
+	olderThan   time.Duration
 	yes         bool
 	ioTimeout   time.Duration
 	metricsFile string
@@ -282,9 +282,9 @@ func newPurgeCmd(env Env) *purgeCmd { return &purgeCmd{env: env} }
 func (c *purgeCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("purge", flag.ContinueOnError)
 	fs.StringVar(&c.quarantine, "quarantine", "", "the quarantine directory (required)")
-	fs.Var(&c.olderThan, "older-than", "delete the runs whose manifest's last line is older than this `age`: whole days (30d) or a duration (720h) (required)")
+	durationVar(fs, &c.olderThan, "older-than", 0, "delete the runs whose manifest's last line is older than this `age`: whole days (30d) or a duration (720h) (required)")
 	fs.BoolVar(&c.yes, "yes", false, "delete; without it what would be deleted is printed")
-	fs.DurationVar(&c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage)
+	durationVar(fs, &c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage)
 	registerOpMetrics(fs, &c.metricsFile, metrics.Purge)
 	return fs
 }
@@ -308,7 +308,7 @@ func (c *purgeCmd) run(ctx context.Context) (err error) {
 	}
 	out := c.env.Stdout
 	res, err := quarantine.Purge(c.quarantine, quarantine.PurgeConfig{
-		OlderThan: time.Duration(c.olderThan), Yes: c.yes, IOTimeout: c.ioTimeout,
+		OlderThan: c.olderThan, Yes: c.yes, IOTimeout: c.ioTimeout,
 		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s); m.op.Purged(s) },
 	})
 	m.op.PurgedRuns(res)
@@ -436,32 +436,5 @@ func (l *kindList) Set(v string) error {
 			return fmt.Errorf("%q: reclaim moves only orphan and soft_deleted directories", part)
 		}
 	}
-	return nil
-}
-
-// ageFlag is a duration that also takes whole days: 30d.
-type ageFlag time.Duration
-
-func (a *ageFlag) String() string {
-	if a == nil || *a == 0 {
-		return ""
-	}
-	return time.Duration(*a).String()
-}
-
-func (a *ageFlag) Set(v string) error {
-	if days, ok := strings.CutSuffix(v, "d"); ok {
-		n, err := strconv.ParseUint(days, 10, 16)
-		if err != nil {
-			return errors.New("want whole days such as 30d, or a duration such as 720h")
-		}
-		*a = ageFlag(time.Duration(n) * 24 * time.Hour)
-		return nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		return errors.New("want whole days such as 30d, or a duration such as 720h")
-	}
-	*a = ageFlag(d)
 	return nil
 }

@@ -65,7 +65,7 @@ func TestAuditUnverifiedIsAFinding(t *testing.T) {
 	if res, rep := f.audit(t, "--max-duration", "1ns", "--dry-run", "--max-unverified", "0"); res.code != cli.ExitClean || rep.Summary.Findings != 0 {
 		t.Errorf("--max-unverified 0: exit %d, findings %v", res.code, rep.Findings)
 	}
-	for _, bad := range []string{"-1h", "2d"} {
+	for _, bad := range []string{"-1h", "2x"} {
 		res, _ := f.audit(t, "--max-unverified", bad)
 		if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "max-unverified") {
 			t.Errorf("--max-unverified %s: exit %d, stderr %q; want 2 and a line about it", bad, res.code, res.stderr)
