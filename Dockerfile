@@ -1,18 +1,37 @@
-# sessaudit's container image: the static binary on an empty base, run as a
-# non-root user. No Go image is needed: build the binary on the host first,
-# as .ci/image does:
+# sessaudit's container image, built from a clean checkout in two stages:
 #
-#   CGO_ENABLED=0 go build -trimpath -tags timetzdata -ldflags=-s -o build/sessaudit ./cmd/sessaudit
-#   cp /etc/ssl/certs/ca-certificates.crt build/
-#   podman build -t sessaudit .        # or: buildah bud, docker build
+#   podman build --build-arg REVISION=$(git rev-parse HEAD) -t sessaudit .
+#   (or docker build, buildah bud)
 #
-# timetzdata embeds the time zone database (--db-time-zone) that scratch
-# lacks; the CA bundle lets a DSN with tls=true verify the server.
+# The first stage compiles the static binary in a Go image (GO_IMAGE: the
+# toolchain go.mod names); the second puts it, the time zone database
+# (-tags timetzdata, for --db-time-zone) and the CA bundle (a DSN with
+# tls=true) on an empty base, run as a non-root user. Where no registry can
+# be reached, GO_IMAGE may name a local image with the same toolchain:
+# .ci/image makes one from the host's Go and builds with it
+# (docs/deploy.md, "The image").
+ARG GO_IMAGE=docker.io/library/golang:1.26.8
+FROM ${GO_IMAGE} AS build
+WORKDIR /src
+ENV CGO_ENABLED=0
+# The modules first: a change to the code alone reuses this layer.
+COPY go.mod go.sum ./
+RUN ["go", "mod", "download"]
+COPY . .
+RUN ["go", "build", "-trimpath", "-tags", "timetzdata", "-ldflags=-s", "-o", "/out/sessaudit", "./cmd/sessaudit"]
+
 FROM scratch
-COPY build/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY build/sessaudit /sessaudit
-# Any uid works on scratch (there is no /etc/passwd); use the one the
-# application writes the share as, in the pod's securityContext.
+ARG REVISION=unknown
+ARG VERSION=dev
+LABEL org.opencontainers.image.title="sessaudit" \
+      org.opencontainers.image.description="Audits WhatsApp session directories on a shared EFS mount against the accounts table" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.base.name="scratch"
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /out/sessaudit /sessaudit
+# Any uid works on scratch (there is no /etc/passwd): the pod's
+# securityContext sets the one the application writes the share as.
 USER 65532:65532
 ENTRYPOINT ["/sessaudit"]
 CMD ["help"]
