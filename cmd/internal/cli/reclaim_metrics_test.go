@@ -87,7 +87,7 @@ func TestReclaimMetricsFile(t *testing.T) {
 	  (id, uuid, workspace_id, session_id, session_storage_path, created_by, created_at, updated_at, deleted_at) VALUES
 	  (20, 'u20', 1, 'new', '/mnt/efs/workspace_1/session_orphan1', 1, NOW(), NOW(), NULL)`)
 	mustDo(t, err)
-	mustDo(t, os.WriteFile(filepath.Join(s.root, "workspace_2/session_orphan3/creds.json"), []byte("written"), 0o600))
+	write(t, filepath.Join(s.root, "workspace_2/session_orphan3/creds.json"), "written")
 	res = s.reclaim(t, "--yes", "--max-moves", "4", "--metrics-file", reclaimFile)
 	if res.code != cli.ExitFindings {
 		t.Fatalf("reclaim --yes: exit %d\n%s%s", res.code, res.stdout, res.stderr)

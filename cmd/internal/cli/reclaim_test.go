@@ -70,8 +70,23 @@ func newShare(t *testing.T) share {
 	mustDo(t, os.MkdirAll(s.qdir, 0o755))
 	age(t, s.root, 48*time.Hour)
 	// The young orphan changed just now.
-	mustDo(t, os.WriteFile(filepath.Join(s.root, "workspace_1/session_young/creds.json"), []byte("new"), 0o600))
+	write(t, filepath.Join(s.root, "workspace_1/session_young/creds.json"), "new")
 	return s
+}
+
+// minAge is the grace period of the audits of a share: every entry of the
+// tree was written (its change time set) when the test made it, and no
+// modification time set back hides that from reclaim's grace period, so
+// s.audit waits it out first.
+const minAge = time.Second
+
+// write writes content to the file at p, dated an hour ahead: a change
+// within any grace period for as long as the test runs.
+func write(t *testing.T, p, content string) {
+	t.Helper()
+	mustDo(t, os.WriteFile(p, []byte(content), 0o600))
+	ahead := time.Now().Add(time.Hour)
+	mustDo(t, os.Chtimes(p, ahead, ahead))
 }
 
 func mustDo(t *testing.T, err error) {
@@ -96,8 +111,9 @@ func age(t *testing.T, dir string, d time.Duration) {
 // audit writes the JSON report of a real audit of s.
 func (s share) audit(t *testing.T) {
 	t.Helper()
+	time.Sleep(minAge + 100*time.Millisecond)
 	res := run(t, afero.NewOsFs(), "audit", "--root", s.root, "--path-prefix", "/mnt/efs", "--dsn", s.dsn,
-		"--format", "json", "--output", s.report, "--log-level", "warn")
+		"--format", "json", "--output", s.report, "--log-level", "warn", "--min-age", minAge.String())
 	if res.code != cli.ExitFindings {
 		t.Fatalf("audit: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
@@ -290,7 +306,7 @@ func TestReclaimRechecks(t *testing.T) {
 	// back.
 	_, err = conn.Exec("UPDATE whatsapp_accounts SET deleted_at = NULL WHERE id = 6")
 	mustDo(t, err)
-	mustDo(t, os.WriteFile(filepath.Join(s.root, "workspace_2/session_orphan3/creds.json"), []byte("written"), 0o600))
+	write(t, filepath.Join(s.root, "workspace_2/session_orphan3/creds.json"), "written")
 	mustDo(t, os.Rename(filepath.Join(s.root, "workspace_3/session_orphan4"), filepath.Join(s.root, "workspace_3/aside")))
 	mustDo(t, os.Symlink(filepath.Join(outside, "session_orphan4"), filepath.Join(s.root, "workspace_3/session_orphan4")))
 	all := sessions(t, s.root)
