@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 
@@ -23,8 +24,9 @@ func TestReportRootAbsoluteAndResolved(t *testing.T) {
 	base := filepath.Dir(s.root)
 	mustDo(t, os.Symlink("share", filepath.Join(base, "current")))
 	t.Chdir(base)
+	time.Sleep(minAge + 100*time.Millisecond) // as s.audit does
 	res := run(t, afero.NewOsFs(), "audit", "--root", "current", "--path-prefix", "/mnt/efs", "--dsn", s.dsn,
-		"--format", "json", "--output", s.report, "--log-level", "warn")
+		"--format", "json", "--output", s.report, "--log-level", "warn", "--min-age", minAge.String())
 	if res.code != cli.ExitFindings {
 		t.Fatalf("audit: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
