@@ -87,6 +87,8 @@ type walker[D any] struct {
 	// listOnly: the sessions of the workspaces are looked at, not
 	// measured (List). Set before the walk starts.
 	listOnly bool
+	// ignore is Config.Ignore: entries of the root passed over.
+	ignore []string
 }
 
 // run walks with b, starting with start.
@@ -97,7 +99,7 @@ func run[D any](ctx context.Context, b backend[D], root string, workers int, cfg
 	if cfg.Progress == nil {
 		cfg.Progress = &Progress{}
 	}
-	w := &walker[D]{ctx: ctx, b: b, root: root, fn: fn, pool: dog.pool, grp: &group{cancel: cancel}, prog: cfg.Progress, bounds: cfg.bounds()}
+	w := &walker[D]{ctx: ctx, b: b, root: root, fn: fn, pool: dog.pool, grp: &group{cancel: cancel}, prog: cfg.Progress, bounds: cfg.bounds(), ignore: cfg.Ignore}
 	go dog.run()
 	w.grp.start(func() error { return start(w) })
 	err := w.grp.wait()
@@ -244,8 +246,8 @@ func (w *walker[D]) walkRoot(scope Scope) error {
 	}
 	for _, en := range ents {
 		id, ok := ParseWorkspace(en.name)
-		if !ok && en.name == QuarantineName && en.e.notDir() == "" {
-			continue // reclaim's quarantine: not part of the share's layout, not a stray
+		if ignoredAtRoot(en.name, en.e.notDir() == "", w.ignore) {
+			continue // reclaim's quarantine, lost+found...: not the share's layout, not strays
 		}
 		if ok && !scope.Contains(id) {
 			continue

@@ -1,6 +1,7 @@
 package scanner
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -15,6 +16,22 @@ const (
 // the same filesystem as the sessions it takes in). Walk passes a directory
 // of that name at the root over: it is neither sized nor reported.
 const QuarantineName = ".sessaudit-quarantine"
+
+// DefaultIgnore are the entries of a root that a filesystem, not the
+// application, puts there: ext4's lost+found and the .snapshot directory
+// of NetApp and other NFS servers. The command line's --ignore defaults to
+// them; Config's zero value ignores nothing.
+var DefaultIgnore = []string{"lost+found", ".snapshot"}
+
+// ignoredAtRoot reports whether the root's entry name is one a walk
+// passes over: reclaim's quarantine (a directory), or a name of ignore
+// (Config.Ignore).
+func ignoredAtRoot(name string, isDir bool, ignore []string) bool {
+	if _, ok := ParseWorkspace(name); ok {
+		return false
+	}
+	return name == QuarantineName && isDir || slices.Contains(ignore, name)
+}
 
 // ParseWorkspace returns the id of a workspace directory name
 // ("workspace_<decimal id>"). The id must be written canonically: digits

@@ -97,6 +97,11 @@ type Config struct {
 	// Progress, when not nil, is counted up as the walk goes, for a
 	// progress display.
 	Progress *Progress
+	// Ignore names entries of the root that are not part of the share's
+	// layout and are neither sized nor reported (DefaultIgnore: what the
+	// filesystem puts there). Only the root's entries are matched, by
+	// exact name; a workspace_<id> name is never ignored.
+	Ignore []string
 	// Limiter, when not nil, paces the filesystem calls: each waits for a
 	// token first (see NewLimiter), those of a walk and those made outside
 	// one (CheckRoot, Check, Lookup) alike. Share one among the walks and

@@ -491,3 +491,38 @@ func TestWalkSessionIDInPath(t *testing.T) {
 		})
 	}
 }
+
+// Issue 18, an operator's trial: lost+found and .snapshot under the root
+// made every nightly run report unrecognized. Config.Ignore names entries
+// of the root that are neither sized nor reported, by Walk and List alike;
+// the same names deeper down, and everything else, still are.
+func TestWalkIgnore(t *testing.T) {
+	tr := tree{
+		"lost+found/x":                     "lost",
+		".snapshot/hourly.0/f":             "x",
+		"workspace_7/lost+found/f":         "x",
+		"workspace_7/session_ok/f":         "12345",
+		"workspace_abc/session_a/f":        "x",
+		"workspace_7/session_ok/.snapshot": "y",
+	}
+	cfg := scanner.Config{Ignore: []string{"lost+found", ".snapshot"}}
+	want := map[string]result{
+		"workspace_abc":          {Kind: scanner.KindUnrecognized},
+		"workspace_7/lost+found": {Kind: scanner.KindUnrecognized, WS: 7},
+		"workspace_7/session_ok": {Kind: scanner.KindSession, WS: 7, SID: "ok",
+			Usage: scanner.Usage{Size: 6, Allocated: 6, Metered: 14336, Files: 2, Dirs: 1}},
+	}
+	fsys := memTree(t, tr)
+	diff(t, summarize(walk(t, fsys, memRoot, cfg)), want)
+	listed := collect(t, func(fn func(scanner.Entry) error) error {
+		return scanner.List(context.Background(), fsys, memRoot, cfg, fn)
+	})
+	for _, name := range []string{"lost+found", ".snapshot"} {
+		if _, ok := listed[name]; ok {
+			t.Errorf("List reported the ignored %s", name)
+		}
+	}
+	if _, ok := listed["workspace_abc"]; !ok {
+		t.Error("List left out workspace_abc, which is not ignored")
+	}
+}

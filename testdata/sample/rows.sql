@@ -36,4 +36,5 @@ VALUES
   -- cleaned (soft-deleted, directory gone)
   (15, '00000000-0000-4000-8000-000000000015', 2, 2, 'retired',     '+4915550015', 'webjs', 'disconnected', '/mnt/efs/workspace_2/session_retired',     NULL, NULL,                  1, '2026-01-05 10:00:00', '2026-01-07 10:00:00', '2026-01-07 10:00:00');
 -- On disk without a row: workspace_2/session_stray (orphan), workspace_6/session_new (recent: the demo
--- leaves its modification time at "now"), and lost+found, workspace_abc, workspace_1/tmp (unrecognized).
+-- leaves its modification time at "now"), and workspace_abc, workspace_1/tmp (unrecognized); lost+found is
+-- passed over by --ignore's default.

@@ -140,8 +140,9 @@ func newGeneratedShare(t *testing.T) generatedShare {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// Entries outside the layout, at the top and in a workspace.
-	for _, d := range []string{"lost+found", "workspace_7/tmp"} {
+	// Entries outside the layout, at the top and in a workspace (lost+found
+	// is ignored by default: a stray directory is not).
+	for _, d := range []string{"stray.d", "workspace_7/tmp"} {
 		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}

@@ -847,7 +847,6 @@ func sampleFindings() []string {
 		"soft_deleted workspace_2/session_old [4]",
 		"unlinked workspace_2/session_nopath [5]",
 		"unreadable workspace_5/session_locked [12]",
-		"unrecognized lost+found []",
 		"unrecognized workspace_1/tmp []",
 		"unrecognized workspace_abc []",
 		"unsafe_path  [10]",
@@ -864,7 +863,7 @@ func sampleOutcomes() map[reconcile.Outcome]int {
 	return map[reconcile.Outcome]int{
 		reconcile.Verified: 2, reconcile.Recent: 2, reconcile.NoPath: 1, reconcile.Cleaned: 1,
 		reconcile.Missing: 1, reconcile.Orphan: 1, reconcile.SoftDeleted: 1, reconcile.Unlinked: 1,
-		reconcile.Conflict: 2, reconcile.UnsafePath: 3, reconcile.Unreadable: 1, reconcile.Unrecognized: 3,
+		reconcile.Conflict: 2, reconcile.UnsafePath: 3, reconcile.Unreadable: 1, reconcile.Unrecognized: 2,
 		reconcile.Unverified: 1,
 	}
 }

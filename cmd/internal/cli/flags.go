@@ -22,6 +22,7 @@ import (
 // every walking command reads them alike.
 type walkFlags struct {
 	root            string
+	ignore          ignoreList
 	workers         int
 	ioTimeout       time.Duration
 	maxOpsPerSecond float64
@@ -34,6 +35,8 @@ func (w *walkFlags) register(fs *flag.FlagSet, rootUsage string) {
 	fs.StringVar(&w.root, "root", "", rootUsage)
 	fs.IntVar(&w.workers, "workers", 0, "`N` filesystem operations in flight (0: 4 per CPU on a local filesystem, 128 on a network or FUSE one)")
 	durationVar(fs, &w.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, "give up on one filesystem operation after this long; the session is then unreadable")
+	w.ignore = ignoreList(scanner.DefaultIgnore)
+	fs.Var(&w.ignore, "ignore", "`NAMES` of entries of the root that are not the share's (comma-separated): neither sized nor reported as unrecognized; '' ignores nothing")
 	fs.Float64Var(&w.maxOpsPerSecond, "max-ops-per-second", 0, "make at most `R` filesystem operations a second, with bursts of R/10, leaving the application the rest of the filesystem's IOPS (0: no limit)")
 }
 
@@ -107,7 +110,7 @@ func resolveRoot(ctx context.Context, fsys afero.Fs, root string, timeout time.D
 // once per run: the walks and calls of the run share its limiter, so that
 // --max-ops-per-second holds over all of them together.
 func (w *walkFlags) config(scope scanner.Scope) scanner.Config {
-	return scanner.Config{Workers: w.workers, IOTimeout: w.ioTimeout, Scope: scope, Limiter: scanner.NewLimiter(w.maxOpsPerSecond)}
+	return scanner.Config{Workers: w.workers, IOTimeout: w.ioTimeout, Scope: scope, Limiter: scanner.NewLimiter(w.maxOpsPerSecond), Ignore: w.ignore}
 }
 
 // durationValue is a time.Duration flag that also takes days, which
@@ -181,6 +184,28 @@ func (m *maxUnverified) register(fs *flag.FlagSet) {
 func (m maxUnverified) check() error {
 	if m < 0 {
 		return usageError("--max-unverified %v must not be negative (0 turns the finding off)", time.Duration(m))
+	}
+	return nil
+}
+
+// ignoreList is --ignore: names of the root's entries, comma-separated.
+type ignoreList []string
+
+func (l *ignoreList) String() string { return strings.Join(*l, ",") }
+
+func (l *ignoreList) Set(v string) error {
+	*l = nil
+	for _, name := range strings.Split(v, ",") {
+		name = strings.TrimSpace(name)
+		switch _, isWorkspace := scanner.ParseWorkspace(name); {
+		case name == "" && v == "":
+			return nil // --ignore '': nothing
+		case name == "" || name == "." || name == ".." || strings.Contains(name, "/"):
+			return fmt.Errorf("%q is not the name of an entry of the root", name)
+		case isWorkspace:
+			return fmt.Errorf("%q is a workspace: a workspace is never ignored", name)
+		}
+		*l = append(*l, name)
 	}
 	return nil
 }

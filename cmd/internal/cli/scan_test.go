@@ -47,7 +47,8 @@ func writeShare(t *testing.T, fsys afero.Fs, root string, tree map[string]string
 }
 
 // scanShare is a share with two measurable sessions, one session that
-// cannot be read (open fails with EACCES) and two unrecognized entries.
+// cannot be read (open fails with EACCES), two unrecognized entries and a
+// lost+found, which --ignore passes over by default.
 var scanShare = map[string]string{
 	"workspace_1/session_a/creds.json": "{}",
 	"workspace_1/session_a/sub/x":      "hello",
@@ -55,6 +56,7 @@ var scanShare = map[string]string{
 	"workspace_2/session_locked/f":     "secret",
 	"workspace_2/notes.txt":            "not a session",
 	"lost+found/":                      "",
+	"stray.d/":                         "",
 }
 
 func lockedShare(t *testing.T, root string) afero.Fs {
@@ -77,7 +79,7 @@ func TestScanText(t *testing.T) {
        "workspace_2/session_b"      1   3 B        3 B   8.0 KiB
   "workspace_2/session_locked"      -     -          -         -
              total: 3 sessions      3  10 B       10 B  24.0 KiB
-unrecognized "lost+found": not a workspace_<id> name
+unrecognized "stray.d": not a workspace_<id> name
 unrecognized "workspace_2/notes.txt": not a session_<id> name
 unreadable session "workspace_2/session_locked": read dir workspace_2/session_locked: open /share/workspace_2/session_locked: permission denied
 `
@@ -146,11 +148,15 @@ func TestScanJSONLines(t *testing.T) {
 		locked.SizeBytes != nil || locked.Files != nil {
 		t.Errorf("session_locked: %+v; want an error and no sizes", locked)
 	}
-	// The unrecognized entries and the unreadable session are on stderr.
-	for _, path := range []string{"lost+found", "workspace_2/notes.txt", "workspace_2/session_locked"} {
+	// The unrecognized entries and the unreadable session are on stderr;
+	// the ignored lost+found is not.
+	for _, path := range []string{"stray.d", "workspace_2/notes.txt", "workspace_2/session_locked"} {
 		if !strings.Contains(res.stderr, path) {
 			t.Errorf("stderr does not name %s:\n%s", path, res.stderr)
 		}
+	}
+	if strings.Contains(res.stderr, "lost+found") {
+		t.Errorf("stderr names the ignored lost+found:\n%s", res.stderr)
 	}
 }
 
@@ -292,5 +298,43 @@ func TestScanRealDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Errorf("scan created the missing root: %v", err)
+	}
+}
+
+// Issue 18, an operator's trial: lost+found and .snapshot under the root
+// made every nightly run report unrecognized. --ignore passes over the
+// names it lists (default lost+found,.snapshot); --ignore ” reports them.
+func TestScanIgnore(t *testing.T) {
+	root := "/share"
+	tree := map[string]string{"workspace_1/session_a/f": "x", "lost+found/": "", ".snapshot/hourly.0/f": "x", "scratch/": ""}
+	for _, tc := range []struct {
+		args     []string
+		code     int
+		reported []string
+	}{
+		{nil, cli.ExitFindings, []string{"scratch"}},
+		{[]string{"--ignore", "lost+found,.snapshot,scratch"}, cli.ExitClean, nil},
+		{[]string{"--ignore", ""}, cli.ExitFindings, []string{".snapshot", "lost+found", "scratch"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			res := run(t, memShare(t, root, tree), append([]string{"scan", "--root", root, "--log-level", "error"}, tc.args...)...)
+			if res.code != tc.code {
+				t.Errorf("exit %d, want %d\n%s%s", res.code, tc.code, res.stdout, res.stderr)
+			}
+			var reported []string
+			for _, line := range strings.Split(res.stdout, "\n") {
+				if name, ok := strings.CutPrefix(line, "unrecognized "); ok {
+					reported = append(reported, strings.Trim(strings.SplitN(name, ":", 2)[0], `"`))
+				}
+			}
+			slices.Sort(reported)
+			if !slices.Equal(reported, tc.reported) {
+				t.Errorf("unrecognized %q, want %q", reported, tc.reported)
+			}
+		})
+	}
+	res := run(t, memShare(t, root, tree), "scan", "--root", root, "--ignore", "workspace_1")
+	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "a workspace is never ignored") {
+		t.Errorf("--ignore workspace_1: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
