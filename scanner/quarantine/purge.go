@@ -1,11 +1,15 @@
 package quarantine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"sessaudit/scanner"
@@ -37,7 +41,9 @@ type PurgeConfig struct {
 // moved (same device and inode), then the run's emptied workspace
 // directories, its manifest and its directory. Anything else found in a run
 // is left with the manifest, and reported. Entries of dir that are not runs
-// (no manifest, a link, a file) are never touched. Nothing is followed
+// (no manifest, a link, a file) are never touched, but for what a reclaim
+// killed at its start leaves (see unfinished): removed once the time its
+// name gives is older than cfg.OlderThan. Nothing is followed
 // through a link and no other filesystem is entered.
 //
 // An error means Purge could not read dir, could not record a deletion, or
@@ -119,6 +125,9 @@ func (p *purger) run(name string) error {
 		return nil
 	}
 	if err != nil {
+		if started, ok := p.unfinished(name, fd); ok {
+			return p.removeUnfinished(name, fd, started)
+		}
 		return ignore("not a run: " + err.Error())
 	}
 	if j != nil {
@@ -247,6 +256,67 @@ func (p *purger) entry(q *Quarantine, runFD int, run string, j *journal, e Entry
 	}
 	s.Action = Deleted
 	return s, true, nil
+}
+
+// unfinished reports whether the directory name (open as fd), which holds
+// no manifest that can be read, is a run a reclaim killed at its start
+// left: named as Begin names a run, holding nothing but, at most, a
+// manifest whose first line, the run line, was never finished (empty, or
+// the start of a run line with no newline). It returns when the run
+// started, as its name says.
+func (p *purger) unfinished(name string, fd int) (time.Time, bool) {
+	base, suffix, numbered := strings.Cut(name, "-")
+	started, err := time.Parse(runNameLayout, base)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if _, err := strconv.ParseUint(suffix, 10, 8); numbered && err != nil {
+		return time.Time{}, false
+	}
+	names, err := p.c.listNames(fd)
+	if err != nil || len(names) > 1 || (len(names) == 1 && names[0] != ManifestName) {
+		return time.Time{}, false
+	}
+	if len(names) == 0 {
+		return started, true
+	}
+	f, err := p.c.openFileAt(fd, ManifestName, os.O_RDONLY, 0)
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer f.Close()
+	var data []byte
+	if err := p.c.do("read manifest", func() (err error) { data, err = io.ReadAll(io.LimitReader(f, 1<<16)); return err }, nil); err != nil {
+		return time.Time{}, false
+	}
+	cut := !bytes.Contains(data, []byte("\n")) && (len(data) == 0 || bytes.HasPrefix(data, []byte(`{"event":"run"`)))
+	return started, cut
+}
+
+// removeUnfinished removes a run unfinished found, once it is older than
+// OlderThan by the time its name gives.
+func (p *purger) removeUnfinished(name string, fd int, started time.Time) error {
+	p.res.Runs++
+	switch {
+	case p.cfg.Now.Sub(started) < p.cfg.OlderThan:
+		p.step(Step{Run: name, Action: TooYoung}, false)
+		return nil
+	case !p.cfg.Yes:
+		p.step(Step{Run: name, Action: WouldDelete}, false)
+		return nil
+	}
+	if err := p.c.unlinkAt(fd, ManifestName); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove manifest of run %s: %w", name, err)
+	}
+	if removed, err := p.c.removeEmptyDir(p.dirFD, name); err != nil {
+		return fmt.Errorf("remove run %s: %w", name, err)
+	} else if !removed {
+		p.step(Step{Run: name, Action: Kept, Err: errors.New("something was written into it meanwhile")}, false)
+		return nil
+	}
+	p.res.RunsRemoved++
+	p.step(Step{Run: name, Action: RemovedRun}, false)
+	return nil
 }
 
 // manifest reads the run's manifest; with Yes it is opened for appending.

@@ -795,3 +795,40 @@ func TestQuarantineWithoutOwner(t *testing.T) {
 		}
 	})
 }
+
+// TestPurgeRemovesARunKilledAtItsStart: a reclaim killed after it made its
+// run directory and before its manifest held the whole run line leaves a
+// run directory, empty or with an empty or cut manifest; purge removes it
+// once the time its name gives is old enough, and leaves anything else.
+func TestPurgeRemovesARunKilledAtItsStart(t *testing.T) {
+	_, qdir := share(t, sessionTree)
+	write(t, qdir, tree{
+		"20260101T000000Z/":                             "",
+		"20260101T000001Z/" + quarantine.ManifestName:   "",
+		"20260101T000002Z-2/" + quarantine.ManifestName: `{"event":"run","time":"2026-01-01T00:00:02Z","for`,
+		"20260101T000003Z/" + quarantine.ManifestName:   "not a manifest",
+		"20260101T000004Z/other":                        "x",
+		"20261201T000000Z/":                             "",
+		"not-a-run/":                                    "",
+	})
+	now := time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	var steps []string
+	res, err := quarantine.Purge(qdir, quarantine.PurgeConfig{OlderThan: 30 * 24 * time.Hour, Now: now, Yes: true,
+		OnStep: func(s quarantine.Step) { steps = append(steps, s.Run+" "+s.Action) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, run := range []string{"20260101T000000Z", "20260101T000001Z", "20260101T000002Z-2"} {
+		if exists(filepath.Join(qdir, run)) {
+			t.Errorf("%s is still there; steps %q", run, steps)
+		}
+	}
+	for _, kept := range []string{"20260101T000003Z", "20260101T000004Z", "20261201T000000Z", "not-a-run"} {
+		if !exists(filepath.Join(qdir, kept)) {
+			t.Errorf("%s was removed", kept)
+		}
+	}
+	if res.RunsRemoved != 3 {
+		t.Errorf("Purge = %+v; steps %q", res, steps)
+	}
+}
