@@ -18,7 +18,7 @@ var (
 	// ErrLocked reports that another audit of the same table and scope holds
 	// the lock; the error is a *LockedError saying, where the server tells,
 	// which connection holds it.
-	ErrLocked = errors.New("db: another audit holds the lock")
+	ErrLocked = errors.New("db: another sessaudit run holds the lock")
 	// ErrLockLost reports that a lock taken with Store.Lock is no longer held:
 	// its connection was killed or broke, and the server released it.
 	ErrLockLost = errors.New("db: lock lost")
@@ -47,10 +47,14 @@ type LockedError struct {
 	// User and Host are the holder's, when information_schema.processlist
 	// shows them to this user; empty otherwise.
 	User, Host string
+	// Holder is the kind of run the lock belongs to, told by its scope:
+	// "watch" for a watcher's (LockWatch, or a scope starting "watch"),
+	// "audit" otherwise.
+	Holder string
 }
 
 func (e *LockedError) Error() string {
-	msg := fmt.Sprintf("db: another audit holds the lock %s", e.Name)
+	msg := fmt.Sprintf("db: another sessaudit %s holds the lock %s", e.Holder, e.Name)
 	if e.HolderID != 0 {
 		msg += fmt.Sprintf(" (connection %d", e.HolderID)
 		if e.User != "" || e.Host != "" {
@@ -115,7 +119,7 @@ func (s *Store) Lock(ctx context.Context, scope string) (*Lock, error) {
 		return nil, s.redact.errorf("lock %s: %w", name, err)
 	}
 	if got.Int64 != 1 {
-		lerr := s.lockedError(ctx, conn, name)
+		lerr := s.lockedError(ctx, conn, name, holderOf(scope))
 		conn.Close() // holds no lock: back to the pool
 		return nil, lerr
 	}
@@ -142,10 +146,37 @@ const runSlots = 256
 // held on one connection, so a crashed run leaves nothing behind. A refusal
 // is a *LockedError naming the lock and its holder.
 func (s *Store) LockRun(ctx context.Context, index, count uint64) (*Lock, error) {
-	all, err := s.Lock(ctx, "all")
+	return s.lockScheme(ctx, "", index, count)
+}
+
+// LockWatch takes the locks of a watcher of the table, as LockRun does for
+// an audit and with the same guarantees among watchers: one watcher per
+// shard, and an all-workspaces watcher never together with a shard
+// watcher, which would write the same rows. Its locks are "watch-all",
+// "watch-shard-<index>-of-<count>" and "watch-slot-<k>": watchers and
+// audits do not exclude each other (both write only rows they verified,
+// each write guarded).
+func (s *Store) LockWatch(ctx context.Context, index, count uint64) (*Lock, error) {
+	return s.lockScheme(ctx, watchPrefix, index, count)
+}
+
+// watchPrefix starts the scope of every lock of a watcher.
+const watchPrefix = "watch-"
+
+// holderOf names the kind of run that holds the lock of scope.
+func holderOf(scope string) string {
+	if strings.HasPrefix(scope, "watch") {
+		return "watch"
+	}
+	return "audit"
+}
+
+// lockScheme is LockRun and LockWatch, their scopes starting with prefix.
+func (s *Store) lockScheme(ctx context.Context, prefix string, index, count uint64) (*Lock, error) {
+	all, err := s.Lock(ctx, prefix+"all")
 	if err != nil || count == 0 {
 		if err == nil {
-			err = s.refuseWhileShardsRun(ctx, all)
+			err = s.refuseWhileShardsRun(ctx, all, prefix)
 		}
 		if err != nil {
 			if all != nil {
@@ -156,12 +187,12 @@ func (s *Store) LockRun(ctx context.Context, index, count uint64) (*Lock, error)
 		return all, nil
 	}
 	defer all.Release(ctx)
-	l, err := s.Lock(ctx, fmt.Sprintf("shard-%d-of-%d", index, count))
+	l, err := s.Lock(ctx, fmt.Sprintf("%sshard-%d-of-%d", prefix, index, count))
 	if err != nil {
 		return nil, err
 	}
 	for k := range uint64(runSlots) {
-		slot := lockName(s.lockBase, fmt.Sprintf("slot-%d", (index+k)%runSlots))
+		slot := lockName(s.lockBase, fmt.Sprintf("%sslot-%d", prefix, (index+k)%runSlots))
 		var got sql.NullInt64
 		if err := l.conn.QueryRowContext(ctx, "SELECT GET_LOCK(?, 0)", slot).Scan(&got); err != nil {
 			_ = l.Release(ctx)
@@ -179,11 +210,11 @@ func (s *Store) LockRun(ctx context.Context, index, count uint64) (*Lock, error)
 // refuseWhileShardsRun returns a *LockedError when a shard run holds a slot;
 // all, the whole-table lock, keeps new shard runs from registering
 // meanwhile.
-func (s *Store) refuseWhileShardsRun(ctx context.Context, all *Lock) error {
+func (s *Store) refuseWhileShardsRun(ctx context.Context, all *Lock, prefix string) error {
 	names := make([]any, runSlots)
 	calls := make([]string, runSlots)
 	for k := range runSlots {
-		names[k] = lockName(s.lockBase, fmt.Sprintf("slot-%d", k))
+		names[k] = lockName(s.lockBase, fmt.Sprintf("%sslot-%d", prefix, k))
 		calls[k] = "IS_USED_LOCK(?)"
 	}
 	var holder sql.NullInt64
@@ -194,13 +225,13 @@ func (s *Store) refuseWhileShardsRun(ctx context.Context, all *Lock) error {
 	if !holder.Valid {
 		return nil
 	}
-	e := &LockedError{Name: s.redact.redact(lockName(s.lockBase, "shard-*")), HolderID: uint64(holder.Int64)}
+	e := &LockedError{Name: s.redact.redact(lockName(s.lockBase, prefix+"shard-*")), HolderID: uint64(holder.Int64), Holder: holderOf(prefix)}
 	return e
 }
 
 // lockedError describes who holds the lock name, as far as the server says.
-func (s *Store) lockedError(ctx context.Context, conn *sql.Conn, name string) error {
-	e := &LockedError{Name: s.redact.redact(name), Wait: lockWait}
+func (s *Store) lockedError(ctx context.Context, conn *sql.Conn, name, kind string) error {
+	e := &LockedError{Name: s.redact.redact(name), Wait: lockWait, Holder: kind}
 	var holder sql.NullInt64
 	if err := conn.QueryRowContext(ctx, "SELECT IS_USED_LOCK(?)", name).Scan(&holder); err != nil || !holder.Valid || holder.Int64 <= 0 {
 		return e

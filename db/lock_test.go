@@ -77,7 +77,7 @@ func TestLock(t *testing.T) {
 			if le.HolderID != holder {
 				t.Errorf("HolderID = %d, want %d", le.HolderID, holder)
 			}
-			for _, want := range []string{"another audit holds the lock " + la.Name(), fmt.Sprintf("connection %d", holder)} {
+			for _, want := range []string{"another sessaudit audit holds the lock " + la.Name(), fmt.Sprintf("connection %d", holder)} {
 				if !strings.Contains(err.Error(), want) {
 					t.Errorf("Lock error %q does not say %q", err, want)
 				}
@@ -421,4 +421,62 @@ func TestLockRun(t *testing.T) {
 	whole.Release(ctx)
 	// A released shard can run again.
 	mustLock(a, 1, 3).Release(ctx)
+}
+
+// Issue 18, an operator's trial: an all-workspaces watcher and a shard
+// watcher ran at once on the same rows, and a lock a watcher held was
+// reported as held by "another audit". LockWatch keeps watchers apart as
+// LockRun keeps audits apart, and independently of them; the error names
+// the kind of run that holds the lock.
+func TestLockWatch(t *testing.T) {
+	dsn := newDB(t)
+	a := open(t, db.Config{DSN: dsn})
+	b := open(t, db.Config{DSN: dsn})
+	ctx := context.Background()
+	held := func(l *db.Lock, err error) *db.Lock {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	refused := func(why string) func(*db.Lock, error) {
+		return func(l *db.Lock, err error) { refusedWatch(t, ctx, why, l, err) }
+	}
+
+	all := held(a.LockWatch(ctx, 0, 0))
+	refused("an all-workspaces watcher runs")(b.LockWatch(ctx, 1, 2))
+	refused("an all-workspaces watcher runs")(b.LockWatch(ctx, 0, 0))
+	// An audit runs beside a watcher: both write only verified rows.
+	held(b.LockRun(ctx, 0, 0)).Release(ctx)
+	all.Release(ctx)
+
+	s1 := held(a.LockWatch(ctx, 1, 2))
+	s0 := held(b.LockWatch(ctx, 0, 2))
+	refused("shard 1/2 is watched")(b.LockWatch(ctx, 1, 2))
+	refused("shards are watched")(b.LockWatch(ctx, 0, 0))
+	s1.Release(ctx)
+	s0.Release(ctx)
+	held(b.LockWatch(ctx, 0, 0)).Release(ctx)
+
+	// An audit's lock is named as an audit's.
+	run := held(a.LockRun(ctx, 0, 0))
+	_, err := b.LockRun(ctx, 0, 0)
+	if !errors.Is(err, db.ErrLocked) || !strings.Contains(err.Error(), "another sessaudit audit") {
+		t.Errorf("an audit while one runs: %v", err)
+	}
+	run.Release(ctx)
+}
+
+func refusedWatch(t *testing.T, ctx context.Context, why string, l *db.Lock, err error) {
+	t.Helper()
+	if l != nil {
+		l.Release(ctx)
+	}
+	if !errors.Is(err, db.ErrLocked) {
+		t.Fatalf("a watcher while %s: err = %v, want ErrLocked", why, err)
+	}
+	if !strings.Contains(err.Error(), "another sessaudit watch") || strings.Contains(err.Error(), "another audit") || strings.Contains(err.Error(), "sessaudit audit") {
+		t.Errorf("while %s: %q, want it to name a watch as the holder", why, err)
+	}
 }

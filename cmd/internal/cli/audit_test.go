@@ -364,7 +364,7 @@ func TestAuditOneAtATime(t *testing.T) {
 	before := dump(t, f.dsn)
 	start := time.Now()
 	res, _ := f.audit(t)
-	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "another audit holds the lock") {
+	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "another sessaudit audit holds the lock") {
 		t.Fatalf("exit %d, stderr %s", res.code, res.stderr)
 	}
 	if d := time.Since(start); d > 10*time.Second {

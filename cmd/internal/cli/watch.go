@@ -56,17 +56,6 @@ func (c *watchCmd) flags() *flag.FlagSet {
 	return fs
 }
 
-// watchLockScope names the lock of one watcher: one per shard. It differs
-// from the batch audit's ("all", "shard-I-of-N"), so a watcher and the
-// nightly audit run side by side (both write only verified rows, each
-// guarded).
-func watchLockScope(sh scanner.Shard) string {
-	if sh.IsZero() {
-		return "watch-all"
-	}
-	return fmt.Sprintf("watch-shard-%d-of-%d", sh.Index, sh.Count)
-}
-
 func (c *watchCmd) run(ctx context.Context) error {
 	log, err := newLogger(c.env, c.logLevel)
 	if err != nil {
@@ -116,10 +105,13 @@ func (c *watchCmd) run(ctx context.Context) error {
 		return err
 	}
 	defer store.Close()
-	hold, err := watchmode.HoldLock(ctx, store, watchLockScope(shard))
+	// One watcher per shard, and an all-workspaces watcher never beside a
+	// shard watcher; a watcher and the nightly audit run side by side
+	// (both write only verified rows, each guarded).
+	hold, err := watchmode.HoldShard(ctx, store, shard.Index, shard.Count)
 	if err != nil {
 		if errors.Is(err, db.ErrLocked) {
-			err = fmt.Errorf("another sessaudit watch covers %s: %w", scope, err)
+			err = fmt.Errorf("another sessaudit watch of %s (or of rows it shares) runs: %w", scope, err)
 		}
 		return err
 	}

@@ -107,7 +107,7 @@ func TestWatchOneWatcherPerShard(t *testing.T) {
 	first := f.startWatch(t, "--shard", "1/2", "--dry-run")
 
 	res := run(t, f.fsys, "watch", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--shard", "1/2")
-	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "another sessaudit watch covers shard 1/2") ||
+	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "another sessaudit watch of shard 1/2") ||
 		!strings.Contains(res.stderr, "(connection ") {
 		t.Fatalf("second watcher of shard 1/2: exit %d, stderr %s; want 2 naming the holder", res.code, res.stderr)
 	}
@@ -118,6 +118,13 @@ func TestWatchOneWatcherPerShard(t *testing.T) {
 	second := f.startWatch(t, "--shard", "0/2", "--max-missing-ratio", "1", "--dry-run")
 	if res, _ := f.audit(t, "--dry-run"); res.code == cli.ExitFailed {
 		t.Fatalf("audit beside the watchers: exit 2: %s", res.stderr)
+	}
+	// Issue 18: an all-workspaces watcher ran beside shard watchers, on
+	// the same rows, and the refusal named "another audit".
+	res = run(t, f.fsys, "watch", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn)
+	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "another sessaudit watch holds the lock") ||
+		strings.Contains(res.stderr, "another audit") {
+		t.Fatalf("an all-workspaces watcher beside shard watchers: exit %d, stderr %s; want 2 naming a watcher", res.code, res.stderr)
 	}
 	for _, w := range []*watchRun{first, second} {
 		if code, _ := w.stop(t); code != cli.ExitClean {

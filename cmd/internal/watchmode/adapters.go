@@ -47,16 +47,28 @@ func (r rescanner) Rescan(ctx context.Context) (Result, error) {
 // safe for concurrent use.
 type Hold struct {
 	store *db.Store
-	scope string
+	// lock takes the lock, again after a reconnection.
+	lock func(ctx context.Context) (*db.Lock, error)
 
 	mu   sync.Mutex
-	lock *db.Lock
+	held *db.Lock
 }
 
 // HoldLock takes the lock of scope on store (see db.Store.Lock): an error
 // matching db.ErrLocked names the holder when another process has it.
 func HoldLock(ctx context.Context, store *db.Store, scope string) (*Hold, error) {
-	h := &Hold{store: store, scope: scope}
+	return hold(ctx, store, func(ctx context.Context) (*db.Lock, error) { return store.Lock(ctx, scope) })
+}
+
+// HoldShard takes the watcher's locks of shard index of count (count 0:
+// all workspaces) on store (see db.Store.LockWatch), so that no other
+// watcher writes the same rows.
+func HoldShard(ctx context.Context, store *db.Store, index, count uint64) (*Hold, error) {
+	return hold(ctx, store, func(ctx context.Context) (*db.Lock, error) { return store.LockWatch(ctx, index, count) })
+}
+
+func hold(ctx context.Context, store *db.Store, lock func(context.Context) (*db.Lock, error)) (*Hold, error) {
+	h := &Hold{store: store, lock: lock}
 	if err := h.take(ctx); err != nil {
 		return nil, err
 	}
@@ -64,12 +76,12 @@ func HoldLock(ctx context.Context, store *db.Store, scope string) (*Hold, error)
 }
 
 func (h *Hold) take(ctx context.Context) error {
-	l, err := h.store.Lock(ctx, h.scope)
+	l, err := h.lock(ctx)
 	if err != nil {
 		return err
 	}
 	h.mu.Lock()
-	h.lock = l
+	h.held = l
 	h.mu.Unlock()
 	return nil
 }
@@ -78,16 +90,16 @@ func (h *Hold) take(ctx context.Context) error {
 func (h *Hold) Name() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.lock == nil {
+	if h.held == nil {
 		return ""
 	}
-	return h.lock.Name()
+	return h.held.Name()
 }
 
 // Check returns nil while the lock is held, asking the server.
 func (h *Hold) Check(ctx context.Context) error {
 	h.mu.Lock()
-	l := h.lock
+	l := h.held
 	h.mu.Unlock()
 	if l == nil {
 		return db.ErrLockLost
@@ -113,8 +125,8 @@ func (h *Hold) Reconnect(ctx context.Context) error {
 // Release lets go of the lock.
 func (h *Hold) Release() {
 	h.mu.Lock()
-	l := h.lock
-	h.lock = nil
+	l := h.held
+	h.held = nil
 	h.mu.Unlock()
 	if l != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
