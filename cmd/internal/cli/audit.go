@@ -59,7 +59,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	c.walk.register(fs, "`DIR` where the share is mounted on this host (default: --path-prefix)")
 	c.db.register(fs)
 	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
-	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
+	registerDryRun(fs, &c.dryRun, "write nothing to the database")
 	fs.BoolVar(&c.backfillPaths, "backfill-paths", false, "also write session_storage_path, with the size, for unlinked rows (only while their path is still NULL)")
 	durationVar(fs, &c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
 	c.selection.register(fs, "audit")
@@ -72,7 +72,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
 	durationVar(fs, &c.maxDuration, "max-duration", 0, "time budget: list and judge the whole scope, size sessions stalest first while there is time, defer the rest (0: no budget, size everything)")
 	c.maxUnverified.register(fs)
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
 

@@ -20,6 +20,10 @@ comes from the command line only, and SESSAUDIT_YES is ignored (with a warning).
 // every plan a deletion, unseen.
 var commandLineOnly = map[string]bool{"yes": true}
 
+// shortForms are flags that are another flag's short form (-n for
+// --dry-run): the long form's variable sets it.
+var shortForms = map[string]bool{"n": true}
+
 // envName is the environment variable of the flag name.
 func envName(name string) string {
 	return envPrefix + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
@@ -37,7 +41,7 @@ func bindEnv(fset *flag.FlagSet, env Env) error {
 	fset.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var err error
 	fset.VisitAll(func(f *flag.Flag) {
-		if err != nil || given[f.Name] {
+		if err != nil || given[f.Name] || shortForms[f.Name] {
 			return
 		}
 		key := envName(f.Name)

@@ -188,6 +188,17 @@ func (m maxUnverified) check() error {
 	return nil
 }
 
+// registerLogLevel defines --log-level, the same on every command.
+func registerLogLevel(fs *flag.FlagSet, p *string) {
+	fs.StringVar(p, "log-level", "info", "debug, info, warn or error")
+}
+
+// registerDryRun defines --dry-run and its short form -n on p.
+func registerDryRun(fs *flag.FlagSet, p *bool, usage string) {
+	fs.BoolVar(p, "dry-run", false, usage)
+	fs.BoolVar(p, "n", false, "short for --dry-run")
+}
+
 // ignoreList is --ignore: names of the root's entries, comma-separated.
 type ignoreList []string
 

@@ -32,6 +32,8 @@ type reclaimCmd struct {
 	kinds        kindList
 	maxMoves     int
 	yes          bool
+	dryRun       bool
+	logLevel     string
 	maxReportAge time.Duration
 	minAge       time.Duration
 	root         string
@@ -53,6 +55,7 @@ func (c *reclaimCmd) flags() *flag.FlagSet {
 	fs.Var(&c.kinds, "kinds", "the findings to move: orphan, soft_deleted or both, comma-separated")
 	fs.IntVar(&c.maxMoves, "max-moves", 100, "move at most this many directories in one run")
 	fs.BoolVar(&c.yes, "yes", false, "move; without it the plan is printed and nothing moves")
+	registerDryRun(fs, &c.dryRun, "print the plan and move nothing, as without --yes (refused with --yes)")
 	durationVar(fs, &c.maxReportAge, "max-report-age", 24*time.Hour, "refuse a report whose audit finished longer ago than this")
 	durationVar(fs, &c.minAge, "min-age", 0, "grace period checked just before each move (default: the audit's --min-age; a longer one may be given)")
 	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the report's root)")
@@ -61,6 +64,7 @@ func (c *reclaimCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
 	durationVar(fs, &c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage+" (a directory whose measurement does not answer is skipped)")
 	registerOpMetrics(fs, &c.metricsFile, metrics.Reclaim)
+	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
 
@@ -76,6 +80,13 @@ func newReclaimCommand(env Env, name string) command {
 }
 
 func (c *reclaimCmd) run(ctx context.Context) (err error) {
+	log, err := newLogger(c.env, c.logLevel)
+	if err != nil {
+		return err
+	}
+	if c.yes && c.dryRun {
+		return usageError("give --yes or --dry-run, not both")
+	}
 	m := newOpMetrics(c.env, c.metricsFile, metrics.Reclaim, !c.yes)
 	defer func() { err = m.end(err) }()
 	if err := m.check(); err != nil {
@@ -142,7 +153,10 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer q.Close()
-	store, err := db.Open(ctx, db.Config{DSN: conn.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout})
+	store, err := db.Open(ctx, db.Config{DSN: conn.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout,
+		OnRetry: func(err error, attempt int, wait time.Duration) {
+			log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database call failed; retrying")
+		}})
 	if err != nil {
 		return err
 	}
@@ -164,6 +178,8 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 	})
 	m.op.NotLookedAt(cands[len(cands)-res.Left:])
 	printReclaimResult(out, res, c.yes, c.maxMoves)
+	log.Info().Bool("plan", !c.yes).Int("moved", res.Moved).Int64("bytes", res.Bytes).Int("skipped", res.Skipped).
+		Int("not_looked_at", res.Left).Str("manifest", res.Manifest).AnErr("error", err).Msg("reclaim finished")
 	if err != nil {
 		return err
 	}
@@ -224,6 +240,7 @@ type restoreCmd struct {
 	root        string
 	ioTimeout   time.Duration
 	metricsFile string
+	logLevel    string
 }
 
 func newRestoreCmd(env Env) *restoreCmd { return &restoreCmd{env: env} }
@@ -234,10 +251,15 @@ func (c *restoreCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the root the manifest names); it must be the root the quarantine belongs to")
 	durationVar(fs, &c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage)
 	registerOpMetrics(fs, &c.metricsFile, metrics.Restore)
+	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
 
 func (c *restoreCmd) run(ctx context.Context) (err error) {
+	log, err := newLogger(c.env, c.logLevel)
+	if err != nil {
+		return err
+	}
 	m := newOpMetrics(c.env, c.metricsFile, metrics.Restore, false)
 	defer func() { err = m.end(err) }()
 	if err := m.check(); err != nil {
@@ -258,6 +280,7 @@ func (c *restoreCmd) run(ctx context.Context) (err error) {
 		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s); m.op.Restored(s) },
 	})
 	fmt.Fprintf(out, "restored %d directories, %s; %d not restored\n", res.Done, report.HumanBytes(res.Bytes), res.Problems)
+	log.Info().Int("restored", res.Done).Int64("bytes", res.Bytes).Int("not_restored", res.Problems).AnErr("error", err).Msg("restore finished")
 	if err != nil {
 		return err
 	}
@@ -273,6 +296,8 @@ type purgeCmd struct {
 	quarantine  string
 	olderThan   time.Duration
 	yes         bool
+	dryRun      bool
+	logLevel    string
 	ioTimeout   time.Duration
 	metricsFile string
 }
@@ -284,12 +309,21 @@ func (c *purgeCmd) flags() *flag.FlagSet {
 	fs.StringVar(&c.quarantine, "quarantine", "", "the quarantine directory (required)")
 	durationVar(fs, &c.olderThan, "older-than", 0, "delete the runs whose manifest's last line is older than this `age`: whole days (30d) or a duration (720h) (required)")
 	fs.BoolVar(&c.yes, "yes", false, "delete; without it what would be deleted is printed")
+	registerDryRun(fs, &c.dryRun, "print what would be deleted and delete nothing, as without --yes (refused with --yes)")
 	durationVar(fs, &c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage)
 	registerOpMetrics(fs, &c.metricsFile, metrics.Purge)
+	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
 
 func (c *purgeCmd) run(ctx context.Context) (err error) {
+	log, err := newLogger(c.env, c.logLevel)
+	if err != nil {
+		return err
+	}
+	if c.yes && c.dryRun {
+		return usageError("give --yes or --dry-run, not both")
+	}
 	m := newOpMetrics(c.env, c.metricsFile, metrics.Purge, !c.yes)
 	defer func() { err = m.end(err) }()
 	if err := m.check(); err != nil {
@@ -321,6 +355,8 @@ func (c *purgeCmd) run(ctx context.Context) (err error) {
 	if !c.yes && res.Done > 0 {
 		fmt.Fprintln(out, "nothing was deleted; run again with --yes to delete")
 	}
+	log.Info().Bool("plan", !c.yes).Int("directories", res.Done).Int64("bytes", res.Bytes).Int("runs", res.Runs).
+		Int("runs_removed", res.RunsRemoved).Int("need_a_look", res.Problems).AnErr("error", err).Msg("purge finished")
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ func (c *scanCmd) flags() *flag.FlagSet {
 	c.walk.register(fs, "`DIR` holding the workspace_<id> directories (required)")
 	fs.Var(&c.format, "format", "output: `text|json`: a table, or one JSON object per session per line")
 	c.selection.register(fs, "scan")
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
 

@@ -48,11 +48,11 @@ func (c *watchCmd) flags() *flag.FlagSet {
 	durationVar(fs, &c.rescanInterval, "rescan-interval", time.Hour, "audit the whole shard this often, besides at start, after an event overflow and when the database comes back")
 	fs.IntVar(&c.maxWatches, "max-watches", 0, "`N` directories watched at most; beyond, rescans cover them (0: half of /proc/sys/fs/inotify/max_user_watches)")
 	fs.StringVar(&c.listen, "listen", "", "serve /metrics, /healthz and /readyz on `ADDR`, e.g. :9090 (default: off)")
-	fs.BoolVar(&c.dryRun, "dry-run", false, "write nothing to the database")
+	registerDryRun(fs, &c.dryRun, "write nothing to the database")
 	durationVar(fs, &c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "a rescan refuses to write when more than this share of live rows with a path would be missing")
 	c.maxUnverified.register(fs)
-	fs.StringVar(&c.logLevel, "log-level", "info", "debug, info, warn or error")
+	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
 
