@@ -159,7 +159,16 @@ func (p *purger) run(name string) error {
 		problems = problems || s.Problem()
 		p.step(s, done)
 	}
-	if !p.cfg.Yes || problems {
+	if !p.cfg.Yes {
+		if !problems {
+			// The plan names the run --yes would then remove, as it
+			// names the directories.
+			p.res.RunsToRemove++
+			p.step(Step{Run: name, Action: WouldRemoveRun}, false)
+		}
+		return nil
+	}
+	if problems {
 		return nil
 	}
 	return p.removeRun(name, fd, j, workspaces)
@@ -302,7 +311,8 @@ func (p *purger) removeUnfinished(name string, fd int, started time.Time) error 
 		p.step(Step{Run: name, Action: TooYoung}, false)
 		return nil
 	case !p.cfg.Yes:
-		p.step(Step{Run: name, Action: WouldDelete}, false)
+		p.res.RunsToRemove++
+		p.step(Step{Run: name, Action: WouldRemoveRun}, false)
 		return nil
 	}
 	if err := p.c.unlinkAt(fd, ManifestName); err != nil && !errors.Is(err, fs.ErrNotExist) {

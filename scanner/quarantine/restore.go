@@ -40,7 +40,10 @@ const (
 	TooYoung    = "too young"    // a run not old enough
 	Kept        = "kept"         // a run kept for what it still holds; Err says what
 	RemovedRun  = "removed run"
-	Ignored     = "ignored" // not a run; Err says why
+	// WouldRemoveRun is a run Purge without Yes would remove whole: one
+	// old enough, all of whose directories it would delete.
+	WouldRemoveRun = "would remove run"
+	Ignored        = "ignored" // not a run; Err says why
 )
 
 // Problem reports whether the step needs a person.
@@ -54,8 +57,9 @@ type Result struct {
 	Bytes int64
 	// Problems is the steps that need a person.
 	Problems int
-	// Runs is the runs looked at and RunsRemoved those Purge removed whole.
-	Runs, RunsRemoved int
+	// Runs is the runs looked at and RunsRemoved those Purge removed whole;
+	// RunsToRemove, of a Purge without Yes, those it would remove.
+	Runs, RunsRemoved, RunsToRemove int
 }
 
 func (r *Result) add(s Step, done bool) {

@@ -60,3 +60,24 @@ func TestOpsLogLevelAndDryRun(t *testing.T) {
 	}
 	_ = os.Remove
 }
+
+// Issue 18, an operator's trial: the purge plan listed the directories
+// but not the runs that --yes then removes. It lists each run it would
+// remove, and --yes removes exactly those.
+func TestPurgePlanListsRuns(t *testing.T) {
+	s := newShare(t)
+	s.audit(t)
+	if res := s.reclaim(t, "--yes"); res.code != cli.ExitClean {
+		t.Fatalf("reclaim --yes: exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	manifest, _ := manifestOf(t, s.qdir)
+	run1 := filepath.Base(filepath.Dir(manifest))
+	plan := run(t, afero.NewOsFs(), "purge", "--quarantine", s.qdir, "--older-than", "1ns")
+	if plan.code == cli.ExitFailed || !strings.Contains(plan.stdout, "would remove run  "+run1+"\n") {
+		t.Errorf("the plan does not list run %s as one it would remove:\n%s%s", run1, plan.stdout, plan.stderr)
+	}
+	done := run(t, afero.NewOsFs(), "purge", "--quarantine", s.qdir, "--older-than", "1ns", "--yes")
+	if !strings.Contains(done.stdout, "removed run   "+run1+"\n") {
+		t.Errorf("purge --yes did not remove run %s:\n%s%s", run1, done.stdout, done.stderr)
+	}
+}

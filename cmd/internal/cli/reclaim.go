@@ -350,13 +350,17 @@ func (c *purgeCmd) run(ctx context.Context) (err error) {
 	if c.yes {
 		verb = "deleted"
 	}
-	fmt.Fprintf(out, "%s %d directories, %s, of %d runs; %d runs removed; %d left alone that need a look\n",
-		verb, res.Done, report.HumanBytes(res.Bytes), res.Runs, res.RunsRemoved, res.Problems)
+	runs := fmt.Sprintf("%d runs removed", res.RunsRemoved)
+	if !c.yes {
+		runs = fmt.Sprintf("%d runs would be removed", res.RunsToRemove)
+	}
+	fmt.Fprintf(out, "%s %d directories, %s, of %d runs; %s; %d left alone that need a look\n",
+		verb, res.Done, report.HumanBytes(res.Bytes), res.Runs, runs, res.Problems)
 	if !c.yes && res.Done > 0 {
 		fmt.Fprintln(out, "nothing was deleted; run again with --yes to delete")
 	}
 	log.Info().Bool("plan", !c.yes).Int("directories", res.Done).Int64("bytes", res.Bytes).Int("runs", res.Runs).
-		Int("runs_removed", res.RunsRemoved).Int("need_a_look", res.Problems).AnErr("error", err).Msg("purge finished")
+		Int("runs_removed", res.RunsRemoved).Int("runs_to_remove", res.RunsToRemove).Int("need_a_look", res.Problems).AnErr("error", err).Msg("purge finished")
 	if err != nil {
 		return err
 	}
