@@ -136,7 +136,7 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 	out := &verdictSet{}
 	// first holds what a directory measured again because it was changing
 	// measured the first time.
-	first := map[*Observation]measurement{}
+	first := map[*Observation]sample{}
 	var one [1]Verdict // a verified observation's verdict, made for recheck
 	for round := 1; ; round++ {
 		var all []Verdict
@@ -167,12 +167,25 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 			return nil, err
 		}
 		// A directory that was changing, measured again after the quiet
-		// wait, must measure the same both times: a deletion that paused
-		// for longer than the wait looks settled, but not the same.
+		// wait, must measure the same both times (a deletion that paused
+		// for longer than the wait looks settled, but not the same), or
+		// be a session being written that stood (the live rule).
 		for i, o := range obs {
-			if m, ok := first[o]; ok && held[i] == "" && o.at.measured() && o.at.m.id.Same(m.id) && o.at.m.usage != m.usage {
-				held[i] = "measured differently 2 s apart"
+			f, ok := first[o]
+			if !ok || !o.at.measured() || held[i].why != "" && !held[i].changing {
+				continue
 			}
+			if held[i].why == "" && (!o.at.m.id.Same(f.id) || o.at.m.usage == f.usage) {
+				continue // settled, and the same both times or another directory measured quietly
+			}
+			if why := beingWritten(f, sampleOf(o)); why != "" {
+				if held[i].why == "" {
+					held[i].why = "measured differently 2 s apart"
+				}
+				held[i].why += "; not a session being written that stood: " + why
+				continue
+			}
+			held[i].why = ""
 		}
 		kept := all[:0] // each observation's verdicts are read before their slots are written
 		var again []*Observation
@@ -180,18 +193,18 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 		quiet := false
 		for i, o := range obs {
 			switch {
-			case held[i] == "" && verified[i]:
+			case held[i].why == "" && verified[i]:
 				out.verified = append(out.verified, o)
-			case held[i] == "":
+			case held[i].why == "":
 				kept = append(kept, all[start[i]:start[i+1]]...)
 			case round == 1:
 				again = append(again, o)
 				if o.at.measured() && o.at.changed() != "" {
 					quiet = true
-					first[o] = o.at.m
+					first[o] = sampleOf(o)
 				}
 			default:
-				late = append(late, unsettled(verdicts(i), held[i])...)
+				late = append(late, unsettled(verdicts(i), held[i].why)...)
 			}
 		}
 		out.listed = append(out.listed, kept...)
@@ -335,12 +348,20 @@ func (r *Reconciler) observeAll(ctx context.Context, obs []*Observation) error {
 	return g.Wait()
 }
 
+// hold says why the verdicts of an observation no longer hold, "" when
+// they do; changing when the only reason is that its measurement saw the
+// directory change (which the live rule may accept).
+type hold struct {
+	why      string
+	changing bool
+}
+
 // recheck looks again at the directory of every observation judged
 // missing or verified, all at once (scanner.LookupMany opens each workspace
 // once for its sessions), and says for each observation why its verdicts
-// no longer hold, or "" when they do.
-func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts func(int) []Verdict) ([]string, error) {
-	held := make([]string, len(obs))
+// no longer hold.
+func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts func(int) []Verdict) ([]hold, error) {
+	held := make([]hold, len(obs))
 	// Nearly every observation is looked at again: room for all of them
 	// at once, rather than copies as the slices grow.
 	rels := make([]string, 0, len(obs))
@@ -366,19 +387,19 @@ func (r *Reconciler) recheck(ctx context.Context, obs []*Observation, verdicts f
 	defer func() { r.cfg.Walk.Progress.Calls.Add(cfg.Progress.Calls.Load()) }()
 	err := scanner.LookupMany(ctx, r.fsys, r.cfg.Root, rels, cfg, func(k int, id scanner.Identity, err error) {
 		o := obs[looked[k]]
-		why := ""
+		h := hold{}
 		switch {
 		case missing[k] && !errors.Is(err, fs.ErrNotExist):
-			why = "appeared while it was audited"
+			h.why = "appeared while it was audited"
 		case !verified[k]:
 		case err != nil:
-			why = "removed or replaced after it was measured"
+			h.why = "removed or replaced after it was measured"
 		case !id.Same(o.at.m.id):
-			why = fmt.Sprintf("replaced while it was measured (measured %s, now %s)", o.at.m.id, id)
+			h.why = fmt.Sprintf("replaced while it was measured (measured %s, now %s)", o.at.m.id, id)
 		case o.at.changed() != "":
-			why = "changed while it was measured: " + o.at.changed()
+			h = hold{why: "changed while it was measured: " + o.at.changed(), changing: true}
 		}
-		held[looked[k]] = why
+		held[looked[k]] = h
 	})
 	if err != nil {
 		return nil, err

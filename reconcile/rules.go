@@ -293,3 +293,78 @@ func misrouted(prefix string, rows []db.Row, n int) []Verdict {
 	}
 	return out
 }
+
+// LiveAge is how much older than its newest file a session's oldest entry
+// must be, by their change times, for the session to be verified while it
+// is being written. A change time cannot be set back: a tree copied or
+// extracted in (whatsapp-web.js's RemoteAuth deletes the session directory
+// and extracts it again at every client start) has nothing older than the
+// copy, and while the copy runs it grows as a session being written does.
+// Such a copy is taken to take less than LiveAge; a session is verified
+// while written from LiveAge after it was created or extracted.
+const LiveAge = 30 * time.Second
+
+// sample is what the live rule needs of one measurement of a session
+// directory.
+type sample struct {
+	usage   scanner.Usage
+	id      scanner.Identity
+	changed string
+	// oldest and written are the entry's Oldest and Written.
+	oldest, written time.Time
+}
+
+// sampleOf returns what o's latest measurement saw: its Entry when it has
+// one (a measurement again, or watch mode's), or what the audit kept of it.
+func sampleOf(o *Observation) sample {
+	if e := o.Entry; e != nil {
+		return sample{usage: e.Usage, id: e.Identity, changed: e.Changed, oldest: e.Oldest, written: e.Written}
+	}
+	s := sample{usage: o.at.m.usage, id: o.at.m.id}
+	if n := o.at.note; n != nil {
+		s.changed, s.oldest, s.written = n.changed, n.oldest, n.written
+	}
+	return s
+}
+
+// beingWritten decides whether second, a measurement of a session directory taken
+// scanner.Quiet after first, is a size the session had while it stood,
+// though the two differ or second saw the session change: it says why not,
+// or "" when it is. It is the rule for sessions being written (Chromium's
+// LevelDB and caches create and delete about 4 entries a second; Baileys
+// rewrites its files several times a second), which change at every look
+// and would otherwise never be verified, and it must never take a tree
+// being deleted or replaced for one:
+//
+//   - the same directory (device, inode, birth time) both times, neither
+//     measurement seeing it removed or replaced, a directory of it vanish,
+//     or a file of it that kept being rewritten (scanner.ChangedByWriting);
+//   - no fewer directories the second time: a deletion (rm -rf,
+//     LocalAuth's logout, RemoteAuth's delete before it extracts) removes
+//     directories, a writer adds and removes files in standing ones;
+//   - a file written between the two (the second's newest file change is
+//     later than the first's): a deletion, or a deletion that paused,
+//     writes nothing;
+//   - the oldest entry LiveAge older than the newest file: not a tree being
+//     copied or extracted in.
+//
+// Each measurement counts every file at a size it stood at (scanner's
+// FileSettle), so the size written is the session's as of the second
+// measurement, give or take what was written while it ran.
+func beingWritten(first, second sample) string {
+	switch {
+	case !second.id.Same(first.id):
+		return fmt.Sprintf("replaced between two measurements (%s, then %s)", first.id, second.id)
+	case first.changed != "" && !scanner.ChangedByWriting(first.changed):
+		return first.changed
+	case second.changed != "" && !scanner.ChangedByWriting(second.changed):
+		return second.changed
+	case second.usage.Dirs < first.usage.Dirs:
+		return fmt.Sprintf("directories went from %d to %d: not a session being written", first.usage.Dirs, second.usage.Dirs)
+	case second.written.IsZero() || !second.written.After(first.written):
+		return "no file written between two measurements: not a session being written"
+	case second.written.Sub(second.oldest) < LiveAge:
+		return fmt.Sprintf("nothing in it is older than %v: a tree being copied or extracted in, or a session created moments ago", LiveAge)
+	}
+	return ""
+}

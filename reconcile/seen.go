@@ -32,6 +32,9 @@ type note struct {
 	reason  string
 	err     error
 	changed string
+	// oldest and written are the entry's Oldest and Written, kept for a
+	// changed one: the live rule compares them with a second measurement.
+	oldest, written time.Time
 }
 
 // seenOf returns e as the audit keeps it; nil means nothing is there.
@@ -42,6 +45,9 @@ func seenOf(e *scanner.Entry) seen {
 	s := seen{m: measurement{usage: e.Usage, id: e.Identity}, newest: e.Newest, kind: e.Kind, listedOnly: e.ListedOnly}
 	if e.Reason != "" || e.Err != nil || e.Changed != "" {
 		s.note = &note{reason: e.Reason, err: e.Err, changed: e.Changed}
+		if e.Changed != "" {
+			s.note.oldest, s.note.written = e.Oldest, e.Written
+		}
 	}
 	return s
 }

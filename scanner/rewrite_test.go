@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -130,15 +131,17 @@ func writeFile(t *testing.T, fsys afero.Fs, path, content string) {
 // rewriteInPlace rewrites path with size bytes every period until ctx is
 // done, as Node's writeFile does: open with O_TRUNC, then write in two
 // chunks with a pause before each (Node writes at most 512 KiB per call, a
-// thread-pool round trip apart). It returns how many rewrites it made.
-func rewriteInPlace(ctx context.Context, t *testing.T, path string, size int, period, pause time.Duration) int {
+// thread-pool round trip apart). It returns how many rewrites it made, and
+// how many stalled (torn for longer than FileSettle, which a loaded machine
+// can make the pauses).
+func rewriteInPlace(ctx context.Context, t *testing.T, path string, size int, period, pause time.Duration) (n, stalled int) {
 	data := make([]byte, size)
-	n := 0
 	for ctx.Err() == nil {
+		start := time.Now()
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 		if err != nil {
 			t.Error(err)
-			return n
+			return n, stalled
 		}
 		time.Sleep(pause)
 		_, err = f.Write(data[:size/2])
@@ -146,12 +149,15 @@ func rewriteInPlace(ctx context.Context, t *testing.T, path string, size int, pe
 		if err == nil {
 			_, err = f.Write(data[size/2:])
 		}
+		if time.Since(start) > scanner.FileSettle {
+			stalled++
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
 		if err != nil {
 			t.Error(err)
-			return n
+			return n, stalled
 		}
 		n++
 		select {
@@ -159,7 +165,7 @@ func rewriteInPlace(ctx context.Context, t *testing.T, path string, size int, pe
 		case <-ctx.Done():
 		}
 	}
-	return n
+	return n, stalled
 }
 
 // A real file rewritten in place 5 times a second: every measurement that
@@ -176,8 +182,11 @@ func TestMeasureNeverCountsATornRewrite(t *testing.T) {
 	settle(t) // the tree was made just now: only the file changes
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	var rewrites int
-	wg.Go(func() { rewrites = rewriteInPlace(ctx, t, path, size, 200*time.Millisecond, 5*time.Millisecond) })
+	var rewrites, stalled int
+	wg.Go(func() {
+		rewrites, stalled = rewriteInPlace(ctx, t, path, size, 200*time.Millisecond, 5*time.Millisecond)
+	})
+	var torn atomic.Int64
 	defer wg.Wait()
 	defer stop()
 	for _, impl := range []struct {
@@ -201,7 +210,8 @@ func TestMeasureNeverCountsATornRewrite(t *testing.T) {
 						changed[e.Changed]++
 						mu.Unlock()
 						if want := int64(size + 2); e.Changed == "" && e.Usage.Size != want {
-							t.Errorf("measured %d bytes, not changed; the session holds %d", e.Usage.Size, want)
+							torn.Add(1)
+							t.Logf("measured %d bytes, not changed; the session holds %d", e.Usage.Size, want)
 						}
 					}
 				})
@@ -217,5 +227,10 @@ func TestMeasureNeverCountsATornRewrite(t *testing.T) {
 	wg.Wait()
 	if rewrites < 10 {
 		t.Fatalf("the file was rewritten %d times: the test tested nothing", rewrites)
+	}
+	// A rewrite torn for longer than FileSettle looks like a file at rest
+	// (the documented limit): each can be met, by each backend, once.
+	if n := int(torn.Load()); n > 2*stalled {
+		t.Errorf("%d torn sizes measured, and the writer stalled %d times", n, stalled)
 	}
 }

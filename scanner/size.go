@@ -125,6 +125,21 @@ const (
 	changedRewrite  = "a file in it kept being rewritten while it was measured"
 )
 
+// ChangedByWriting reports whether reason, an Entry.Changed, is one that a
+// session being written gives while its directories stand: entries added,
+// removed or renamed, or files vanishing, under directories that all stood.
+// The others are not: the session directory removed or replaced, or a
+// directory of it vanishing (a tree being deleted loses its directories; a
+// writer adds and removes files in standing ones), or a file that kept being
+// rewritten (its size is not known).
+func ChangedByWriting(reason string) bool {
+	switch reason {
+	case changedVanished, changedCtime, changedRecently:
+		return true
+	}
+	return false
+}
+
 type fileID struct{ dev, ino uint64 }
 
 // Quiet is how long before its measurement began a session's directories
