@@ -97,8 +97,8 @@ type Store struct {
 	columns   map[string]bool
 	schema    *Schema // as Open read it
 	batchSize int
-	// ranges is whether WriteSizes may write a dense chunk as a range of
-	// ids, in READ COMMITTED (see updateStatement and logsStatements).
+	// ranges is whether WriteSizes may write a chunk as ranges of ids,
+	// in READ COMMITTED (see updateStatement and logsStatements).
 	ranges  bool
 	redact  redactor
 	onRetry func(err error, attempt int, wait time.Duration)
@@ -170,8 +170,8 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 // logsStatements reports whether the server writes the statements of this
 // Store's sessions to its binary log as statements (binlog_format
 // STATEMENT, for replication). Such a server refuses an UPDATE made in READ
-// COMMITTED (error 1665), the isolation in which WriteSizes writes a dense
-// chunk as a range of ids: it then writes every chunk as a list of ids, in
+// COMMITTED (error 1665), the isolation in which WriteSizes writes a chunk
+// as ranges of ids: it then writes every chunk as a list of ids, in
 // the server's default isolation. A server that does not say (the
 // variables are MySQL's and MariaDB's) is taken not to log statements.
 func (s *Store) logsStatements(ctx context.Context) bool {
