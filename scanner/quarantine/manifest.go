@@ -80,7 +80,11 @@ type Record struct {
 	SizeBytes   *int64    `json:"size_bytes,omitempty"`
 	Files       *int64    `json:"files,omitempty"`
 	Identity    *Identity `json:"identity,omitempty"`
-	Error       string    `json:"error,omitempty"`
+	// Session is, for a part of a session directory (version 2), the
+	// identity of the session directory it was moved from: Restore puts it
+	// back only into that directory.
+	Session *Identity `json:"session_identity,omitempty"`
+	Error   string    `json:"error,omitempty"`
 }
 
 // setPath stores p losslessly.
@@ -163,8 +167,8 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 			if rec.Event != EventRun || rec.Format != manifestFormat {
 				return nil, fmt.Errorf("%w: first line is not its run line", ErrNotManifest)
 			}
-			if rec.Version != 1 {
-				return nil, fmt.Errorf("%w: version %d, this sessaudit reads version 1", ErrNotManifest, rec.Version)
+			if rec.Version != 1 && rec.Version != 2 {
+				return nil, fmt.Errorf("%w: version %d, this sessaudit reads versions 1 and 2", ErrNotManifest, rec.Version)
 			}
 			m.Header = rec
 			m.Newest = rec.Time
@@ -177,8 +181,10 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrNotManifest, i+1, err)
 		}
-		if _, _, err := splitSessionPath(p); err != nil {
+		if pl, err := parsePlace(p); err != nil {
 			return nil, fmt.Errorf("%w: line %d: %v", ErrNotManifest, i+1, err)
+		} else if pl.part() && m.Header.Version < 2 {
+			return nil, fmt.Errorf("%w: line %d: %q is a part of a session directory, which only a version 2 manifest moves", ErrNotManifest, i+1, p)
 		}
 		j, seen := byPath[p]
 		switch {

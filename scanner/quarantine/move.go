@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"sessaudit/scanner"
@@ -24,6 +25,10 @@ type RunInfo struct {
 	ReportFinishedAt time.Time
 	// Now returns the time of each record; nil means time.Now.
 	Now func() time.Time
+	// Parts marks a run that moves parts of session directories (Item.Session
+	// set): its manifest is version 2, which a sessaudit that knows only
+	// whole session directories refuses rather than misreads.
+	Parts bool
 }
 
 // Run is one reclaim run: a directory in the quarantine and its manifest.
@@ -32,8 +37,13 @@ type Run struct {
 	name string
 	fd   int
 	j    *journal
-	// workspaces holds the run's workspace directories opened so far.
-	workspaces map[string]int
+	// dirs holds the run's directories opened so far (its workspace
+	// directories, and for parts the directories below them), by path.
+	dirs map[string]int
+	// sessions holds, for each part moved, the identity of the session
+	// directory it was moved from, by path: Return puts it back only there.
+	sessions map[string]Identity
+	parts    bool
 }
 
 // Begin creates the directory of a new run, named for info.Started, and its
@@ -63,7 +73,7 @@ func (q *Quarantine) Begin(info RunInfo) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open run %s: %w", name, err)
 	}
-	r := &Run{q: q, name: name, fd: fd, workspaces: map[string]int{}}
+	r := &Run{q: q, name: name, fd: fd, dirs: map[string]int{}, sessions: map[string]Identity{}, parts: info.Parts}
 	f, err := q.c.openFileAt(fd, ManifestName, os.O_WRONLY|os.O_CREATE|os.O_EXCL|os.O_APPEND, 0o600)
 	if err != nil {
 		r.Close()
@@ -75,7 +85,11 @@ func (q *Quarantine) Begin(info RunInfo) (*Run, error) {
 		r.Close()
 		return nil, fmt.Errorf("lock manifest of run %s: %w", name, err)
 	}
-	head := Record{Event: EventRun, Format: manifestFormat, Version: 1, Run: name, Root: q.root, Quarantine: q.dir,
+	version := 1
+	if info.Parts {
+		version = 2
+	}
+	head := Record{Event: EventRun, Format: manifestFormat, Version: version, Run: name, Root: q.root, Quarantine: q.dir,
 		Report: info.Report, Time: info.Started.UTC()}
 	if !info.ReportFinishedAt.IsZero() {
 		t := info.ReportFinishedAt.UTC()
@@ -111,9 +125,9 @@ func (r *Run) Close() error {
 		err = r.j.close()
 		r.j = nil
 	}
-	for ws, fd := range r.workspaces {
+	for d, fd := range r.dirs {
 		closeFD(fd)
-		delete(r.workspaces, ws)
+		delete(r.dirs, d)
 	}
 	closeFD(r.fd)
 	r.fd = -1
@@ -126,6 +140,10 @@ type Item struct {
 	RowIDs    []uint64
 	SizeBytes int64
 	Files     int64
+	// Session is, for a part, the identity of the session directory it is
+	// moved from: the move, and any move back, happens only while that
+	// directory stands there. Nil for a whole session directory.
+	Session *Identity
 }
 
 // Move renames the session directory at rel under the root into the run, at
@@ -133,6 +151,12 @@ type Item struct {
 // reached without a link, a real directory, same device and inode. Else it
 // returns an error wrapping ErrChanged, ErrNotDir or fs.ErrNotExist and
 // nothing has moved.
+//
+// rel may also name a part of a session directory, a directory or regular
+// file below it ("workspace_<id>/session_<id>/Default/Cache"), in a run
+// begun with RunInfo.Parts: it is moved alone, to the same path in the
+// run, provided it.Session names the session directory it passes
+// through; the run's directories above it are made as needed.
 //
 // The manifest records the move before the rename (EventMoving) and after
 // it (EventMoved), each line fsync-ed, and both directories are fsync-ed
@@ -149,16 +173,19 @@ type Item struct {
 // moving line, fsync-ed before the rename, and not what became of it, as
 // after a crash at that moment; Restore and Purge look for the identity.
 func (r *Run) Move(rel string, want Identity, it Item) error {
-	ws, sess, err := splitSessionPath(rel)
+	pl, err := parsePlace(rel)
 	if err != nil {
 		return err
 	}
-	srcFD, err := r.q.openWorkspace(r.q.rootFD, ws)
+	if pl.part() && (it.Session == nil || !r.parts) {
+		return fmt.Errorf("move %s: a part of a session directory is moved only by a run begun with Parts, with its session directory's identity", rel)
+	}
+	srcFD, err := r.q.openDirs(r.q.rootFD, pl.dirs, it.Session)
 	if err != nil {
 		return fmt.Errorf("move %s: %w", rel, err)
 	}
 	defer closeFD(srcFD)
-	st, err := r.q.sessionAt(srcFD, sess)
+	st, err := r.q.entryAt(srcFD, pl.name, pl.part())
 	if err != nil {
 		return fmt.Errorf("move %s: %w", rel, err)
 	}
@@ -166,15 +193,15 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 		return fmt.Errorf("move %s: %w", rel, ErrChanged)
 	}
 	rec := Record{Event: EventMoving, Source: filepath.Join(r.q.root, rel), Destination: filepath.Join(r.Dir(), rel),
-		Kind: it.Kind, RowIDs: it.RowIDs, SizeBytes: &it.SizeBytes, Files: &it.Files, Identity: &want}
+		Kind: it.Kind, RowIDs: it.RowIDs, SizeBytes: &it.SizeBytes, Files: &it.Files, Identity: &want, Session: it.Session}
 	rec.setPath(rel)
 	if err := r.j.append(rec); err != nil {
 		return err
 	}
-	// The workspace directory in the run is made after the moving line:
-	// a crash between the two leaves no directory the manifest does not
+	// The run's directories above it are made after the moving line: a
+	// crash between the two leaves no directory the manifest does not
 	// account for.
-	dstFD, err := r.workspace(ws)
+	dstFD, err := r.dirAt(pl.dirs)
 	if err != nil {
 		if errors.Is(err, scanner.ErrIOTimeout) {
 			return err
@@ -184,7 +211,7 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 		}
 		return err
 	}
-	if err := r.q.c.renameNoReplace(srcFD, sess, dstFD, sess); err != nil {
+	if err := r.q.c.renameNoReplace(srcFD, pl.name, dstFD, pl.name); err != nil {
 		err = fmt.Errorf("move %s to %s: %w", rel, r.Dir(), err)
 		if errors.Is(err, scanner.ErrIOTimeout) {
 			return err // it may yet happen: not_moved would be a lie
@@ -197,8 +224,11 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 	if err := r.syncBoth(srcFD, dstFD); err != nil {
 		return err
 	}
-	got, err := r.q.c.statAt(dstFD, sess)
-	if err == nil && got.id.Same(want) && got.isDir() {
+	got, err := r.q.c.statAt(dstFD, pl.name)
+	if err == nil && got.id.Same(want) && got.sameType(st) {
+		if it.Session != nil {
+			r.sessions[rel] = *it.Session
+		}
 		return r.j.append(r.record(EventMoved, rel, nil))
 	}
 	if errors.Is(err, scanner.ErrIOTimeout) {
@@ -207,48 +237,54 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 	// Something else took the directory's place between the look and the
 	// rename: put it back where it was.
 	changed := fmt.Errorf("move %s: %w", rel, ErrChanged)
-	if err := r.moveBack(rel, srcFD, dstFD, changed); err != nil {
+	if err := r.moveBack(rel, pl.name, srcFD, dstFD, changed); err != nil {
 		return fmt.Errorf("move %s: something else took its place before the rename: %w", rel, err)
 	}
 	return changed
 }
 
-// Return moves the directory rel, which Move moved into the run (identity
-// want), back to its place under the root, because of why, learnt after
-// the move (a row that refers to it appeared meanwhile), and records
-// EventReturned with why. It never replaces anything at the place, nor
-// moves what is not want: then it is left in quarantine, still recorded as
-// moved, and the error says so (ErrExists, ErrChanged).
+// Return moves the directory (or part) rel, which Move moved into the run
+// (identity want), back to its place under the root, because of why,
+// learnt after the move (a row that refers to it appeared meanwhile, the
+// session started), and records EventReturned with why. It never replaces
+// anything at the place, nor moves what is not want, nor puts a part into
+// another session directory than the one it came from: then it is left in
+// quarantine, still recorded as moved, and the error says so (ErrExists,
+// ErrChanged).
 func (r *Run) Return(rel string, want Identity, why error) error {
-	ws, sess, err := splitSessionPath(rel)
+	pl, err := parsePlace(rel)
 	if err != nil {
 		return err
 	}
-	dstFD, ok := r.workspaces[ws]
+	dstFD, ok := r.dirs[pl.dir()]
 	if !ok {
 		return fmt.Errorf("return %s: %w: not moved by this run", rel, fs.ErrNotExist)
 	}
-	if got, err := r.q.c.statAt(dstFD, sess); err != nil {
+	if got, err := r.q.c.statAt(dstFD, pl.name); err != nil {
 		return fmt.Errorf("return %s: %w", rel, err)
 	} else if !got.id.Same(want) {
 		return fmt.Errorf("return %s: %w: what is in quarantine is not what was moved", rel, ErrChanged)
 	}
-	srcFD, err := r.q.openWorkspace(r.q.rootFD, ws)
+	var session *Identity
+	if id, ok := r.sessions[rel]; ok {
+		session = &id
+	}
+	srcFD, err := r.q.openDirs(r.q.rootFD, pl.dirs, session)
 	if err != nil {
 		return fmt.Errorf("return %s: %w", rel, err)
 	}
 	defer closeFD(srcFD)
-	if err := r.moveBack(rel, srcFD, dstFD, why); err != nil {
+	if err := r.moveBack(rel, pl.name, srcFD, dstFD, why); err != nil {
 		return fmt.Errorf("return %s: %w", rel, err)
 	}
 	return nil
 }
 
-// moveBack renames rel from the run (its workspace directory dstFD) back to
-// the root (srcFD), makes it durable and records EventReturned with why.
-func (r *Run) moveBack(rel string, srcFD, dstFD int, why error) error {
-	_, sess, _ := splitSessionPath(rel)
-	if err := r.q.c.renameNoReplace(dstFD, sess, srcFD, sess); err != nil {
+// moveBack renames name from the run (the directory dstFD) back to the
+// root (srcFD), makes it durable and records EventReturned for rel with
+// why.
+func (r *Run) moveBack(rel, name string, srcFD, dstFD int, why error) error {
+	if err := r.q.c.renameNoReplace(dstFD, name, srcFD, name); err != nil {
 		if errors.Is(err, errExist) || errors.Is(err, errNotEmpty) {
 			err = fmt.Errorf("%w: something was created at its place", ErrExists)
 		}
@@ -280,21 +316,29 @@ func (r *Run) syncBoth(a, b int) error {
 	return nil
 }
 
-// workspace returns the run's directory for workspace ws, creating it.
-func (r *Run) workspace(ws string) (int, error) {
-	if fd, ok := r.workspaces[ws]; ok {
-		return fd, nil
+// dirAt returns the run's directory at dirs (a workspace directory, or
+// for a part the directories down to its own), making each that is not
+// there yet.
+func (r *Run) dirAt(dirs []string) (int, error) {
+	fd := r.fd
+	for i, d := range dirs {
+		key := strings.Join(dirs[:i+1], "/")
+		if next, ok := r.dirs[key]; ok {
+			fd = next
+			continue
+		}
+		if err := r.q.c.mkdirAt(fd, d); err != nil {
+			return -1, fmt.Errorf("create %s in run %s: %w", key, r.name, err)
+		}
+		if err := r.q.c.syncFD(fd); err != nil {
+			return -1, fmt.Errorf("sync %s: %w", filepath.Join(r.Dir(), filepath.Dir(key)), err)
+		}
+		next, _, err := r.q.openDir(fd, d)
+		if err != nil {
+			return -1, fmt.Errorf("open %s in run %s: %w", key, r.name, err)
+		}
+		r.dirs[key] = next
+		fd = next
 	}
-	if err := r.q.c.mkdirAt(r.fd, ws); err != nil {
-		return -1, fmt.Errorf("create %s in run %s: %w", ws, r.name, err)
-	}
-	if err := r.q.c.syncFD(r.fd); err != nil {
-		return -1, fmt.Errorf("sync %s: %w", r.Dir(), err)
-	}
-	fd, err := r.q.openWorkspace(r.fd, ws)
-	if err != nil {
-		return -1, fmt.Errorf("open %s in run %s: %w", ws, r.name, err)
-	}
-	r.workspaces[ws] = fd
 	return fd, nil
 }

@@ -145,10 +145,12 @@ func (p *purger) run(name string) error {
 	}
 	q := &Quarantine{dev: p.on.id.Dev, mnt: p.on.mnt, rootFD: -1, dirFD: -1, c: p.c}
 	problems := false
-	var workspaces []string
+	var dirs []string
 	for _, e := range m.Entries {
-		ws, _, _ := splitSessionPath(e.Path)
-		workspaces = append(workspaces, ws)
+		pl, _ := parsePlace(e.Path)
+		for i := range pl.dirs {
+			dirs = append(dirs, strings.Join(pl.dirs[:i+1], "/"))
+		}
 		s, done, err := p.entry(q, fd, name, j, e)
 		if err != nil {
 			return err
@@ -171,7 +173,7 @@ func (p *purger) run(name string) error {
 	if problems {
 		return nil
 	}
-	return p.removeRun(name, fd, j, workspaces)
+	return p.removeRun(q, name, fd, j, dirs)
 }
 
 // purgingName is where Purge puts a directory just before it deletes it:
@@ -190,7 +192,8 @@ func purgingName(sess string) string { return ".purging." + sess }
 // purge cut short anywhere in this is finished by the next one: the
 // purging line says to look for the directory under either name.
 func (p *purger) entry(q *Quarantine, runFD int, run string, j *journal, e Entry) (Step, bool, error) {
-	ws, sess, _ := splitSessionPath(e.Path)
+	pl, _ := parsePlace(e.Path)
+	sess := pl.name
 	s := Step{Run: run, Path: e.Path}
 	if e.Moving.SizeBytes != nil {
 		s.SizeBytes = *e.Moving.SizeBytes
@@ -202,7 +205,7 @@ func (p *purger) entry(q *Quarantine, runFD int, run string, j *journal, e Entry
 		s.Action, s.Err = NotDeleted, err
 		return s, false, nil
 	}
-	wsFD, err := q.openWorkspace(runFD, ws)
+	wsFD, err := q.openDirs(runFD, pl.dirs, nil)
 	if err == nil {
 		defer closeFD(wsFD)
 	}
@@ -210,12 +213,12 @@ func (p *purger) entry(q *Quarantine, runFD int, run string, j *journal, e Entry
 	var got fileStat
 	if err == nil && e.State == EventPurging {
 		name = purgingName(sess)
-		if got, err = q.sessionAt(wsFD, name); errors.Is(err, fs.ErrNotExist) {
+		if got, err = q.entryAt(wsFD, name, pl.part()); errors.Is(err, fs.ErrNotExist) {
 			name = sess // cut short before the rename
-			got, err = q.sessionAt(wsFD, name)
+			got, err = q.entryAt(wsFD, name, pl.part())
 		}
 	} else if err == nil {
-		got, err = q.sessionAt(wsFD, name)
+		got, err = q.entryAt(wsFD, name, pl.part())
 	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && e.State != EventMoved:
@@ -248,7 +251,7 @@ func (p *purger) entry(q *Quarantine, runFD int, run string, j *journal, e Entry
 			return s, false, fmt.Errorf("sync after moving %s aside: %w", e.Path, err)
 		}
 		// What was renamed must be what was looked at.
-		if got, err = q.sessionAt(wsFD, name); err != nil || !got.id.Same(*e.Moving.Identity) {
+		if got, err = q.entryAt(wsFD, name, pl.part()); err != nil || !got.id.Same(*e.Moving.Identity) {
 			if err == nil {
 				err = fmt.Errorf("%w: not the directory that was moved", ErrChanged)
 			}
@@ -344,12 +347,13 @@ func (p *purger) manifest(runFD int) (*Manifest, *journal, error) {
 	return m, nil, err
 }
 
-// removeRun removes the run's emptied workspace directories, and then its
-// manifest and directory when nothing else is left in it. An empty
+// removeRun removes the run's emptied directories (its workspace
+// directories, and those below them that held parts), deepest first, and
+// then its manifest and directory when nothing else is left in it. An empty
 // workspace directory the manifest does not list goes too: a reclaim
 // killed after it created one and before its first line (older versions
 // created it first) left nothing in it.
-func (p *purger) removeRun(name string, fd int, j *journal, workspaces []string) error {
+func (p *purger) removeRun(q *Quarantine, name string, fd int, j *journal, dirs []string) error {
 	names, err := p.c.listNames(fd)
 	if err != nil {
 		p.step(Step{Run: name, Action: Kept, Err: err}, false)
@@ -357,13 +361,34 @@ func (p *purger) removeRun(name string, fd int, j *journal, workspaces []string)
 	}
 	for _, n := range names {
 		if _, ok := scanner.ParseWorkspace(n); ok {
-			workspaces = append(workspaces, n)
+			dirs = append(dirs, n)
 		}
 	}
-	slices.Sort(workspaces)
-	for _, ws := range slices.Compact(workspaces) {
-		if _, err := p.c.removeEmptyDir(fd, ws); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			p.step(Step{Run: name, Action: Kept, Err: fmt.Errorf("remove %s: %w", ws, err)}, false)
+	slices.SortFunc(dirs, func(a, b string) int {
+		if c := strings.Count(b, "/") - strings.Count(a, "/"); c != 0 {
+			return c
+		}
+		return strings.Compare(a, b)
+	})
+	for _, d := range slices.Compact(dirs) {
+		parent, base := fd, d
+		if i := strings.LastIndexByte(d, '/'); i >= 0 {
+			parent, err = q.openDirs(fd, strings.Split(d[:i], "/"), nil)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				p.step(Step{Run: name, Action: Kept, Err: fmt.Errorf("remove %s: %w", d, err)}, false)
+				return nil
+			}
+			base = d[i+1:]
+		}
+		_, err := p.c.removeEmptyDir(parent, base)
+		if parent != fd {
+			closeFD(parent)
+		}
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			p.step(Step{Run: name, Action: Kept, Err: fmt.Errorf("remove %s: %w", d, err)}, false)
 			return nil
 		}
 	}

@@ -26,7 +26,8 @@ var (
 	ErrChanged = errors.New("quarantine: directory changed since it was looked at")
 	// ErrExists: the destination of a move exists and is never replaced.
 	ErrExists = errors.New("quarantine: destination exists")
-	// ErrNotSessionPath: a path that is not workspace_<id>/session_<id>.
+	// ErrNotSessionPath: a path that is neither workspace_<id>/session_<id>
+	// nor a path below one.
 	ErrNotSessionPath = errors.New("quarantine: not a session path")
 )
 
@@ -171,39 +172,65 @@ func (q *Quarantine) Close() error {
 }
 
 // Look returns the identity of the session directory at rel
-// ("workspace_<id>/session_<id>") under the root as it is now, reached
-// without following a link: an error wraps fs.ErrNotExist when it is not
-// there, ErrNotDir when it or its workspace is not a real directory and
-// ErrOtherFilesystem when it is another mount.
+// ("workspace_<id>/session_<id>") under the root as it is now, or of a part
+// of one (rel a path inside it, see Run.Move): a real directory, or for a
+// part a regular file too, reached without following a link. An error
+// wraps fs.ErrNotExist when it is not there, ErrNotDir when it or a
+// directory above it is not what it must be, and ErrOtherFilesystem when
+// it is another mount.
 func (q *Quarantine) Look(rel string) (Identity, error) {
-	ws, sess, err := splitSessionPath(rel)
+	pl, err := parsePlace(rel)
 	if err != nil {
 		return Identity{}, err
 	}
-	wsFD, err := q.openWorkspace(q.rootFD, ws)
+	fd, err := q.openDirs(q.rootFD, pl.dirs, nil)
 	if err != nil {
 		return Identity{}, fmt.Errorf("look at %s: %w", rel, err)
 	}
-	defer closeFD(wsFD)
-	st, err := q.sessionAt(wsFD, sess)
+	defer closeFD(fd)
+	st, err := q.entryAt(fd, pl.name, pl.part())
 	if err != nil {
 		return Identity{}, fmt.Errorf("look at %s: %w", rel, err)
 	}
 	return st.id, nil
 }
 
-// openWorkspace opens the workspace directory ws in dirfd without following
-// a link, on the root's filesystem.
-func (q *Quarantine) openWorkspace(dirfd int, ws string) (int, error) {
-	fd, st, err := q.c.openDir(dirfd, ws)
+// openDirs opens in dirfd each of dirs in turn, each in the one before,
+// without following a link, each a real directory on the root's mount, and
+// returns the last. When session is not nil, the second of dirs (the
+// session directory of a part) must be that directory, else the error
+// wraps ErrChanged.
+func (q *Quarantine) openDirs(dirfd int, dirs []string, session *Identity) (int, error) {
+	fd := dirfd
+	for i, d := range dirs {
+		next, st, err := q.openDir(fd, d)
+		if fd != dirfd {
+			closeFD(fd)
+		}
+		if err != nil {
+			return -1, fmt.Errorf("%s: %w", strings.Join(dirs[:i+1], "/"), err)
+		}
+		fd = next
+		if i == 1 && session != nil && !st.id.Same(*session) {
+			closeFD(fd)
+			return -1, fmt.Errorf("%s: %w: not the session directory the part was moved from", strings.Join(dirs[:i+1], "/"), ErrChanged)
+		}
+	}
+	return fd, nil
+}
+
+// openDir opens the directory name in dirfd without following a link, on
+// the root's filesystem and mount.
+func (q *Quarantine) openDir(dirfd int, name string) (int, fileStat, error) {
+	fd, st, err := q.c.openDir(dirfd, name)
 	if err != nil {
-		return -1, fmt.Errorf("%s: %w", ws, err)
+		return -1, st, err
 	}
 	if st.id.Dev != q.dev || !q.onMount(st) {
 		closeFD(fd)
-		return -1, fmt.Errorf("%s: %w", ws, ErrOtherFilesystem)
+		return -1, st, ErrOtherFilesystem
 	}
-	return fd, nil
+	return fd, st, nil
 }
 
 // onMount reports whether st is on the root's mount, as far as the mount
@@ -212,13 +239,15 @@ func (q *Quarantine) onMount(st fileStat) bool {
 	return q.mnt == 0 || st.mnt == 0 || st.mnt == q.mnt
 }
 
-// sessionAt looks at the session directory sess in the workspace wsFD.
-func (q *Quarantine) sessionAt(wsFD int, sess string) (fileStat, error) {
-	st, err := q.c.statAt(wsFD, sess)
+// entryAt looks at the entry name in dirfd without following a link: a
+// session directory (part false) must be a real directory, a part a real
+// directory or a regular file; both on the root's filesystem and mount.
+func (q *Quarantine) entryAt(dirfd int, name string, part bool) (fileStat, error) {
+	st, err := q.c.statAt(dirfd, name)
 	switch {
 	case err != nil:
 		return fileStat{}, err
-	case !st.isDir():
+	case !st.isDir() && !(part && st.isRegular()):
 		return fileStat{}, ErrNotDir
 	case st.id.Dev != q.dev || !q.onMount(st):
 		return fileStat{}, ErrOtherFilesystem
@@ -226,11 +255,43 @@ func (q *Quarantine) sessionAt(wsFD int, sess string) (fileStat, error) {
 	return st, nil
 }
 
-// splitSessionPath splits rel into its workspace and session names.
-func splitSessionPath(rel string) (ws, sess string, err error) {
-	if _, _, ok := scanner.ParseSessionPath(rel); !ok {
-		return "", "", fmt.Errorf("%w: %q", ErrNotSessionPath, rel)
+// place is where an entry of a run lies, relative to the root and to the
+// run's directory alike: the directories passed through and its name. A
+// session directory's place is its workspace and its name; a part's (a
+// directory or file inside a session directory, moved alone) is the
+// workspace, the session directory and the directories below it, and its
+// name.
+type place struct {
+	dirs []string
+	name string
+}
+
+// part reports whether the place is a part's.
+func (p place) part() bool { return len(p.dirs) > 1 }
+
+// dir returns the slash-separated path of the directory holding it.
+func (p place) dir() string { return strings.Join(p.dirs, "/") }
+
+// parsePlace checks rel, "workspace_<id>/session_<id>" or a path below
+// one, and splits it. Below the session directory no element may be
+// empty, "." or ".." or hold a NUL, and a part's name may not begin as
+// purgingName's do.
+func parsePlace(rel string) (place, error) {
+	elems := strings.Split(rel, "/")
+	if len(elems) < 2 {
+		return place{}, fmt.Errorf("%w: %q", ErrNotSessionPath, rel)
 	}
-	ws, sess, _ = strings.Cut(rel, "/")
-	return ws, sess, nil
+	if _, _, ok := scanner.ParseSessionPath(elems[0] + "/" + elems[1]); !ok {
+		return place{}, fmt.Errorf("%w: %q", ErrNotSessionPath, rel)
+	}
+	for _, e := range elems[2:] {
+		if e == "" || e == "." || e == ".." || strings.ContainsRune(e, 0) {
+			return place{}, fmt.Errorf("%w: %q", ErrNotSessionPath, rel)
+		}
+	}
+	name := elems[len(elems)-1]
+	if len(elems) > 2 && strings.HasPrefix(name, purgingName("")) {
+		return place{}, fmt.Errorf("%w: %q is named as purge names what it deletes", ErrNotSessionPath, rel)
+	}
+	return place{dirs: elems[:len(elems)-1], name: name}, nil
 }

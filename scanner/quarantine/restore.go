@@ -208,7 +208,7 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 	if e.Moving.Identity != nil {
 		want = *e.Moving.Identity
 	}
-	ws, sess, _ := splitSessionPath(e.Path)
+	pl, _ := parsePlace(e.Path)
 	fail := func(err error) (Step, bool, error) {
 		if rs.q.c.hung != nil {
 			// A call hung: what became of the directory is not known,
@@ -219,7 +219,7 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 		return s, false, nil
 	}
 
-	st, from, err := rs.inQuarantine(ws, sess)
+	st, from, err := rs.inQuarantine(pl)
 	defer closeFD(from)
 	switch {
 	case rs.q.c.hung != nil:
@@ -243,15 +243,18 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 	case !st.id.Same(want):
 		return fail(fmt.Errorf("%w: the directory in quarantine is not the one that was moved", ErrChanged))
 	}
-	to, err := rs.q.openWorkspace(rs.q.rootFD, ws)
+	to, err := rs.q.openDirs(rs.q.rootFD, pl.dirs, e.Moving.Session)
+	if errors.Is(err, fs.ErrNotExist) && !pl.part() {
+		return fail(fmt.Errorf("its workspace directory %s is gone; create it and restore again: %w", pl.dir(), err))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return fail(fmt.Errorf("its workspace directory %s is gone; create it and restore again: %w", ws, err))
+		return fail(fmt.Errorf("the directory it was moved from is gone: %w", err))
 	}
 	if err != nil {
 		return fail(err)
 	}
 	defer closeFD(to)
-	if err := rs.q.c.renameNoReplace(from, sess, to, sess); err != nil {
+	if err := rs.q.c.renameNoReplace(from, pl.name, to, pl.name); err != nil {
 		if errors.Is(err, errExist) || errors.Is(err, errNotEmpty) {
 			err = fmt.Errorf("%w: %s; not overwritten, left in quarantine", ErrExists, filepath.Join(rs.q.root, e.Path))
 		}
@@ -267,14 +270,14 @@ func (rs *restorer) restore(e Entry) (Step, bool, error) {
 	return s, true, rs.j.append(rs.record(EventRestored, e.Path))
 }
 
-// inQuarantine looks at the entry's directory in the run and returns it with
-// its workspace directory open (or -1).
-func (rs *restorer) inQuarantine(ws, sess string) (fileStat, int, error) {
-	fd, err := rs.q.openWorkspace(rs.runFD, ws)
+// inQuarantine looks at the entry at pl in the run and returns it with the
+// run's directory holding it open (or -1).
+func (rs *restorer) inQuarantine(pl place) (fileStat, int, error) {
+	fd, err := rs.q.openDirs(rs.runFD, pl.dirs, nil)
 	if err != nil {
 		return fileStat{}, -1, err
 	}
-	st, err := rs.q.sessionAt(fd, sess)
+	st, err := rs.q.entryAt(fd, pl.name, pl.part())
 	return st, fd, err
 }
 

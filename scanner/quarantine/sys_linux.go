@@ -30,6 +30,11 @@ type fileStat struct {
 
 func (st fileStat) isDir() bool { return st.mode&unix.S_IFMT == unix.S_IFDIR }
 
+func (st fileStat) isRegular() bool { return st.mode&unix.S_IFMT == unix.S_IFREG }
+
+// sameType reports whether st and o are of one file type.
+func (st fileStat) sameType(o fileStat) bool { return st.mode&unix.S_IFMT == o.mode&unix.S_IFMT }
+
 // statxMask asks for what a fileStat holds: the birth time tells a
 // directory from one created again at once with the same inode number.
 // The mount id tells a bind mount from a directory.

@@ -17,7 +17,9 @@ type fileStat struct {
 	mnt  uint64
 }
 
-func (st fileStat) isDir() bool { return false }
+func (st fileStat) isDir() bool            { return false }
+func (st fileStat) isRegular() bool        { return false }
+func (st fileStat) sameType(fileStat) bool { return false }
 
 var errUnsupported = errors.ErrUnsupported
 
