@@ -157,7 +157,7 @@ func (a *aferoFS) size(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir) 
 		s.fail(fmt.Errorf("read dir %s: %w", d.rel, err))
 		return nil
 	}
-	t := newTally()
+	t := s.tallyIn(d.rel)
 	var subs []named
 	var recent []recentFile
 	read := time.Now() // Readdir lstat-ed them all by then
@@ -167,7 +167,7 @@ func (a *aferoFS) size(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir) 
 			recent = append(recent, recentFile{name: fi.Name(), st: st, at: read})
 			continue
 		}
-		if s.add(&t, &st) {
+		if s.add(&t, fi.Name(), &st) {
 			subs = append(subs, named{fi.Name(), listed{st: st, know: knowAll}})
 		}
 	}

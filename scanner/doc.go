@@ -11,5 +11,11 @@
 // context through the walk's watchdog: it is made through slot.do, and
 // every call outside a walk through bounded (slot.go, timeout.go).
 //
-// It imports no other package of the project.
+// Each session's Anatomy (kind, regenerable bytes, Baileys key files by
+// type) is counted by the same per-entry function as its Usage (parts.go),
+// from names the walk lists anyway, with the rules of package
+// scanner/anatomy.
+//
+// It imports no other package of the project but its own leaf
+// scanner/anatomy.
 package scanner

@@ -547,7 +547,7 @@ func (n *nativeFS) size(w *walker[*fdDir], sl *slot, s *session, d *fdDir) error
 		return nil // done reports the cancellation
 	}
 	buf := n.buffer(sl)
-	t := newTally()
+	t := s.tallyIn(d.rel)
 	var subs []named
 	var recent []recentFile
 	for {
@@ -664,7 +664,7 @@ func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir
 			*recent = append(*recent, recentFile{name: string(name), st: st, at: time.Now()})
 			continue
 		}
-		if s.add(t, &st) {
+		if s.add(t, t.entryName(name), &st) {
 			*subs = append(*subs, named{string(name), listed{st: st, know: knowAll}})
 		}
 	}
@@ -698,7 +698,7 @@ func (n *nativeFS) sizePart(w *walker[*fdDir], sl *slot, s *session, d *fdDir, b
 		return nil
 	}
 	sl.where = d.rel
-	t := newTally()
+	t := s.tallyIn(d.rel)
 	var subs []named
 	var recent []recentFile
 	if err := n.sizeEntries(w, sl, s, d, b, &t, &subs, &recent); err != nil {
@@ -773,8 +773,8 @@ func (n *nativeFS) subdir(w *walker[*fdDir], sl *slot, s *session, parent *fdDir
 	case errors.Is(err, fs.ErrNotExist):
 		s.change(changedDirGone)
 		if !counted { // it was listed as a directory: it counts as one
-			t := newTally()
-			s.add(&t, &stat{mode: fs.ModeDir, mtime: noTime})
+			t := s.tallyIn(parent.rel)
+			s.add(&t, sub.name, &stat{mode: fs.ModeDir, mtime: noTime})
 			s.merge(&t)
 		}
 		return nil
@@ -788,8 +788,8 @@ func (n *nativeFS) subdir(w *walker[*fdDir], sl *slot, s *session, parent *fdDir
 		return nil
 	}
 	if !counted {
-		t := newTally()
-		if !s.add(&t, &st) {
+		t := s.tallyIn(parent.rel)
+		if !s.add(&t, sub.name, &st) {
 			n.release(child) // another filesystem mounted here is not entered
 			return nil
 		}

@@ -52,9 +52,15 @@ type tally struct {
 	// meaningless; addDir and addOther cannot overflow before addFile does,
 	// as each adds 2 KiB per entry).
 	overflow bool
+	// place is where the directory whose entries are added stands in the
+	// session (tallyIn), and parts what they are part of.
+	place place
+	parts parts
 }
 
-func newTally() tally { return tally{newest: noTime, oldest: noTime, written: noTime} }
+func newTally() tally {
+	return tally{newest: noTime, oldest: noTime, written: noTime, parts: newParts()}
+}
 
 // changeTime is when st last changed: its ctime, or its modification time
 // where the filesystem gives no ctime (afero's MemMapFs).
@@ -100,6 +106,7 @@ type session struct {
 	vanished bool
 	changed  string
 	links    map[fileID]struct{}
+	parts    parts
 
 	// self is the session directory's own stat when it was opened, and
 	// restat reads it again once everything under it was measured (and
@@ -156,7 +163,7 @@ type fileID struct{ dev, ino uint64 }
 const Quiet = 2 * time.Second
 
 func newSession(e Entry) *session {
-	return &session{entry: e, newest: noTime, oldest: noTime, written: noTime, settledBefore: time.Now().Add(-Quiet).UnixNano()}
+	return &session{entry: e, parts: newParts(), newest: noTime, oldest: noTime, written: noTime, settledBefore: time.Now().Add(-Quiet).UnixNano()}
 }
 
 // FileSettle is how long a regular file modified moments before it was
@@ -219,7 +226,7 @@ func (s *session) steady(ctx context.Context, t *tally, files []recentFile, look
 		if try == fileLooks {
 			s.change(changedRewrite)
 			for i := range files {
-				s.add(t, &files[i].st)
+				s.add(t, files[i].name, &files[i].st)
 			}
 			return nil
 		}
@@ -243,7 +250,7 @@ func (s *session) steady(ctx context.Context, t *tally, files []recentFile, look
 				s.fail(err)
 				return nil
 			case sameFile(&f.st, &st):
-				s.add(t, &st)
+				s.add(t, f.name, &st)
 				continue
 			}
 			kept = append(kept, recentFile{name: f.name, st: st, at: time.Now()})
@@ -284,10 +291,20 @@ func (s *session) opened(st *stat) {
 	}
 }
 
-// add sizes one entry of the session into t, under the size rules of
-// docs/guarantees.md, and reports whether it is a directory to descend into. It is the
-// one place where an entry becomes bytes.
-func (s *session) add(t *tally, st *stat) bool {
+// add sizes one entry of the session, name in the directory t tallies,
+// into t, under the size rules of docs/guarantees.md, and notes what part
+// of the session it is (parts.note), and reports whether it is a
+// directory to descend into. It is the one place where an entry becomes
+// bytes. name is needed only where t.entryName gives it.
+func (s *session) add(t *tally, name string, st *stat) bool {
+	before := t.usage
+	descend := s.addUsage(t, st)
+	t.parts.note(t.place, name, st, t.usage.minus(before))
+	return descend
+}
+
+// addUsage is add's sizing.
+func (s *session) addUsage(t *tally, st *stat) bool {
 	t.note(st)
 	switch {
 	case st.mode.IsDir():
@@ -336,6 +353,7 @@ func (s *session) merge(t *tally) {
 	ok := !t.overflow && s.usage.add(t.usage)
 	s.newest = max(s.newest, t.newest)
 	s.written = max(s.written, t.written)
+	s.parts.merge(&t.parts)
 	if t.oldest != noTime && (s.oldest == noTime || t.oldest < s.oldest) {
 		s.oldest = t.oldest
 	}
@@ -441,6 +459,9 @@ func (s *session) result() (Entry, bool) {
 	}
 	e := s.entry
 	e.Usage, e.Err, e.Changed = s.usage, s.err, s.changed
+	if !e.ListedOnly {
+		e.Anatomy = s.parts.anatomy()
+	}
 	if s.newest != noTime {
 		e.Newest = time.Unix(0, s.newest)
 	}
@@ -451,7 +472,7 @@ func (s *session) result() (Entry, bool) {
 		e.Written = time.Unix(0, s.written)
 	}
 	if e.Err != nil {
-		e.Usage = Usage{}
+		e.Usage, e.Anatomy = Usage{}, Anatomy{}
 	}
 	return e, true
 }

@@ -72,6 +72,9 @@ type Entry struct {
 	// Usage is zero, Newest is the directory's own modification time and
 	// Identity the one its lstat gave.
 	ListedOnly bool
+	// Anatomy is what the session is made of, counted in the same walk as
+	// Usage; zero when Usage is (an error, ListedOnly).
+	Anatomy Anatomy
 }
 
 // Config controls Walk. The zero value is valid.

@@ -47,26 +47,50 @@ var StateDirs = []string{Profile + "/" + IndexedDB, Profile + "/" + LocalStorage
 // otherwise, including a directory holding the markers of both (no program
 // writes such a thing, so nothing in it is taken for cache).
 func Of(top []string) Kind {
-	if len(top) == 0 {
-		return Empty
-	}
-	var webjs, baileys bool
+	var m Marks
 	for _, name := range top {
-		switch {
-		case name == Profile || name == LocalState:
-			webjs = true
-		case name == Creds:
-			baileys = true
-		default:
-			if _, ok := KeyType(name); ok {
-				baileys = true
-			}
+		m.Add(name)
+	}
+	return m.Kind()
+}
+
+// Marks gathers what Of looks at in a session's top-level names one name at
+// a time, for a walk that lists a directory in parts. The zero value has
+// seen nothing.
+type Marks struct {
+	any, webjs, baileys bool
+}
+
+// Add notes one top-level name.
+func (m *Marks) Add(name string) {
+	m.any = true
+	switch {
+	case name == Profile || name == LocalState:
+		m.webjs = true
+	case name == Creds:
+		m.baileys = true
+	default:
+		if _, ok := KeyType(name); ok {
+			m.baileys = true
 		}
 	}
+}
+
+// Merge adds the names o saw.
+func (m *Marks) Merge(o Marks) {
+	m.any = m.any || o.any
+	m.webjs = m.webjs || o.webjs
+	m.baileys = m.baileys || o.baileys
+}
+
+// Kind is the kind of a session whose top-level names were added.
+func (m Marks) Kind() Kind {
 	switch {
-	case webjs && !baileys:
+	case !m.any:
+		return Empty
+	case m.webjs && !m.baileys:
 		return Webjs
-	case baileys && !webjs:
+	case m.baileys && !m.webjs:
 		return Baileys
 	}
 	return Unknown
