@@ -106,21 +106,15 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 	var phases Phases
 	lap := r.stopwatch(started)
 
-	looked, err := r.checkShare(ctx, cutoff)
-	if err != nil {
+	if err := r.checkShare(ctx, cutoff); err != nil {
 		return nil, err
 	}
 	phases.Check = lap()
-	// The mount check looked at paths as the second look before the writes
-	// does: what one cost tells a budgeted run how much time to keep.
-	lookCost := time.Duration(0)
-	if looked > 0 {
-		lookCost = r.now().Sub(started) / time.Duration(looked)
-	}
 	var (
 		rows   []db.Row
 		d      *disk
 		budget *Budget
+		err    error
 	)
 	if r.cfg.MaxDuration > 0 {
 		// The budget sizes the stalest rows' directories first: it needs
@@ -133,7 +127,7 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 		if from.IsZero() {
 			from = started
 		}
-		d, budget, err = r.walkBudgeted(ctx, rows, from, lookCost)
+		d, budget, err = r.walkBudgeted(ctx, rows, from)
 	} else {
 		rows, d, phases.Rows, err = r.rowsAndWalk(ctx)
 	}

@@ -62,7 +62,7 @@ func (d deadline) stop(n int64) time.Time {
 // The directories not measured stay in the disk as listed (ListedOnly). An
 // error means the audit could not be done, or was interrupted (ctx); a
 // budget spent is not an error. The budget runs from started.
-func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started time.Time, lookCost time.Duration) (*disk, *Budget, error) {
+func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started time.Time) (*disk, *Budget, error) {
 	d := newDisk()
 	wcfg := r.cfg.Walk
 	wcfg.Scope = r.cfg.Scope
@@ -78,9 +78,10 @@ func (r *Reconciler) walkBudgeted(ctx context.Context, rows []db.Row, started ti
 	}
 	order, missing := sizingOrder(r.cfg.PathPrefix, rows, index, r.cfg.BackfillPaths, started.Unix()/(24*60*60))
 	b := &Budget{MaxDurationSeconds: r.cfg.MaxDuration.Seconds(), Listed: len(order)}
-	if lookCost <= 0 && len(order) > 0 {
-		// No sample to time a look on: reckon a look again costs four
-		// times what listing took per session.
+	// Reckon that looking at a session again costs four times what
+	// listing took per session.
+	var lookCost time.Duration
+	if len(order) > 0 {
 		lookCost = 4 * r.now().Sub(listStart) / time.Duration(len(order))
 	}
 	dl := deadline{

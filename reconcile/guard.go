@@ -34,16 +34,14 @@ const sampleSize = 1000
 // workspace directories the sampled rows older than the grace period name
 // than it should (ErrTooManyMissing): more than MaxMissingRatio of them
 // absent, as on an empty mount point. It lists the root and nothing else:
-// no session, of this scope or another, is looked at, and it returns 0 as
-// the number of paths it looked at (what a budgeted run reckons the cost of
-// a look from; see Audit).
-func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) (int, error) {
+// no session, of this scope or another, is looked at.
+func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) error {
 	sample, err := r.store.Sample(ctx, sampleSize)
 	if err != nil {
-		return 0, fmt.Errorf("read a sample of rows: %w", err)
+		return fmt.Errorf("read a sample of rows: %w", err)
 	}
 	if err := checkPrefix(r.cfg.PathPrefix, sample); err != nil {
-		return 0, err
+		return err
 	}
 	named := map[uint64]bool{}
 	for _, row := range sample {
@@ -56,11 +54,11 @@ func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) (int, err
 		}
 	}
 	if len(named) == 0 {
-		return 0, nil
+		return nil
 	}
 	present, err := scanner.WorkspaceIDs(ctx, r.fsys, r.cfg.Root, r.cfg.Walk)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	absent := 0
 	for ws := range named {
@@ -70,9 +68,9 @@ func (r *Reconciler) checkShare(ctx context.Context, cutoff time.Time) (int, err
 	}
 	n := len(named)
 	if float64(absent) <= r.cfg.MaxMissingRatio*float64(n) {
-		return 0, nil
+		return nil
 	}
-	return 0, fmt.Errorf("%w: %d of the %d workspaces the newest live rows name (%.0f%%) have no directory under %s, more than the allowed %.0f%%; is the share mounted there?",
+	return fmt.Errorf("%w: %d of the %d workspaces the newest live rows name (%.0f%%) have no directory under %s, more than the allowed %.0f%%; is the share mounted there?",
 		ErrTooManyMissing, absent, n, 100*float64(absent)/float64(n), r.cfg.Root, 100*r.cfg.MaxMissingRatio)
 }
 

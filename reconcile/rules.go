@@ -19,7 +19,7 @@ type Observation struct {
 	Path      string
 	Workspace uint64
 	// Entry is what the scanner found at Path; nil when nothing is there
-	// (ENOENT). The rules read it as at, which Judge fills in from it.
+	// (ENOENT). The rules read it as at, which the caller fills in from it.
 	Entry *scanner.Entry
 	// WorkspaceErr is set when the workspace directory could not be
 	// listed: whether anything is at Path is unknown.
@@ -49,26 +49,16 @@ type Verdict struct {
 	there bool
 }
 
-// Judge gives the directory of o and every row of o exactly one outcome. It
-// is the audit's rules as a pure function of what was observed: cutoff is the
-// end of the grace period (now minus --min-age); a directory changed, or a
-// row changed, after it is recent.
+// appendJudged appends to dst the verdicts that give the directory of o and
+// every row of o exactly one outcome: the audit's rules as a function of
+// what was observed (o.at, not o.Entry, which the caller reads into o.at).
+// cutoff is the end of the grace period (now minus --min-age); a directory
+// changed, or a row changed, after it is recent.
 //
 // A Verified verdict says the size may be written; whether it is depends on
-// what is there just before the write (see Reconciler).
-func Judge(o Observation, cutoff time.Time) []Verdict {
-	o.at = seenOf(o.Entry)
-	vs := appendJudged(nil, &o, cutoff)
-	for i := range vs {
-		vs[i].complete()
-	}
-	return vs
-}
-
-// appendJudged appends the verdicts of Judge to dst, with the Finding of a
-// Verified verdict left bare (see complete): the batch audit judges a
-// million observations into one slice, and lists none of its verified
-// ones.
+// what is there just before the write (see Reconciler). Its Finding is left
+// bare (see complete): the batch audit judges a million observations into
+// one slice, and lists none of its verified ones.
 func appendJudged(dst []Verdict, o *Observation, cutoff time.Time) []Verdict {
 	live, dead := splitLive(o.Rows)
 	one := func(kind Outcome, rows []db.Row, detail string) Verdict {

@@ -14,15 +14,6 @@ import (
 // real directory, such as a symbolic link, or that passes through one.
 var ErrNotSessionDir = errors.New("scanner: not a real directory")
 
-// Check confirms that rel ("workspace_<id>/session_<id>") is, right now, a
-// real directory under root reached through a real workspace directory,
-// without following a symbolic link. The error wraps fs.ErrNotExist when
-// nothing is there and ErrNotSessionDir when something else is.
-func Check(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) error {
-	_, err := Lookup(ctx, fsys, root, rel, cfg)
-	return err
-}
-
 // lstatSession looks at the workspace directory and then the session
 // directory of rel, so that a workspace replaced by a link is never passed
 // through.

@@ -24,7 +24,7 @@ type Hooks struct {
 }
 
 // WithHooks returns the host filesystem fsys (an *afero.OsFs) with h
-// installed, for Walk, Measure and Lookup to read natively.
+// installed, for Walk, Measure and LookupMany to read natively.
 func WithHooks(fsys afero.Fs, h Hooks) afero.Fs {
 	return hookedFs{OsFs: fsys.(*afero.OsFs), hooks: &hooks{open: h.Open, dev: h.Dev, lstatDirs: h.LstatDirs, list: h.List, noOpenat2: h.NoOpenat2}}
 }

@@ -1,11 +1,9 @@
 package scanner
 
 import (
-	"context"
 	"fmt"
 	"os"
 
-	"github.com/spf13/afero"
 	"github.com/spf13/afero/mem"
 )
 
@@ -63,34 +61,4 @@ func memNode(fi os.FileInfo) any {
 		return m.FileData
 	}
 	return nil
-}
-
-// Lookup returns the Identity of the session directory at rel
-// ("workspace_<id>/session_<id>") under root as it is right now, without
-// following a symbolic link, for comparison with the Entry.Identity of a
-// walk: a different one means the directory measured is not the one there
-// now. Its errors are Check's: fs.ErrNotExist when nothing is there,
-// ErrNotSessionDir when something other than a real directory is.
-func Lookup(ctx context.Context, fsys afero.Fs, root, rel string, cfg Config) (Identity, error) {
-	// Three calls natively (the root, the workspace, the session), two
-	// lstats through afero: counted as three.
-	st, err := bounded(ctx, cfg.bounds(), 3, func() (stat, error) { return lookupNow(fsys, root, rel) })
-	if err != nil {
-		return Identity{}, err
-	}
-	return identityOf(&st), nil
-}
-
-// lookupNow looks at rel natively where Walk would read fsys natively, so
-// that both see the same facts (statx's birth time), and through afero
-// otherwise.
-func lookupNow(fsys afero.Fs, root, rel string) (stat, error) {
-	if st, ok, err := lookupNative(fsys, root, rel); ok {
-		return st, err
-	}
-	fi, err := lstatSessionNow(fsys, root, rel)
-	if err != nil {
-		return stat{}, err
-	}
-	return fileStat(fi), nil
 }

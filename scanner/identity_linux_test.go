@@ -1,7 +1,6 @@
 package scanner_test
 
 import (
-	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -47,7 +46,7 @@ func testOsSessionReplaced(t *testing.T, impl osImpl) {
 	if e.Usage.Files != 1 || e.Usage.Dirs != 2 {
 		t.Errorf("session_a usage %+v, want what was listed: 1 file, 2 dirs", e.Usage)
 	}
-	now, err := scanner.Lookup(context.Background(), fsys, root, "workspace_1/session_a", cfg)
+	now, err := lookupOne(t, fsys, root, "workspace_1/session_a", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +54,7 @@ func testOsSessionReplaced(t *testing.T, impl osImpl) {
 		t.Errorf("identity measured %v is Same as the one there now %v", e.Identity, now)
 	}
 	b := entries["workspace_1/session_b"]
-	bNow, err := scanner.Lookup(context.Background(), fsys, root, "workspace_1/session_b", cfg)
+	bNow, err := lookupOne(t, fsys, root, "workspace_1/session_b", cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +106,9 @@ func ctime(t *testing.T, path string) syscall.Timespec {
 	return st.Ctim
 }
 
-// TestOsLookup: Lookup gives Check's errors, and the Identity a walk gave
-// for an unchanged session.
+// TestOsLookup: LookupMany of one session gives fs.ErrNotExist when
+// nothing is there and ErrNotSessionDir when something other than a real
+// directory is, and the Identity a walk gave for an unchanged session.
 func TestOsLookup(t *testing.T) { forEachOS(t, testOsLookup) }
 
 func testOsLookup(t *testing.T, impl osImpl) {
@@ -116,7 +116,6 @@ func testOsLookup(t *testing.T, impl osImpl) {
 	symlink(t, filepath.Join(root, "elsewhere", "session_c"), filepath.Join(root, "workspace_1", "session_link"))
 	symlink(t, "elsewhere", filepath.Join(root, "workspace_3"))
 	fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
-	ctx := context.Background()
 	for rel, want := range map[string]error{
 		"workspace_1/session_none": fs.ErrNotExist,
 		"workspace_9/session_a":    fs.ErrNotExist,
@@ -124,11 +123,8 @@ func testOsLookup(t *testing.T, impl osImpl) {
 		"workspace_3/session_c":    scanner.ErrNotSessionDir,
 		"workspace_1/f":            scanner.ErrNotSessionDir,
 	} {
-		if _, err := scanner.Lookup(ctx, fsys, root, rel, cfg); !errors.Is(err, want) {
-			t.Errorf("Lookup(%s) = %v, want %v", rel, err, want)
-		}
-		if err := scanner.Check(ctx, fsys, root, rel, cfg); !errors.Is(err, want) {
-			t.Errorf("Check(%s) = %v, want %v", rel, err, want)
+		if _, err := lookupOne(t, fsys, root, rel, cfg); !errors.Is(err, want) {
+			t.Errorf("LookupMany(%s) = %v, want %v", rel, err, want)
 		}
 	}
 	// A tree written moments ago is not settled: it may be one being
@@ -141,16 +137,16 @@ func testOsLookup(t *testing.T, impl osImpl) {
 	settle(t)
 	entries := walk(t, fsys, root, cfg)
 	for _, rel := range []string{"workspace_1/session_a", "workspace_2/session_b"} {
-		id, err := scanner.Lookup(ctx, fsys, root, rel, cfg)
+		id, err := lookupOne(t, fsys, root, rel, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if e := entries[rel]; !e.Identity.Same(id) || e.Changed != "" {
-			t.Errorf("%s: walk Identity %v, Changed %q; Lookup %v", rel, e.Identity, e.Changed, id)
+			t.Errorf("%s: walk Identity %v, Changed %q; LookupMany %v", rel, e.Identity, e.Changed, id)
 		}
 	}
-	a, _ := scanner.Lookup(ctx, fsys, root, "workspace_1/session_a", cfg)
-	b, _ := scanner.Lookup(ctx, fsys, root, "workspace_2/session_b", cfg)
+	a, _ := lookupOne(t, fsys, root, "workspace_1/session_a", cfg)
+	b, _ := lookupOne(t, fsys, root, "workspace_2/session_b", cfg)
 	if a.Same(b) {
 		t.Errorf("two directories are the Same: %v, %v", a, b)
 	}

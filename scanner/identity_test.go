@@ -1,7 +1,6 @@
 package scanner_test
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 
@@ -12,18 +11,17 @@ import (
 
 // TestMemIdentity: on MemMapFs, which has no inodes, a session directory
 // removed and created again has another Identity, and the one a walk
-// measured is the one Lookup finds while nothing changed.
+// measured is the one LookupMany finds while nothing changed.
 func TestMemIdentity(t *testing.T) {
 	fsys := memTree(t, tree{"workspace_1/session_a/f": "x"})
-	ctx := context.Background()
 	const rel = "workspace_1/session_a"
 	e := walk(t, fsys, memRoot, scanner.Config{})[rel]
-	id, err := scanner.Lookup(ctx, fsys, memRoot, rel, scanner.Config{})
+	id, err := lookupOne(t, fsys, memRoot, rel, scanner.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !e.Identity.Same(id) || e.Identity == (scanner.Identity{}) || e.Changed != "" {
-		t.Fatalf("walk Identity %v, Changed %q; Lookup %v", e.Identity, e.Changed, id)
+		t.Fatalf("walk Identity %v, Changed %q; LookupMany %v", e.Identity, e.Changed, id)
 	}
 	p := filepath.Join(memRoot, "workspace_1", "session_a")
 	if err := fsys.RemoveAll(p); err != nil {
@@ -32,7 +30,7 @@ func TestMemIdentity(t *testing.T) {
 	if err := afero.WriteFile(fsys, filepath.Join(p, "f"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	now, err := scanner.Lookup(ctx, fsys, memRoot, rel, scanner.Config{})
+	now, err := lookupOne(t, fsys, memRoot, rel, scanner.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,18 +12,21 @@ import (
 )
 
 // LookupMany looks at the session directories rels ("workspace_<id>/
-// session_<id>") under root as they are right now, as Lookup does one, and
-// calls fn once for each rels[i] with i and what Lookup would return for
-// it: the Identity, or an error wrapping fs.ErrNotExist when nothing is
+// session_<id>") under root as they are right now, without following a
+// symbolic link, for comparison with the Entry.Identity of a walk (a
+// different one means the directory measured is not the one there now),
+// and calls fn once for each rels[i] with i and what it found there: the
+// Identity, or an error wrapping fs.ErrNotExist when nothing is
 // there, ErrNotSessionDir when something other than a real directory is
 // (or the workspace is not one), ErrIOTimeout when a call did not answer.
 //
 // It reads the share as a walk does, natively where Walk would: each
 // workspace is opened once, without following a link, for all its sessions
 // among rels, and each session is lstat-ed relative to it, with up to
-// Config.Workers calls in flight, each bounded by Config.IOTimeout. Where
-// Lookup makes five system calls, a goroutine and a timer per session, a
-// workspace of a hundred sessions costs about a hundred and three calls.
+// Config.Workers calls in flight, each bounded by Config.IOTimeout: a
+// workspace of a hundred sessions costs about a hundred and three calls,
+// not the five calls, a goroutine and a timer per session of looking at
+// each on its own.
 //
 // fn must be safe for concurrent use; order is undefined. LookupMany returns
 // only after every call to fn has returned. Its error is ctx's when ctx is

@@ -16,7 +16,7 @@ import (
 
 // TestLookupManyMem: on afero's MemMapFs, LookupMany gives the Identity a
 // walk gave an unchanged session, another one for a session removed and
-// created again, and Lookup's errors.
+// created again, and the errors of what is missing or not a directory.
 func TestLookupManyMem(t *testing.T) {
 	fsys := memTree(t, tree{
 		"workspace_1/session_a/f": "x",
@@ -108,7 +108,14 @@ func lookupMany(t *testing.T, fsys afero.Fs, root string, rels []string, cfg sca
 	return got
 }
 
-// kindOf classes a Lookup error the way its callers tell them apart.
+// lookupOne runs LookupMany on rel alone.
+func lookupOne(t *testing.T, fsys afero.Fs, root, rel string, cfg scanner.Config) (scanner.Identity, error) {
+	t.Helper()
+	g := lookupMany(t, fsys, root, []string{rel}, cfg)[0]
+	return g.id, g.err
+}
+
+// kindOf classes a LookupMany error the way its callers tell them apart.
 func kindOf(err error) string {
 	switch {
 	case err == nil:

@@ -95,7 +95,7 @@ const (
 
 	// descriptorsPerWorker is what one worker of a walk with openat2 holds
 	// at most (see nativeFS), and descriptorReserve what Walk leaves to the
-	// rest of the process (database connections, logs, Lookup).
+	// rest of the process (database connections, logs, CheckRoot).
 	descriptorsPerWorker = 3
 	descriptorReserve    = 16
 	// descriptorsPerWorkerOpenat is what Walk allows a worker without
@@ -824,63 +824,4 @@ func (n *nativeFS) openFailed(sl *slot, s *session, parent *fdDir, name string, 
 		return errSkip
 	}
 	return err
-}
-
-// lookupNative looks at the session directory rel under root the way the
-// native walk reads it, where Walk would read fsys natively, and reports
-// whether it did: the workspace is opened relative to the root without
-// following a link, and the session lstat-ed relative to it with statx, so
-// that the Identity is made of the same facts as the walk's.
-func lookupNative(fsys afero.Fs, root, rel string) (stat, bool, error) {
-	if _, ok := hostFs(fsys); !ok {
-		return stat{}, false, nil
-	}
-	ws, id, ok := ParseSessionPath(rel)
-	if !ok {
-		return stat{}, true, fmt.Errorf("check %q: %w", rel, ErrNotSessionDir)
-	}
-	wsName := WorkspaceName(ws)
-	rootFD, err := openRetry(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
-	if err != nil {
-		return stat{}, true, fmt.Errorf("check %s: %w", rel, &os.PathError{Op: "open", Path: root, Err: err})
-	}
-	defer unix.Close(rootFD)
-	wsFD, err := openRetry(rootFD, wsName, openFlags)
-	switch {
-	case err == unix.ELOOP:
-		return stat{}, true, fmt.Errorf("check %s: %w: its workspace is %s", rel, ErrNotSessionDir, notDir(fs.ModeSymlink))
-	case err == unix.ENOTDIR:
-		return stat{}, true, fmt.Errorf("check %s: %w: its workspace is %s", rel, ErrNotSessionDir, notDir(0))
-	case err != nil:
-		return stat{}, true, fmt.Errorf("check %s: %w", wsName, &os.PathError{Op: "open", Path: wsName, Err: err})
-	}
-	defer unix.Close(wsFD)
-	var stx unix.Statx_t
-	for {
-		err = unix.Statx(wsFD, sessionPrefix+id, statxFlags, dirStatxMask, &stx)
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if errors.Is(err, unix.ENOSYS) {
-		return stat{}, false, nil // as walkNative: afero needs no statx
-	}
-	if err != nil {
-		return stat{}, true, fmt.Errorf("check %s: %w", rel, &os.PathError{Op: "lstat", Path: rel, Err: err})
-	}
-	st := (&nativeFS{}).fromStatx(&stx, rel)
-	if reason := notDir(st.mode); reason != "" {
-		return stat{}, true, fmt.Errorf("check %s: %w: %s", rel, ErrNotSessionDir, reason)
-	}
-	return st, true, nil
-}
-
-// openRetry opens name relative to dirfd, again when interrupted.
-func openRetry(dirfd int, name string, flags int) (int, error) {
-	for {
-		fd, err := unix.Openat(dirfd, name, flags, 0)
-		if err != unix.EINTR {
-			return fd, err
-		}
-	}
 }

@@ -23,8 +23,8 @@ type Progress struct {
 	// Calls counts the filesystem calls made (opening a directory, reading
 	// a batch of its entries, one lstat), each bounded by IOTimeout and
 	// paced by Limiter: those of a walk are added when it ends, those made
-	// outside one with this Progress in their Config (CheckRoot, Check,
-	// Lookup) as they are made.
+	// outside one with this Progress in their Config (CheckRoot,
+	// WorkspaceIDs) as they are made.
 	Calls atomic.Int64
 }
 

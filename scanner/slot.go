@@ -50,8 +50,8 @@ var errDetached = errors.New("scanner: slot detached")
 // watchdog, and returns its error, or errDetached when the watchdog gave up
 // on the holder meanwhile: undo (if not nil) then releases what op acquired,
 // and the holder must return errDetached at once. Every filesystem call of
-// a walk goes through do, and every call outside a walk (Check, Lookup,
-// CheckRoot, a session's restat) through bounded: a call made otherwise
+// a walk goes through do, and every call outside a walk (CheckRoot,
+// WorkspaceIDs, a session's restat) through bounded: a call made otherwise
 // would neither time out nor let a cancelled walk stop, nor keep to
 // Config.Limiter.
 //

@@ -35,7 +35,7 @@ func (c Config) bounds() bounds {
 
 // bounded runs op, which makes calls filesystem calls, and waits for it
 // until ctx is done or b.timeout (if > 0) passes. It bounds the single
-// calls made outside a walk (Check, CheckRoot, a session's restat); a walk,
+// calls made outside a walk (CheckRoot, a session's restat); a walk,
 // which makes one call per entry, uses its watchdog instead. A system call
 // cannot be interrupted: an op that hangs is left behind on its own
 // goroutine and its result dropped, so that one stalled server never holds

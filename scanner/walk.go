@@ -53,7 +53,7 @@ type Entry struct {
 	Reason          string
 	Err             error
 	// Identity is the identity of the session directory that was measured,
-	// read when it was opened. Compare it with Lookup just before acting on
+	// read when it was opened. Compare it with LookupMany's just before acting on
 	// the measurement: a different one means another directory stands there
 	// now.
 	Identity Identity
@@ -107,7 +107,7 @@ type Config struct {
 	Ignore []string
 	// Limiter, when not nil, paces the filesystem calls: each waits for a
 	// token first (see NewLimiter), those of a walk and those made outside
-	// one (CheckRoot, Check, Lookup) alike. Share one among the walks and
+	// one (CheckRoot, WorkspaceIDs) alike. Share one among the walks and
 	// calls of a run, so that the rate holds over all of them together. A
 	// wait for a token is not a call: IOTimeout does not run during it, and
 	// it ends when ctx is done.

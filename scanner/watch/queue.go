@@ -133,13 +133,6 @@ func (q *Queue) signal() {
 	}
 }
 
-// TryGet returns a key that is due now, if there is one, and marks it as
-// being processed; the caller must call Done with it.
-func (q *Queue) TryGet() (string, bool) {
-	key, _, ok := q.tryGet()
-	return key, ok
-}
-
 // tryGet returns a due key, or when none is due how long until the next one
 // is (0 when the queue is empty).
 func (q *Queue) tryGet() (string, time.Duration, bool) {

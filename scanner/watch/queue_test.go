@@ -59,7 +59,7 @@ func (c *fakeClock) advance(d time.Duration) {
 type step struct {
 	after time.Duration // advance the clock by this first
 	add   []string
-	want  []string // keys TryGet must return now, in this order, then nothing
+	want  []string // keys dueNow must return now, in this order, then nothing
 	done  []string // Done for these after the check
 }
 
@@ -152,13 +152,13 @@ func TestQueueDebounce(t *testing.T) {
 					q.Add(k)
 				}
 				for _, want := range s.want {
-					got, ok := q.TryGet()
+					got, ok := dueNow(q)
 					if !ok || got != want {
-						t.Fatalf("step %d: TryGet = %q, %v; want %q", i, got, ok, want)
+						t.Fatalf("step %d: dueNow = %q, %v; want %q", i, got, ok, want)
 					}
 				}
-				if got, ok := q.TryGet(); ok {
-					t.Fatalf("step %d: TryGet = %q; want nothing due", i, got)
+				if got, ok := dueNow(q); ok {
+					t.Fatalf("step %d: dueNow = %q; want nothing due", i, got)
 				}
 				for _, k := range s.done {
 					q.Done(k)
@@ -178,7 +178,7 @@ func TestQueueLen(t *testing.T) {
 		t.Fatalf("Len = %d, want 2", n)
 	}
 	clock.advance(DefaultQuiet)
-	k, _ := q.TryGet()
+	k, _ := dueNow(q)
 	if n := q.Len(); n != 1 {
 		t.Fatalf("Len with one key handed out = %d, want 1", n)
 	}
@@ -248,4 +248,11 @@ func TestQueueGetCancelled(t *testing.T) {
 	if _, err := q.Get(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Get on a cancelled context = %v, want context.Canceled", err)
 	}
+}
+
+// dueNow returns a key that is due now, if there is one, and marks it as
+// being processed, without waiting as Get does.
+func dueNow(q *Queue) (string, bool) {
+	key, _, ok := q.tryGet()
+	return key, ok
 }

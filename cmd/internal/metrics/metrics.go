@@ -54,15 +54,6 @@ const (
 	typeMet          = "metered"
 )
 
-// Encode writes run in the Prometheus text format to w; a failed run's last
-// success is not known to it.
-func Encode(w io.Writer, run Run) error {
-	if run.Success {
-		return encode(w, run, run.Finished, true)
-	}
-	return encode(w, run, time.Time{}, false)
-}
-
 func encode(w io.Writer, run Run, lastSuccess time.Time, haveLastSuccess bool) error {
 	families, err := gather(run, run.Shard, lastSuccess, haveLastSuccess)
 	if err != nil {

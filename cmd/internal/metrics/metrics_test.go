@@ -275,12 +275,20 @@ func TestPromtoolCheckMetrics(t *testing.T) {
 	shard.Shard = "1/2"
 	for name, run := range map[string]metrics.Run{"success": successRun(), "shard": shard, "failed": failedRun(finished)} {
 		t.Run(name, func(t *testing.T) {
-			var buf bytes.Buffer
-			if err := metrics.Encode(&buf, run); err != nil {
+			path := filepath.Join(t.TempDir(), "sessaudit.prom")
+			f, err := metrics.Open(path, metrics.Audit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Write(run); err != nil {
+				t.Fatal(err)
+			}
+			text, err := os.ReadFile(path)
+			if err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(promtool, "check", "metrics")
-			cmd.Stdin = &buf
+			cmd.Stdin = bytes.NewReader(text)
 			out, err := cmd.CombinedOutput()
 			if err != nil || len(bytes.TrimSpace(out)) > 0 {
 				t.Errorf("promtool check metrics: %v\n%s", err, out)

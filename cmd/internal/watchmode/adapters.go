@@ -54,12 +54,6 @@ type Hold struct {
 	held *db.Lock
 }
 
-// HoldLock takes the lock of scope on store (see db.Store.Lock): an error
-// matching db.ErrLocked names the holder when another process has it.
-func HoldLock(ctx context.Context, store *db.Store, scope string) (*Hold, error) {
-	return hold(ctx, store, func(ctx context.Context) (*db.Lock, error) { return store.Lock(ctx, scope) })
-}
-
 // HoldShard takes the watcher's locks of shard index of count (count 0:
 // all workspaces) on store (see db.Store.LockWatch), so that no other
 // watcher writes the same rows.

@@ -130,7 +130,7 @@ func newEnv(t *testing.T, tree map[string]string, rows []row, o options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hold, err := watchmode.HoldLock(ctx, store, "watch")
+	hold, err := watchmode.HoldShard(ctx, store, o.shard.Index, o.shard.Count)
 	if err != nil {
 		t.Fatal(err)
 	}
