@@ -163,7 +163,16 @@ func (a *aferoFS) size(w *walker[*aferoDir], sl *slot, s *session, d *aferoDir) 
 	read := time.Now() // Readdir lstat-ed them all by then
 	for _, fi := range infos {
 		st := fileStat(fi)
-		if s.recent(&st) {
+		if s.emptied(&st) {
+			again, err := a.look(sl, d, fi.Name())
+			if errors.Is(err, errDetached) {
+				return err
+			}
+			if err == nil {
+				st = again
+			}
+		}
+		if s.truncating(&st) {
 			recent = append(recent, recentFile{name: fi.Name(), st: st, at: read})
 			continue
 		}

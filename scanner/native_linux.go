@@ -660,7 +660,18 @@ func (n *nativeFS) sizeEntries(w *walker[*fdDir], sl *slot, s *session, d *fdDir
 			rel = joinRel(d.rel, string(name))
 		}
 		st := n.fromStatx(&stx, rel)
-		if s.recent(&st) {
+		if s.emptied(&st) {
+			again, err := n.statxAt(sl, d, string(name), joinRel(d.rel, string(name)), statxMask, 0)
+			if errors.Is(err, errDetached) {
+				return err
+			}
+			if err == nil {
+				st = again
+			}
+			// Gone or unreadable now: sized as it was listed, as a file
+			// removed after its lstat is.
+		}
+		if s.truncating(&st) {
 			*recent = append(*recent, recentFile{name: string(name), st: st, at: time.Now()})
 			continue
 		}

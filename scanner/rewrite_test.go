@@ -234,3 +234,54 @@ func TestMeasureNeverCountsATornRewrite(t *testing.T) {
 		t.Errorf("%d torn sizes measured, and the writer stalled %d times", n, stalled)
 	}
 }
+
+// A file rewritten in place reads, for a moment inside its truncation,
+// empty with its old times (the new size is set before the new times):
+// nothing marks it recent. An empty file with old times is looked at once
+// more at once, a counted call: one caught truncating then shows its new
+// times and counts once it stood still; one that is empty stays empty.
+func TestMeasureLooksAgainAtAnEmptyFile(t *testing.T) {
+	const rel = "workspace_1/session_a"
+	full := strings.Repeat("x", 1000)
+	tests := []struct {
+		name      string
+		rewrite   func(fsys afero.Fs, path string, look int)
+		wantSize  int64
+		wantLooks int
+	}{
+		{
+			name:      "empty at rest",
+			rewrite:   func(afero.Fs, string, int) {},
+			wantSize:  0,
+			wantLooks: 1,
+		},
+		{
+			name: "listed inside its truncation",
+			rewrite: func(fsys afero.Fs, path string, look int) {
+				if look == 1 {
+					writeFile(t, fsys, path, full)
+				}
+			},
+			wantSize:  1000,
+			wantLooks: 2,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			base := memTree(t, tree{rel + "/creds.json": ""})
+			setTimes(t, base, memRoot, time.Now().Add(-time.Hour))
+			path := filepath.Join(memRoot, rel, "creds.json")
+			fsys := &rewriteFs{Fs: base, path: path, rewrite: func(look int) { tc.rewrite(base, path, look) }}
+			e, err := scanner.Measure(context.Background(), fsys, memRoot, rel, scanner.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Usage.Size != tc.wantSize || e.Changed != "" {
+				t.Errorf("size %d, changed %q; want %d, not changed", e.Usage.Size, e.Changed, tc.wantSize)
+			}
+			if fsys.looks != tc.wantLooks {
+				t.Errorf("the file was looked at again %d times, want %d", fsys.looks, tc.wantLooks)
+			}
+		})
+	}
+}

@@ -206,6 +206,26 @@ func (s *session) recent(st *stat) bool {
 	return st.mode.IsRegular() && st.mtime != noTime && st.mtime >= s.settledBefore
 }
 
+// emptied reports whether st, a regular file that reads empty with times
+// from before the session's measurement began, may be a file caught inside
+// a truncation rather than an empty one. A rewrite in place (O_TRUNC) sets
+// the file's new size, then frees its blocks, and only then its new times:
+// for that moment it reads empty with its old times, which recent does not
+// see. An empty file that still holds blocks is in that moment (or was
+// allocated ahead, which standing still for FileSettle tells); one that
+// holds none, or whose blocks are unknown, is looked at again at once, one
+// more lstat per empty file (LOCK files and the like; a session holds few).
+func (s *session) emptied(st *stat) bool {
+	return st.mode.IsRegular() && st.size == 0 && !s.recent(st)
+}
+
+// truncating reports whether st, an empty regular file looked at again by
+// emptied's rule, is still in a truncation: it holds blocks, or its times
+// are now recent. Such a file counts only once it stood still (steady).
+func (s *session) truncating(st *stat) bool {
+	return s.recent(st) || st.mode.IsRegular() && st.size == 0 && st.blocks512 > 0
+}
+
 // sameFile reports whether b, a file looked at again, is a as it was: the
 // same inode, size and times (the block count is not compared: a delayed
 // allocation changes it without a write).
