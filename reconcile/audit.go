@@ -205,24 +205,15 @@ func (r *Reconciler) incomplete(rep *Report, err error) *Report {
 func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff time.Time) (*verdictSet, error) {
 	// One observation for every path a row or the walk names: the walk
 	// made those of the paths it found (see disk), the rows make the
-	// others, in one slice. A map from path to observation joins them and
-	// is let go before anything is judged; a map to separately allocated
-	// observations, held through the second look, cost 130 bytes a path
-	// more.
+	// others, in blocks that never move. A map from path to observation
+	// joins them and is let go before anything is judged; a map to
+	// separately allocated observations, held through the second look,
+	// cost 130 bytes a path more.
 	index := make(map[string]*Observation, max(len(rows), d.sessions.len()))
 	for o := range d.sessions.all() {
 		index[o.Path] = o
 	}
-	others := 0
-	for _, row := range rows {
-		if p, v := refOf(r.cfg.PathPrefix, row); v == nil {
-			if _, ok := index[p]; !ok {
-				index[p] = nil // made below
-				others++
-			}
-		}
-	}
-	extra := make([]Observation, 0, others)
+	var extra observations
 	var verdicts []Verdict
 	withPath := 0 // live rows with a usable stored path: the missing ratio's base
 	for i, row := range rows {
@@ -237,8 +228,7 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 		o := index[p]
 		if o == nil {
 			ws, _, _ := scanner.ParseSessionPath(p)
-			extra = append(extra, Observation{Path: p, Workspace: ws}) // within its capacity: never moves
-			o = &extra[len(extra)-1]
+			o = extra.add(Observation{Path: p, Workspace: ws})
 			index[p] = o
 		}
 		// The path as the row names it is the end of its stored path,
@@ -255,12 +245,12 @@ func (r *Reconciler) judge(ctx context.Context, rows []db.Row, d *disk, cutoff t
 		}
 	}
 	index = nil
-	obs := make([]*Observation, 0, d.sessions.len()+len(extra))
+	obs := make([]*Observation, 0, d.sessions.len()+extra.len())
 	for o := range d.sessions.all() {
 		obs = append(obs, o)
 	}
-	for i := range extra {
-		obs = append(obs, &extra[i])
+	for o := range extra.all() {
+		obs = append(obs, o)
 	}
 	for _, o := range obs {
 		if e, ok := d.wsErr[o.Workspace]; ok {

@@ -137,13 +137,19 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 	// first holds what a directory measured again because it was changing
 	// measured the first time.
 	first := map[*Observation]sample{}
-	var one [1]Verdict // a verified observation's verdict, made for recheck
+	var one [1]Verdict // a verified or counted observation's verdict, made for recheck
 	for round := 1; ; round++ {
 		var all []Verdict
 		start := make([]int32, len(obs)+1) // obs[i]'s verdicts are all[start[i]:start[i+1]]
-		verified := make([]bool, len(obs)) // or it is verified, and has no verdict in all
+		// Or obs[i] is verified or counted (countedOutcome), and has no
+		// verdict in all.
+		verified, counted := make([]bool, len(obs)), make([]bool, len(obs))
 		for i, o := range obs {
 			start[i] = int32(len(all))
+			if countedOutcome(o) != "" {
+				counted[i] = true
+				continue
+			}
 			all = appendJudged(all, o, cutoff)
 			if n := len(all); n == int(start[i])+1 && all[n-1].Kind == Verified {
 				all, verified[i] = all[:n-1], true
@@ -151,8 +157,12 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 		}
 		start[len(obs)] = int32(len(all))
 		verdicts := func(i int) []Verdict {
-			if verified[i] {
+			switch {
+			case verified[i]:
 				one[0] = verifiedVerdict(obs[i])
+				return one[:]
+			case counted[i]:
+				one[0] = countedVerdict(obs[i])
 				return one[:]
 			}
 			return all[start[i]:start[i+1]]
@@ -195,6 +205,8 @@ func (r *Reconciler) settle(ctx context.Context, obs []*Observation, cutoff time
 			switch {
 			case held[i].why == "" && verified[i]:
 				out.verified = append(out.verified, o)
+			case held[i].why == "" && counted[i]:
+				out.counted = append(out.counted, o)
 			case held[i].why == "":
 				kept = append(kept, all[start[i]:start[i+1]]...)
 			case round == 1:
@@ -244,9 +256,12 @@ func onePathEach(vs *verdictSet) {
 		dev, ino uint64
 		i        int // in vs.listed, or len(vs.listed) + its index in vs.verified
 	}
-	var refs []ref
+	refs := make([]ref, 0, len(vs.verified))
 	i := 0
 	for v := range vs.all() {
+		if i == len(vs.listed)+len(vs.verified) {
+			break // the counted ones come last, and none is verified
+		}
 		if id := v.identity(); v.Kind == Verified && id != (scanner.Identity{}) {
 			refs = append(refs, ref{id.Dev, id.Ino, i})
 		}

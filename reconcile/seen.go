@@ -141,11 +141,18 @@ func (t *tally) add(e *scanner.Entry) {
 // verified, with nothing to list: those are kept as their observations, 8
 // bytes each, rather than as verdicts, 144 (a million of them were the
 // largest thing the audit held while it looked again), and made verdicts
-// again one at a time as they are read.
+// again one at a time as they are read. So are the paths where nothing is
+// and whose rows need no second look and are neither listed nor written
+// (see countedOutcome): a real table has many rows among the verified ones
+// whose account was deleted (cleaned) or keeps no session files (no_path),
+// and a verdict of its own for each cost more to judge than the row's
+// write.
 type verdictSet struct {
 	listed []Verdict
 	// verified are observations whose one verdict is Verified.
 	verified []*Observation
+	// counted are observations whose one verdict is countedOutcome's.
+	counted []*Observation
 }
 
 // len returns the number of verdicts.
@@ -153,12 +160,12 @@ func (vs *verdictSet) len() int {
 	if vs == nil {
 		return 0
 	}
-	return len(vs.listed) + len(vs.verified)
+	return len(vs.listed) + len(vs.verified) + len(vs.counted)
 }
 
-// all yields every verdict, the listed ones first. A verified one is made
-// for the call: the Verdict yielded is valid until the next, and is copied
-// to be kept.
+// all yields every verdict: the listed ones, the verified ones, then the
+// counted ones. A verified or counted one is made for the call: the
+// Verdict yielded is valid until the next, and is copied to be kept.
 func (vs *verdictSet) all() iter.Seq[*Verdict] {
 	return func(yield func(*Verdict) bool) {
 		if vs == nil {
@@ -176,6 +183,12 @@ func (vs *verdictSet) all() iter.Seq[*Verdict] {
 				return
 			}
 		}
+		for _, o := range vs.counted {
+			v = countedVerdict(o)
+			if !yield(&v) {
+				return
+			}
+		}
 	}
 }
 
@@ -183,4 +196,39 @@ func (vs *verdictSet) all() iter.Seq[*Verdict] {
 // present returns for it.
 func verifiedVerdict(o *Observation) Verdict {
 	return verdict(o, Verified, o.Rows, "")
+}
+
+// countedOutcome returns the one outcome of o when it is one that is only
+// counted, with nothing to look at again, write or list: nothing is at its
+// path (and its workspace was listed), and either all its rows are
+// soft-deleted (cleaned) or it has one live row, of its own workspace, with
+// no stored path (no_path). It returns "" for any other observation. It
+// is what appendJudged gives such an observation.
+func countedOutcome(o *Observation) Outcome {
+	if o.at.kind != 0 || o.WorkspaceErr != nil || len(o.Rows) == 0 {
+		return ""
+	}
+	if len(o.Rows) == 1 {
+		r := &o.Rows[0]
+		switch {
+		case !r.Live():
+			return Cleaned
+		case r.StoragePath == nil && r.WorkspaceID == o.Workspace:
+			return NoPath
+		}
+		return ""
+	}
+	for i := range o.Rows {
+		if o.Rows[i].Live() {
+			return ""
+		}
+	}
+	return Cleaned
+}
+
+// countedVerdict is the verdict of an observation whose outcome is
+// countedOutcome's, with its Finding left bare, as a verified one's (see
+// complete): what absent returns for it.
+func countedVerdict(o *Observation) Verdict {
+	return Verdict{Finding: Finding{Kind: countedOutcome(o), Path: o.Path}, Rows: o.Rows}
 }

@@ -1,7 +1,10 @@
 package reconcile
 
 import (
+	"errors"
+	"slices"
 	"testing"
+	"time"
 
 	"sessaudit/db"
 	"sessaudit/scanner"
@@ -34,5 +37,57 @@ func TestOnePathEach(t *testing.T) {
 	}
 	if len(vs.listed) != 3 || !recent[a.Path] || !recent[b.Path] || !recent[c.Path] {
 		t.Errorf("listed %v, want a, b and c recent", vs.listed)
+	}
+}
+
+// TestCountedOutcome: an observation settle keeps as counted gets the one
+// verdict appendJudged gives it, with the same rows and path; every other
+// observation near the rule (a live row with a path, a row of another
+// workspace, a directory there, a workspace not listed, a live row among
+// dead ones) is judged as before.
+func TestCountedOutcome(t *testing.T) {
+	path := func(s string) *string { return &s }
+	old := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	gone := &old
+	const p = "workspace_1/session_a"
+	live := db.Row{ID: 1, WorkspaceID: 1, StoragePath: path("/mnt/efs/" + p), CreatedAt: &old}
+	noPath := db.Row{ID: 2, WorkspaceID: 1, SessionID: "a", CreatedAt: &old}
+	dead := db.Row{ID: 3, WorkspaceID: 1, StoragePath: path("/mnt/efs/" + p), DeletedAt: gone, CreatedAt: &old}
+	deadNoPath := db.Row{ID: 4, WorkspaceID: 1, SessionID: "a", DeletedAt: gone, CreatedAt: &old}
+	otherWS := db.Row{ID: 5, WorkspaceID: 2, SessionID: "a", CreatedAt: &old}
+	there := seen{kind: scanner.KindSession}
+	for _, tc := range []struct {
+		name string
+		o    Observation
+		want Outcome
+	}{
+		{"one dead row", Observation{Rows: []db.Row{dead}}, Cleaned},
+		{"dead rows", Observation{Rows: []db.Row{dead, deadNoPath}}, Cleaned},
+		{"a live row without a path", Observation{Rows: []db.Row{noPath}}, NoPath},
+		{"a live row with a path", Observation{Rows: []db.Row{live}}, ""},
+		{"a live row without a path among dead ones", Observation{Rows: []db.Row{noPath, dead}}, ""},
+		{"a live row of another workspace", Observation{Rows: []db.Row{otherWS}}, ""},
+		{"a directory there", Observation{Rows: []db.Row{dead}, at: there}, ""},
+		{"the workspace not listed", Observation{Rows: []db.Row{dead}, WorkspaceErr: errors.New("EIO")}, ""},
+	} {
+		o := tc.o
+		o.Path, o.Workspace = p, 1
+		got := countedOutcome(&o)
+		if got != tc.want {
+			t.Errorf("%s: countedOutcome = %q, want %q", tc.name, got, tc.want)
+		}
+		if got == "" {
+			continue
+		}
+		judged := appendJudged(nil, &o, old.Add(time.Hour))
+		if len(judged) != 1 {
+			t.Fatalf("%s: appendJudged gave %d verdicts, want 1", tc.name, len(judged))
+		}
+		j, c := judged[0], countedVerdict(&o)
+		c.complete()
+		if c.Kind != j.Kind || c.Path != j.Path || !slices.Equal(c.RowIDs, j.RowIDs) || *c.WorkspaceID != *j.WorkspaceID ||
+			c.there != j.there || c.measured != nil || j.measured != nil || c.Detail != j.Detail {
+			t.Errorf("%s: counted verdict %+v, appendJudged's %+v", tc.name, c, j)
+		}
 	}
 }
