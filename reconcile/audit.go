@@ -70,6 +70,9 @@ type Config struct {
 	// verified longer ago than this (never verified: created longer ago)
 	// an Unverified finding besides its outcome. 0 reports none.
 	MaxUnverified time.Duration
+	// Bloat holds the thresholds of the Bloated finding; the zero Bloat
+	// reports none.
+	Bloat Bloat
 	// MaxDuration, when > 0, is the time the audit may take. It still
 	// lists every session directory of the scope and gives each directory
 	// and row its outcome, but sizes directories stalest first (see
@@ -148,6 +151,9 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	r.appendUnverified(verdicts, started)
+	if err := r.appendAnatomy(ctx, verdicts, cutoff); err != nil {
+		return r.incomplete(newReport(r.cfg, started, rows, d, nil), err), err
+	}
 	rep := newReport(r.cfg, started, rows, d, verdicts)
 	phases.Judge = lap() // the report's tally counts as judging
 	rep.Summary.Phases = &phases

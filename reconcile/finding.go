@@ -3,6 +3,8 @@ package reconcile
 import (
 	"cmp"
 	"slices"
+
+	"sessaudit/scanner/anatomy"
 )
 
 // Outcome is what the audit concluded about one session directory or row.
@@ -49,6 +51,20 @@ const (
 	// unreadable), which says why. A conflict's rows are not unverified:
 	// the conflict says it.
 	Unverified Outcome = "unverified"
+	// Incomplete: a session directory of a recognized kind missing what
+	// restores it: a webjs profile without Default/IndexedDB or
+	// Default/Local Storage (what whatsapp-web.js's RemoteAuth keeps), a
+	// baileys session without creds.json or with one that is empty, not
+	// JSON or lacks its keys. It is about the directory's contents, so it
+	// is reported in addition to the directory's outcome, and only for a
+	// directory that stood: measured without change, nothing in it changed
+	// within the grace period.
+	Incomplete Outcome = "incomplete"
+	// Bloated: a session directory over a threshold of Config.Bloat: a
+	// baileys session with too many key files, a webjs profile with too
+	// many regenerable bytes (ReclaimableBytes). Like Incomplete, in
+	// addition to the directory's outcome, only for a directory that stood.
+	Bloated Outcome = "bloated"
 
 	// Deferred: a session directory the audit had no time to size (Config.
 	// MaxDuration), which a full audit would have verified. Its row is left
@@ -66,6 +82,7 @@ const (
 // outcomeOrder lists every outcome in report order.
 var outcomeOrder = []Outcome{
 	Missing, Orphan, SoftDeleted, Unlinked, Conflict, UnsafePath, Unreadable, Unrecognized, Misrouted, Unverified,
+	Incomplete, Bloated,
 	Verified, Deferred, Recent, NoPath, Cleaned,
 }
 
@@ -105,7 +122,13 @@ type Finding struct {
 	SizeBytes    *int64 `json:"size_bytes,omitempty"`
 	MeteredBytes *int64 `json:"metered_bytes,omitempty"`
 	Files        *int64 `json:"files,omitempty"`
-	Detail       string `json:"detail,omitempty"`
+	// SessionKind, on an incomplete or bloated finding, is what wrote the
+	// session (webjs, baileys).
+	SessionKind anatomy.Kind `json:"session_kind,omitempty"`
+	// ReclaimableBytes, on a bloated webjs session, is its regenerable
+	// bytes: what reclaim --caches frees.
+	ReclaimableBytes *int64 `json:"reclaimable_bytes,omitempty"`
+	Detail           string `json:"detail,omitempty"`
 }
 
 func sortFindings(fs []Finding) {

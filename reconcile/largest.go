@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"sessaudit/scanner"
+	"sessaudit/scanner/anatomy"
 )
 
 // LargestCount is how many sessions and workspaces Summary lists as the
@@ -19,6 +20,12 @@ type SessionUsage struct {
 	SizeBytes    int64  `json:"size_bytes"`
 	MeteredBytes int64  `json:"metered_bytes"`
 	Files        int64  `json:"files"`
+	// Kind is what wrote the session; RegenerableBytes the part of
+	// SizeBytes that is regenerable cache (webjs), the rest being state;
+	// KeyFiles its Baileys key files by type (see docs/anatomy.md).
+	Kind             anatomy.Kind        `json:"kind,omitempty"`
+	RegenerableBytes int64               `json:"regenerable_bytes"`
+	KeyFiles         map[string]KeyFiles `json:"key_files,omitempty"`
 }
 
 // WorkspaceUsage is what the session directories of one workspace hold
@@ -29,6 +36,10 @@ type WorkspaceUsage struct {
 	SizeBytes    int64  `json:"size_bytes"`
 	MeteredBytes int64  `json:"metered_bytes"`
 	Files        int64  `json:"files"`
+	// RegenerableBytes is the regenerable part of SizeBytes, KeyFiles the
+	// Baileys key files of its sessions.
+	RegenerableBytes int64 `json:"regenerable_bytes"`
+	KeyFiles         int64 `json:"key_files"`
 }
 
 // largestTally keeps the LargestCount largest sessions seen so far and
@@ -51,8 +62,10 @@ func (l *largestTally) add(e *scanner.Entry) {
 		l.sessions = make([]SessionUsage, 0, LargestCount+1)
 	}
 	u := SessionUsage{Path: e.Path, WorkspaceID: e.WorkspaceID,
-		SizeBytes: e.Usage.Size, MeteredBytes: e.Usage.Metered, Files: e.Usage.Files}
+		SizeBytes: e.Usage.Size, MeteredBytes: e.Usage.Metered, Files: e.Usage.Files,
+		Kind: e.Anatomy.Kind, RegenerableBytes: e.Anatomy.Regenerable.Size}
 	if len(l.sessions) < LargestCount || bySize(u, l.sessions[len(l.sessions)-1]) < 0 {
+		u.KeyFiles = keyFilesOf(&e.Anatomy)
 		i, _ := slices.BinarySearchFunc(l.sessions, u, bySize)
 		l.sessions = slices.Insert(l.sessions, i, u)
 		l.sessions = l.sessions[:min(len(l.sessions), LargestCount)]
@@ -66,6 +79,8 @@ func (l *largestTally) add(e *scanner.Entry) {
 	w.SizeBytes += e.Usage.Size
 	w.MeteredBytes += e.Usage.Metered
 	w.Files += e.Usage.Files
+	w.RegenerableBytes += e.Anatomy.Regenerable.Size
+	w.KeyFiles += e.Anatomy.KeyFiles()
 }
 
 // byWorkspaceSize orders workspaces largest first, ties by id.

@@ -112,7 +112,10 @@ func Merge(reports []*Report) (*Report, error) {
 			sum.Bytes += is.Bytes
 			sum.MeteredBytes += is.MeteredBytes
 			sum.Findings += is.Findings
+			sum.RegenerableBytes += is.RegenerableBytes
+			sum.KeyFiles += is.KeyFiles
 		}
+		m.Anatomy.merge(&s.Anatomy)
 		m.LargestSessions = append(m.LargestSessions, s.LargestSessions...)
 		for _, w := range s.LargestWorkspaces {
 			byWorkspace[w.WorkspaceID] = w // a workspace is in one shard

@@ -87,6 +87,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) 
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
 	r.appendUnverified(vs, now)
+	if err := r.appendAnatomy(ctx, vs, now.Add(-r.cfg.MinAge)); err != nil {
+		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
+	}
 	res := Result{Verdicts: make([]Verdict, 0, vs.len())}
 	for v := range vs.all() {
 		v.complete()

@@ -82,6 +82,8 @@ type Summary struct {
 	LargestSessions    []SessionUsage   `json:"largest_sessions"`
 	LargestWorkspaces  []WorkspaceUsage `json:"largest_workspaces"`
 	WorkspacesMeasured int              `json:"workspaces_measured"`
+	// Anatomy is what the sessions measured are made of, by kind.
+	Anatomy Anatomy `json:"anatomy"`
 	// Budget is there when the audit ran under a time budget: what it
 	// sized and how stale that left the rows.
 	Budget *Budget `json:"budget,omitempty"`
@@ -122,6 +124,10 @@ type InstanceSummary struct {
 	Bytes        int64  `json:"bytes"`
 	MeteredBytes int64  `json:"metered_bytes"`
 	Findings     int    `json:"findings"`
+	// RegenerableBytes is the regenerable part of Bytes, KeyFiles the
+	// Baileys key files of the instance's sessions.
+	RegenerableBytes int64 `json:"regenerable_bytes"`
+	KeyFiles         int64 `json:"key_files"`
 }
 
 const unassigned = "unassigned"
@@ -174,6 +180,8 @@ func perInstance(rows []db.Row, verdicts *verdictSet) []InstanceSummary {
 			is.Sessions++
 			is.Bytes += u.Size
 			is.MeteredBytes += u.Metered
+			is.RegenerableBytes += m.parts.regen
+			is.KeyFiles += int64(m.parts.keys)
 		}
 	}
 	out := make([]InstanceSummary, 0, len(by))
@@ -224,6 +232,7 @@ func newReport(cfg Config, started time.Time, rows []db.Row, d *disk, verdicts *
 	t := &d.tally
 	s.Sessions, s.Files, s.Bytes, s.AllocatedBytes, s.MeteredBytes = t.sessions, t.files, t.bytes, t.allocated, t.metered
 	s.LargestSessions, s.LargestWorkspaces, s.WorkspacesMeasured = t.largest.result()
+	s.Anatomy = t.anatomy.result()
 	findings, recent := []Finding{}, []Finding{}
 	for v := range verdicts.all() {
 		s.Outcomes[v.Kind]++

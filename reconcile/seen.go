@@ -26,6 +26,7 @@ type seen struct {
 type measurement struct {
 	usage scanner.Usage
 	id    scanner.Identity
+	parts parts
 }
 
 type note struct {
@@ -42,7 +43,7 @@ func seenOf(e *scanner.Entry) seen {
 	if e == nil {
 		return seen{}
 	}
-	s := seen{m: measurement{usage: e.Usage, id: e.Identity}, newest: e.Newest, kind: e.Kind, listedOnly: e.ListedOnly}
+	s := seen{m: measurement{usage: e.Usage, id: e.Identity, parts: partsOf(e)}, newest: e.Newest, kind: e.Kind, listedOnly: e.ListedOnly}
 	if e.Reason != "" || e.Err != nil || e.Changed != "" {
 		s.note = &note{reason: e.Reason, err: e.Err, changed: e.Changed}
 		if e.Changed != "" {
@@ -122,6 +123,7 @@ type tally struct {
 	sessions                         int
 	files, bytes, allocated, metered int64
 	largest                          largestTally
+	anatomy                          anatomyTally
 }
 
 // add counts e when it is a session directory measured without error.
@@ -135,6 +137,7 @@ func (t *tally) add(e *scanner.Entry) {
 	t.allocated += e.Usage.Allocated
 	t.metered += e.Usage.Metered
 	t.largest.add(e)
+	t.anatomy.add(e)
 }
 
 // verdictSet is the verdicts of an audit. Most sessions of a share are

@@ -17,24 +17,24 @@ const openFileFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
 // descriptors: the workspace, the session and the file are each opened
 // relative to the one before with O_NOFOLLOW, so nothing below root is
 // followed. It reports false where Walk would not read fsys natively.
-func readNative(fsys afero.Fs, root, rel, name string, limit int64) ([]byte, bool, error) {
+func readNative(fsys afero.Fs, root, rel, name string, limit int64) (read, bool, error) {
 	if _, ok := hostFs(fsys); !ok {
-		return nil, false, nil
+		return read{}, false, nil
 	}
 	ws, id, _ := ParseSessionPath(rel)
 	what := rel + "/" + name
 	fd, err := openRetry(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
 	if err != nil {
-		return nil, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: root, Err: err})
+		return read{}, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: root, Err: err})
 	}
 	for _, dir := range []string{WorkspaceName(ws), sessionPrefix + id} {
 		next, err := openRetry(fd, dir, openFlags)
 		unix.Close(fd)
 		switch {
 		case err == unix.ELOOP || err == unix.ENOTDIR:
-			return nil, true, fmt.Errorf("read %s: %w: %s is not a real directory", what, ErrNotSessionDir, dir)
+			return read{}, true, fmt.Errorf("read %s: %w: %s is not a real directory", what, ErrNotSessionDir, dir)
 		case err != nil:
-			return nil, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: dir, Err: err})
+			return read{}, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: dir, Err: err})
 		}
 		fd = next
 	}
@@ -42,21 +42,21 @@ func readNative(fsys afero.Fs, root, rel, name string, limit int64) ([]byte, boo
 	unix.Close(fd)
 	switch {
 	case err == unix.ELOOP:
-		return nil, true, fmt.Errorf("read %s: %w (a symbolic link)", what, ErrNotRegular)
+		return read{}, true, fmt.Errorf("read %s: %w (a symbolic link)", what, ErrNotRegular)
 	case err != nil:
-		return nil, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: what, Err: err})
+		return read{}, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: what, Err: err})
 	}
 	f := os.NewFile(uintptr(file), what)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, true, fmt.Errorf("read %s: %w", what, err)
+		return read{}, true, fmt.Errorf("read %s: %w", what, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, true, fmt.Errorf("read %s: %w", what, ErrNotRegular)
+		return read{}, true, fmt.Errorf("read %s: %w", what, ErrNotRegular)
 	}
 	b, err := readLimited(f, what, limit)
-	return b, true, err
+	return read{b, fi.ModTime()}, true, err
 }
 
 // openRetry opens name relative to dirfd, again when interrupted.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 
 	"sessaudit/scanner"
 )
@@ -31,9 +32,9 @@ func testReadSessionFile(t *testing.T, impl osImpl) {
 	}
 	fsys, cfg := impl.fs(t, faults{}, scanner.Config{Progress: &scanner.Progress{}})
 	ctx := context.Background()
-	b, err := scanner.ReadSessionFile(ctx, fsys, root, "workspace_1/session_a", "creds.json", 100, cfg)
-	if err != nil || string(b) != `{"noiseKey":{}}` {
-		t.Errorf("creds.json: %q, %v", b, err)
+	b, mtime, err := scanner.ReadSessionFile(ctx, fsys, root, "workspace_1/session_a", "creds.json", 100, cfg)
+	if err != nil || string(b) != `{"noiseKey":{}}` || time.Since(mtime) > time.Minute {
+		t.Errorf("creds.json: %q, %v, %v", b, mtime, err)
 	}
 	if calls := cfg.Progress.Calls.Load(); calls == 0 {
 		t.Errorf("a read counted no calls")
@@ -53,7 +54,7 @@ func testReadSessionFile(t *testing.T, impl osImpl) {
 		{"workspace_1/session_a", "../session_a/creds.json", scanner.ErrNotSessionDir},
 		{"elsewhere/session_b", "creds.json", scanner.ErrNotSessionDir},
 	} {
-		b, err := scanner.ReadSessionFile(ctx, fsys, root, tc.rel, tc.name, 5, cfg)
+		b, _, err := scanner.ReadSessionFile(ctx, fsys, root, tc.rel, tc.name, 5, cfg)
 		if !errors.Is(err, tc.want) {
 			t.Errorf("%s/%s: %q, %v; want %v", tc.rel, tc.name, b, err, tc.want)
 		}

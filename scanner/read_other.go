@@ -11,6 +11,6 @@ import (
 const openFileFlags = 0
 
 // readNative reports that there is no native read outside Linux.
-func readNative(afero.Fs, string, string, string, int64) ([]byte, bool, error) {
-	return nil, false, nil
+func readNative(afero.Fs, string, string, string, int64) (read, bool, error) {
+	return read{}, false, nil
 }

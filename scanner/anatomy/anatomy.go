@@ -17,6 +17,9 @@ const (
 	Unknown Kind = "unknown"
 )
 
+// Kinds returns every kind, in the order of the constants.
+func Kinds() []Kind { return []Kind{Webjs, Baileys, Empty, Unknown} }
+
 // Names of entries that the rules below turn on.
 const (
 	// Profile is the directory of a Chromium profile under its user data

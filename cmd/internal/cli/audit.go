@@ -47,6 +47,7 @@ type auditCmd struct {
 	instanceCount   int
 	maxDuration     time.Duration
 	maxUnverified   maxUnverified
+	bloat           bloat
 	logLevel        string
 }
 
@@ -72,6 +73,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
 	durationVar(fs, &c.maxDuration, "max-duration", 0, "time budget: list and judge the whole scope, size sessions stalest first while there is time, defer the rest (0: no budget, size everything)")
 	c.maxUnverified.register(fs)
+	c.bloat.register(fs)
 	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
@@ -128,6 +130,9 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	if err := c.maxUnverified.check(); err != nil {
 		return err
 	}
+	if err := c.bloat.check(); err != nil {
+		return err
+	}
 	if err := c.walk.check(); err != nil {
 		return err
 	}
@@ -180,7 +185,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, BackfillPaths: c.backfillPaths, Walk: walk,
 		InstanceCount: c.instanceCount, PerInstance: perInstance, MaxDuration: c.maxDuration, BudgetFrom: started,
-		MaxUnverified: time.Duration(c.maxUnverified),
+		MaxUnverified: time.Duration(c.maxUnverified), Bloat: c.bloat.config(),
 	})
 	line.Stop()
 	if rep != nil {

@@ -65,6 +65,7 @@ func TestReportMergeMakesOneRun(t *testing.T) {
 		{"largest workspaces", m.LargestWorkspaces, w.LargestWorkspaces},
 		{"workspaces measured", m.WorkspacesMeasured, w.WorkspacesMeasured},
 		{"instances", m.Instances, w.Instances},
+		{"anatomy", m.Anatomy, w.Anatomy},
 		{"complete", m.Complete, true},
 		{"root", m.Root, w.Root},
 	} {

@@ -33,6 +33,7 @@ type watchCmd struct {
 	minAge          time.Duration
 	maxMissingRatio float64
 	maxUnverified   maxUnverified
+	bloat           bloat
 	logLevel        string
 }
 
@@ -52,6 +53,7 @@ func (c *watchCmd) flags() *flag.FlagSet {
 	durationVar(fs, &c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
 	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "a rescan refuses to write when more than this share of live rows with a path would be missing")
 	c.maxUnverified.register(fs)
+	c.bloat.register(fs)
 	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
@@ -79,6 +81,9 @@ func (c *watchCmd) run(ctx context.Context) error {
 		return usageError("--min-age %v must not be negative", c.minAge)
 	}
 	if err := c.maxUnverified.check(); err != nil {
+		return err
+	}
+	if err := c.bloat.check(); err != nil {
 		return err
 	}
 	if err := c.walk.check(); err != nil {
@@ -121,8 +126,8 @@ func (c *watchCmd) run(ctx context.Context) error {
 	rec := reconcile.NewReconciler(fsys, store, reconcile.Config{
 		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
 		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: walk,
-		MaxUnverified: time.Duration(c.maxUnverified),
-		PerInstance:   store.HasColumn("assigned_instance_index"),
+		MaxUnverified: time.Duration(c.maxUnverified), Bloat: c.bloat.config(),
+		PerInstance: store.HasColumn("assigned_instance_index"),
 	})
 	var labels map[string]string
 	if !shard.IsZero() {

@@ -15,6 +15,7 @@ import (
 
 	"sessaudit/cmd/internal/version"
 	"sessaudit/reconcile"
+	"sessaudit/scanner/anatomy"
 )
 
 // Run is what one run of sessaudit tells the metrics file.
@@ -158,6 +159,10 @@ func (s *series) set(run Run) {
 	s.gauge(prefix+"rows_changed_meanwhile", "Verified rows left alone because the application changed them during the run.").Set(float64(sum.RowsChanged))
 	s.gauge(prefix+"rows_unverified", "Live rows whose directory is there but that were not verified for longer than --max-unverified (never verified: since created): the unverified findings.").Set(float64(sum.Outcomes[reconcile.Unverified]))
 
+	s.gauge(prefix+"sessions_incomplete", "Session directories missing what restores them (webjs without Default/IndexedDB or Default/Local Storage; baileys without a usable creds.json): the incomplete findings.").Set(float64(sum.Outcomes[reconcile.Incomplete]))
+	s.gauge(prefix+"sessions_bloated", "Session directories over --bloated-key-files or --bloated-cache-mib: the bloated findings.").Set(float64(sum.Outcomes[reconcile.Bloated]))
+	s.anatomy(run.Report)
+
 	findings := s.vec(prefix+"findings", "Findings of the last successful run by kind; every kind, 0 included.", labelKind)
 	findingBytes := s.vec(prefix+"finding_bytes", "Bytes of the session directories behind the findings of each kind (size, metered); orphan and soft_deleted are space to reclaim.", labelKind, labelType)
 	for _, kind := range reconcile.Outcomes() {
@@ -196,13 +201,49 @@ func (s *series) set(run Run) {
 	sessions := s.vec(prefix+"instance_sessions", "Session directories measured, by the assigned instance of their rows.", assignedInstance)
 	instBytes := s.vec(prefix+"instance_bytes", "Bytes of the session directories measured (size, metered), by the assigned instance of their rows.", assignedInstance, labelType)
 	instFindings := s.vec(prefix+"instance_findings", "Findings, by the assigned instance of the rows involved.", assignedInstance)
+	instRegen := s.vec(prefix+"instance_regenerable_bytes", "Bytes of regenerable cache (webjs) in the session directories measured, by the assigned instance of their rows.", assignedInstance)
+	instKeys := s.vec(prefix+"instance_key_files", "Baileys key files in the session directories measured, by the assigned instance of their rows.", assignedInstance)
 	for _, is := range sum.Instances {
 		rows.WithLabelValues(is.Instance).Set(float64(is.Rows))
 		sessions.WithLabelValues(is.Instance).Set(float64(is.Sessions))
 		instBytes.WithLabelValues(is.Instance, typeSize).Set(float64(is.Bytes))
 		instBytes.WithLabelValues(is.Instance, typeMet).Set(float64(is.MeteredBytes))
 		instFindings.WithLabelValues(is.Instance).Set(float64(is.Findings))
+		instRegen.WithLabelValues(is.Instance).Set(float64(is.RegenerableBytes))
+		instKeys.WithLabelValues(is.Instance).Set(float64(is.KeyFiles))
 	}
+}
+
+// anatomy sets what the sessions measured are made of (docs/anatomy.md):
+// every kind and every key type, 0 included, so that a rule or a panel
+// never finds a series missing.
+func (s *series) anatomy(rep *reconcile.Report) {
+	a := rep.Summary.Anatomy
+	kinds := s.vec(prefix+"kind_sessions", "Session directories measured, by kind: webjs (a Chromium profile), baileys (a multi-file auth state), empty, unknown.", labelKind)
+	kindBytes := s.vec(prefix+"kind_bytes", "Bytes (size) of the session directories measured, by kind.", labelKind)
+	for _, k := range anatomy.Kinds() {
+		kinds.WithLabelValues(string(k))
+		kindBytes.WithLabelValues(string(k))
+	}
+	for _, k := range a.Kinds {
+		kinds.WithLabelValues(string(k.Kind)).Set(float64(k.Sessions))
+		kindBytes.WithLabelValues(string(k.Kind)).Set(float64(k.SizeBytes))
+	}
+	parts := s.vec(prefix+"part_bytes", "Bytes (size) of the session directories measured, by part: state (what restores a session) and regenerable (a webjs profile's cache, which Chromium rebuilds and reclaim --caches moves).", "part")
+	parts.WithLabelValues("state").Set(float64(a.StateBytes))
+	parts.WithLabelValues("regenerable").Set(float64(a.RegenerableBytes))
+	s.gauge(prefix+"regenerable_metered_bytes", "Metered bytes (as EFS bills) of regenerable cache in the session directories measured.").Set(float64(a.RegenerableMeteredBytes))
+	keys := s.vec(prefix+"key_files", "Baileys key files in the session directories measured, by type (pre-key, session, sender-key, ...).", labelType)
+	for _, typ := range anatomy.KeyTypes() {
+		keys.WithLabelValues(typ).Set(float64(a.KeyFiles[typ].Files))
+	}
+	var reclaimable int64
+	for _, f := range rep.Findings {
+		if f.Kind == reconcile.Bloated && f.ReclaimableBytes != nil {
+			reclaimable += *f.ReclaimableBytes
+		}
+	}
+	s.gauge(prefix+"bloated_reclaimable_bytes", "Regenerable bytes of the bloated webjs sessions: what reclaim --caches would free of them once they are stopped.").Set(float64(reclaimable))
 }
 
 // unix is t in Unix seconds to the millisecond, which prints short.

@@ -16,6 +16,7 @@ import (
 	_ "github.com/go-sql-driver/mysql" // the "mysql" driver for Load
 
 	"sessaudit/db/dbtest"
+	"sessaudit/scanner"
 )
 
 // NewSession is the sample session left with a fresh modification time, to
@@ -48,7 +49,11 @@ func Load(ctx context.Context, dsn string, files ...string) error {
 }
 
 // CopyShare copies the sample share src to dst, keeping symbolic links as
-// links, and dates everything two days before now except NewSession.
+// links, and dates everything two days before now except NewSession. It
+// returns once the copy has stood for scanner.Quiet, as a share that is
+// not being copied stands: an audit right after it judges every session
+// (a session changed moments before it was measured is never judged
+// incomplete or bloated), not only those it measured late enough.
 func CopyShare(src, dst string, now time.Time) error {
 	old := now.Add(-48 * time.Hour)
 	var dirs []string
@@ -91,6 +96,7 @@ func CopyShare(src, dst string, now time.Time) error {
 			return fmt.Errorf("copy sample share: %w", err)
 		}
 	}
+	time.Sleep(scanner.Quiet)
 	return nil
 }
 

@@ -89,14 +89,25 @@ func newMetrics(r *Runner, labels map[string]string) *metrics {
 	return m
 }
 
-// unverified registers sessaudit_rows_unverified, read from the findings
-// standing now: the name the audit's metrics file gives the same count,
-// so that one alert covers both.
+// unverified registers sessaudit_rows_unverified, sessaudit_sessions_incomplete
+// and sessaudit_sessions_bloated, read from the findings standing now: the
+// names the audit's metrics file gives the same counts, so that one alert
+// covers both.
 func (m *metrics) unverified(found *findingLog) {
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sessaudit_rows_unverified", ConstLabels: m.labels,
 		Help: "Live rows whose directory is there but that were not verified for longer than --max-unverified: the unverified findings standing now.",
 	}, func() float64 { return float64(found.standingOf(reconcile.Unverified)) }))
+	// The names of the audit's counts of the same findings, for the same
+	// alert.
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sessaudit_sessions_incomplete", ConstLabels: m.labels,
+		Help: "Session directories missing what restores them: the incomplete findings standing now.",
+	}, func() float64 { return float64(found.standingOf(reconcile.Incomplete)) }))
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "sessaudit_sessions_bloated", ConstLabels: m.labels,
+		Help: "Session directories over --bloated-key-files or --bloated-cache-mib: the bloated findings standing now.",
+	}, func() float64 { return float64(found.standingOf(reconcile.Bloated)) }))
 }
 
 // watchStats registers the series read from the watcher's counters.
