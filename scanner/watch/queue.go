@@ -35,8 +35,9 @@ type QueueConfig struct {
 	// means DefaultQuiet.
 	Quiet time.Duration
 	// MaxDelay is the longest a key waits after the first event that
-	// queued it, however busy it stays; <= 0 means DefaultMaxDelay. It is
-	// raised to Quiet when smaller.
+	// queued it, however busy it stays, and the longest between two
+	// hand-outs of a key whose events never stop; <= 0 means
+	// DefaultMaxDelay. It is raised to Quiet when smaller.
 	MaxDelay time.Duration
 	// Clock is the time source; nil means the system clock.
 	Clock Clock
@@ -46,18 +47,20 @@ type QueueConfig struct {
 // touched it for the quiet period, or at the latest MaxDelay after the Add
 // that queued it. A key is in the queue at most once, and is never handed
 // to two callers of Get at once: a key added while it is being processed is
-// queued again when Done is called for it. Its methods are safe for
-// concurrent use.
+// queued again when Done is called for it, due at the latest MaxDelay after
+// it was handed out, so that a key whose events never stop is handed out
+// every MaxDelay however long its processing takes. Its methods are safe
+// for concurrent use.
 type Queue struct {
 	quiet, maxDelay time.Duration
 	clock           Clock
 
 	mu         sync.Mutex
-	pending    itemHeap         // waiting, ordered by due time
-	byKey      map[string]*item // the items of pending
-	processing map[string]bool  // handed out by Get, Done not yet called
-	dirty      map[string]*item // added while processing: queued at Done
-	wake       chan struct{}    // signalled when pending changes
+	pending    itemHeap             // waiting, ordered by due time
+	byKey      map[string]*item     // the items of pending
+	processing map[string]time.Time // handed out by Get (when), Done not yet called
+	dirty      map[string]*item     // added while processing: queued at Done
+	wake       chan struct{}        // signalled when pending changes
 }
 
 type item struct {
@@ -82,7 +85,7 @@ func NewQueue(cfg QueueConfig) *Queue {
 	return &Queue{
 		quiet: cfg.Quiet, maxDelay: cfg.MaxDelay, clock: cfg.Clock,
 		byKey:      make(map[string]*item),
-		processing: make(map[string]bool),
+		processing: make(map[string]time.Time),
 		dirty:      make(map[string]*item),
 		wake:       make(chan struct{}, 1),
 	}
@@ -93,7 +96,7 @@ func (q *Queue) Add(key string) {
 	now := q.clock.Now()
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if q.processing[key] {
+	if _, ok := q.processing[key]; ok {
 		if it := q.dirty[key]; it != nil {
 			it.last = now
 		} else {
@@ -148,7 +151,7 @@ func (q *Queue) tryGet() (string, time.Duration, bool) {
 	}
 	heap.Pop(&q.pending)
 	delete(q.byKey, next.key)
-	q.processing[next.key] = true
+	q.processing[next.key] = now
 	return next.key, 0, true
 }
 
@@ -180,16 +183,24 @@ func (q *Queue) Get(ctx context.Context) (string, error) {
 
 // Done marks key as processed. When it was added again meanwhile it goes
 // back into the queue, due after the quiet period counted from its latest
-// Add (and at most MaxDelay after the first Add since Get).
+// Add, and at most MaxDelay after Get handed it out: the cap counts from
+// the hand-out, not from the first Add after it, so the time the key took
+// to process is not added to it (watch mode's reconcile of a session
+// written without pause takes seconds, and its row is to be written every
+// MaxDelay).
 func (q *Queue) Done(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	handedOut, ok := q.processing[key]
 	delete(q.processing, key)
 	it := q.dirty[key]
 	if it == nil {
 		return
 	}
 	delete(q.dirty, key)
+	if ok {
+		it.first = handedOut
+	}
 	it.due = q.dueOf(it)
 	q.push(it)
 	q.signal()

@@ -102,6 +102,32 @@ func TestQueueDebounce(t *testing.T) {
 			}(),
 		},
 		{
+			// The cap counts from the pick-up, not from the first event
+			// after it: the reconcile's own time is not added to it.
+			name: "a key written without pause while processed is due the cap after it was handed out",
+			steps: func() []step {
+				s := []step{{add: []string{"a"}}, {after: quiet, want: []string{"a"}}}
+				for range 3 { // processed for 3 s, written every second
+					s = append(s, step{after: time.Second, add: []string{"a"}})
+				}
+				s[len(s)-1].done = []string{"a"}
+				for range 26 {
+					s = append(s, step{after: time.Second, add: []string{"a"}})
+				}
+				return append(s, step{after: time.Second, want: []string{"a"}, done: []string{"a"}})
+			}(),
+		},
+		{
+			name: "a key processed for longer than the cap and added meanwhile is due at Done",
+			steps: []step{
+				{add: []string{"a"}},
+				{after: quiet, want: []string{"a"}},
+				{after: time.Second, add: []string{"a"}},
+				{after: maxDelay, add: []string{"a"}, done: []string{"a"}},
+				{want: []string{"a"}, done: []string{"a"}},
+			},
+		},
+		{
 			name: "keys are due in order of their quiet periods",
 			steps: []step{
 				{add: []string{"b"}},
