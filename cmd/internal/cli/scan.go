@@ -65,6 +65,7 @@ func (c *scanCmd) run(ctx context.Context) error {
 		sessions []scanner.Entry
 		others   []scanner.Entry
 		problems int
+		changed  int
 	)
 	line.Start(progressInterval)
 	started := time.Now()
@@ -76,6 +77,10 @@ func (c *scanCmd) run(ctx context.Context) error {
 			if e.Err != nil {
 				problems++
 				log.Warn().Str("path", e.Path).Err(e.Err).Msg("session unreadable")
+			} else if e.Changed != "" {
+				// Not a problem: a session being written changes under
+				// most measurements. Its record says so.
+				changed++
 			}
 			if c.format == "json" {
 				return report.ScanLine(out, e)
@@ -95,7 +100,7 @@ func (c *scanCmd) run(ctx context.Context) error {
 	line.Stop()
 	// fs_ops is the figure EFS bills and throttles by: what the scan cost
 	// the filesystem, stopped or not.
-	log.Info().Bool("complete", err == nil).Int64("sessions", walked.SessionsDone.Load()).
+	log.Info().Bool("complete", err == nil).Int64("sessions", walked.SessionsDone.Load()).Int("changed", changed).
 		Int64("fs_ops", walked.Calls.Load()).Float64("seconds", time.Since(started).Seconds()).Msg("scan finished")
 	if err != nil {
 		out.Flush()

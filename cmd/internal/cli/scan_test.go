@@ -8,10 +8,12 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 
 	"sessaudit/cmd/internal/cli"
+	"sessaudit/scanner"
 	"sessaudit/scanner/faultfs"
 )
 
@@ -298,6 +300,50 @@ func TestScanRealDirectory(t *testing.T) {
 	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Errorf("scan created the missing root: %v", err)
+	}
+}
+
+// Issue 17: scan printed a live session's size as any other, though it was
+// measured while the session changed (13 of 128 sizes of live Baileys
+// sessions fell outside walks taken right before and after). A session
+// whose directories had entries added moments before the scan is marked
+// in both outputs, with how it changed; one that stood is not, and neither
+// is a problem (exit 0).
+func TestScanMarksASessionThatChanged(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "share")
+	writeShare(t, afero.NewOsFs(), root, map[string]string{"workspace_1/session_still/creds.json": "{}"})
+	time.Sleep(scanner.Quiet + 100*time.Millisecond)
+	writeShare(t, afero.NewOsFs(), root, map[string]string{"workspace_1/session_busy/Default/new.log": "x"})
+
+	res := run(t, nil, "scan", "--root", root, "--format", "json", "--log-level", "warn")
+	if res.code != cli.ExitClean {
+		t.Fatalf("exit %d, want 0\nstderr: %s", res.code, res.stderr)
+	}
+	changed := map[string]string{}
+	for _, line := range strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n") {
+		var r struct {
+			Path    string `json:"path"`
+			Changed string `json:"changed"`
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		changed[r.Path] = r.Changed
+	}
+	if why := changed["workspace_1/session_busy"]; !strings.Contains(why, "entries added or removed") {
+		t.Errorf("session_busy: changed %q, want how it changed (entries added)", why)
+	}
+	if why, ok := changed["workspace_1/session_still"]; !ok || why != "" {
+		t.Errorf("session_still: changed %q (listed %v), want listed and not changed", why, ok)
+	}
+
+	res = run(t, nil, "scan", "--root", root, "--log-level", "warn")
+	if res.code != cli.ExitClean {
+		t.Fatalf("text: exit %d, want 0\nstderr: %s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stdout, `changed while measured "workspace_1/session_busy": a directory in it had entries added or removed`) ||
+		strings.Contains(res.stdout, `changed while measured "workspace_1/session_still"`) {
+		t.Errorf("text output does not mark session_busy alone:\n%s", res.stdout)
 	}
 }
 

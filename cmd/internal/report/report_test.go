@@ -171,6 +171,9 @@ func TestScanLine(t *testing.T) {
 		{"unreadable", scanner.Entry{Kind: scanner.KindSession, Path: "workspace_1/session_b", WorkspaceID: 1, SessionID: "b",
 			Err: errors.New("open workspace_1/session_b:\npermission denied")},
 			`{"path":"workspace_1/session_b","workspace_id":1,"session":"b","error":"open workspace_1/session_b: permission denied"}`},
+		{"changed while measured", scanner.Entry{Kind: scanner.KindSession, Path: "workspace_1/session_c", WorkspaceID: 1, SessionID: "c",
+			Usage: scanner.Usage{Size: 10, Allocated: 4096, Metered: 6144, Files: 1}, Changed: "an entry vanished while it was measured"},
+			`{"path":"workspace_1/session_c","workspace_id":1,"session":"c","size_bytes":10,"allocated_bytes":4096,"metered_bytes":6144,"files":1,"changed":"an entry vanished while it was measured"}`},
 		{"invalid UTF-8", scanner.Entry{Kind: scanner.KindSession, Path: "workspace_1/session_\xff\xfe", WorkspaceID: 1, SessionID: "\xff\xfe"},
 			`{"path":"workspace_1/session_\ufffd\ufffd","path_base64":"d29ya3NwYWNlXzEvc2Vzc2lvbl///g==","workspace_id":1,"session":"\ufffd\ufffd","size_bytes":0,"allocated_bytes":0,"metered_bytes":0,"files":0}`},
 	}
@@ -192,6 +195,8 @@ func TestScanTableGolden(t *testing.T) {
 		{Kind: scanner.KindSession, Path: "workspace_2/session_\xff", Usage: scanner.Usage{Size: 3, Allocated: 4096, Metered: 6144, Files: 1}},
 		{Kind: scanner.KindSession, Path: "workspace_1/session_a", Usage: scanner.Usage{Size: 9245, Allocated: 24576, Metered: 53248, Files: 5}},
 		{Kind: scanner.KindSession, Path: "workspace_1/session_b", Err: errors.New("open: permission denied")},
+		{Kind: scanner.KindSession, Path: "workspace_1/session_c", Usage: scanner.Usage{Size: 4096, Allocated: 4096, Metered: 6144, Files: 1},
+			Changed: "a file in it kept being rewritten while it was measured"},
 	}
 	others := []scanner.Entry{
 		{Kind: scanner.KindUnrecognized, Path: "lost+found", Reason: "not workspace_<id>"},

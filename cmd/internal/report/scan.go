@@ -23,12 +23,16 @@ type scanRecord struct {
 	MeteredBytes   *int64 `json:"metered_bytes,omitempty"`
 	Files          *int64 `json:"files,omitempty"`
 	Error          string `json:"error,omitempty"`
+	// Changed says how the session changed while it was measured: its
+	// sizes may mix the tree before and after (see scanner.Entry.Changed).
+	Changed string `json:"changed,omitempty"`
 }
 
 // ScanLine writes one session directory as one JSON object on one line. A
-// session that could not be read has an "error" and no sizes.
+// session that could not be read has an "error" and no sizes; one that
+// changed while it was measured has a "changed" that says how.
 func ScanLine(w io.Writer, e scanner.Entry) error {
-	r := scanRecord{Path: e.Path, PathBase64: PathBase64(e.Path), WorkspaceID: e.WorkspaceID, Session: e.SessionID}
+	r := scanRecord{Path: e.Path, PathBase64: PathBase64(e.Path), WorkspaceID: e.WorkspaceID, Session: e.SessionID, Changed: e.Changed}
 	if e.Err != nil {
 		r.Error = oneLine(e.Err.Error())
 	} else {
@@ -42,8 +46,9 @@ func ScanLine(w io.Writer, e scanner.Entry) error {
 }
 
 // ScanTable writes the session directories as a table in path order with a
-// total, then the unrecognized entries, unreadable workspaces and
-// unreadable sessions, one per line. It sorts both slices.
+// total, then the unrecognized entries, unreadable workspaces, unreadable
+// sessions and sessions that changed while they were measured, one per
+// line. It sorts both slices.
 func ScanTable(w io.Writer, sessions, others []scanner.Entry) error {
 	byPath := func(a, b scanner.Entry) int { return cmp.Compare(a.Path, b.Path) }
 	slices.SortFunc(sessions, byPath)
@@ -76,6 +81,11 @@ func ScanTable(w io.Writer, sessions, others []scanner.Entry) error {
 	for _, e := range sessions {
 		if e.Err != nil {
 			fmt.Fprintf(&b, "unreadable session %q: %s\n", e.Path, oneLine(e.Err.Error()))
+		}
+	}
+	for _, e := range sessions {
+		if e.Err == nil && e.Changed != "" {
+			fmt.Fprintf(&b, "changed while measured %q: %s; its size may mix before and after\n", e.Path, e.Changed)
 		}
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {
