@@ -35,9 +35,9 @@ type QueueConfig struct {
 	// means DefaultQuiet.
 	Quiet time.Duration
 	// MaxDelay is the longest a key waits after the first event that
-	// queued it, however busy it stays, and the longest between two
-	// hand-outs of a key whose events never stop; <= 0 means
-	// DefaultMaxDelay. It is raised to Quiet when smaller.
+	// queued it, however busy it stays, and the longest between the ends
+	// of two processings of a key whose events never stop (see Done);
+	// <= 0 means DefaultMaxDelay. It is raised to Quiet when smaller.
 	MaxDelay time.Duration
 	// Clock is the time source; nil means the system clock.
 	Clock Clock
@@ -47,10 +47,8 @@ type QueueConfig struct {
 // touched it for the quiet period, or at the latest MaxDelay after the Add
 // that queued it. A key is in the queue at most once, and is never handed
 // to two callers of Get at once: a key added while it is being processed is
-// queued again when Done is called for it, due at the latest MaxDelay after
-// it was handed out, so that a key whose events never stop is handed out
-// every MaxDelay however long its processing takes. Its methods are safe
-// for concurrent use.
+// queued again when Done is called for it (see Done for when it is due).
+// Its methods are safe for concurrent use.
 type Queue struct {
 	quiet, maxDelay time.Duration
 	clock           Clock
@@ -183,11 +181,14 @@ func (q *Queue) Get(ctx context.Context) (string, error) {
 
 // Done marks key as processed. When it was added again meanwhile it goes
 // back into the queue, due after the quiet period counted from its latest
-// Add, and at most MaxDelay after Get handed it out: the cap counts from
-// the hand-out, not from the first Add after it, so the time the key took
-// to process is not added to it (watch mode's reconcile of a session
-// written without pause takes seconds, and its row is to be written every
-// MaxDelay).
+// Add, and at the latest MaxDelay after Get handed it out less the time its
+// processing took. So a key whose events never stop is processed again
+// with its processing ending at most MaxDelay after the previous one ended,
+// as long as it takes at most twice as long as that one did: watch mode's
+// reconcile of a session written without pause takes seconds (a quiet
+// wait and two measurements), its row is written at its end, and the row is
+// to be written at least every MaxDelay. Counting the cap from the first
+// Add after the hand-out, as this did, added the processing's time to it.
 func (q *Queue) Done(key string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -199,7 +200,7 @@ func (q *Queue) Done(key string) {
 	}
 	delete(q.dirty, key)
 	if ok {
-		it.first = handedOut
+		it.first = handedOut.Add(-q.clock.Now().Sub(handedOut))
 	}
 	it.due = q.dueOf(it)
 	q.push(it)

@@ -102,28 +102,30 @@ func TestQueueDebounce(t *testing.T) {
 			}(),
 		},
 		{
-			// The cap counts from the pick-up, not from the first event
-			// after it: the reconcile's own time is not added to it.
-			name: "a key written without pause while processed is due the cap after it was handed out",
+			// Processed for 3 s, the next processing is due 30 - 3 s after
+			// the hand-out: when it takes as long, it ends 27 s after
+			// this one did, and up to twice as long it ends within the
+			// cap of 30 s.
+			name: "a key written without pause while processed is due the cap after the end of its processing, less its time",
 			steps: func() []step {
 				s := []step{{add: []string{"a"}}, {after: quiet, want: []string{"a"}}}
 				for range 3 { // processed for 3 s, written every second
 					s = append(s, step{after: time.Second, add: []string{"a"}})
 				}
 				s[len(s)-1].done = []string{"a"}
-				for range 26 {
+				for range 23 {
 					s = append(s, step{after: time.Second, add: []string{"a"}})
 				}
 				return append(s, step{after: time.Second, want: []string{"a"}, done: []string{"a"}})
 			}(),
 		},
 		{
-			name: "a key processed for longer than the cap and added meanwhile is due at Done",
+			name: "a key processed for longer than half the cap and added meanwhile is due at Done",
 			steps: []step{
 				{add: []string{"a"}},
 				{after: quiet, want: []string{"a"}},
 				{after: time.Second, add: []string{"a"}},
-				{after: maxDelay, add: []string{"a"}, done: []string{"a"}},
+				{after: maxDelay / 2, add: []string{"a"}, done: []string{"a"}},
 				{want: []string{"a"}, done: []string{"a"}},
 			},
 		},
