@@ -20,6 +20,11 @@ type Row struct {
 	// VerifiedAt is session_storage_verified_at, the last time the audit
 	// wrote the row's size; nil when NULL (never verified).
 	VerifiedAt *time.Time
+	// Status is the application's status of the session (qr_scanning,
+	// authenticated, connected, disconnected, failed); nil when NULL or
+	// empty (MariaDB's value for one not in the ENUM), or when the table has
+	// no status column.
+	Status *string
 }
 
 // Live reports whether the row is not soft-deleted.

@@ -30,11 +30,13 @@ type rowScanner struct {
 	createdAt sql.NullTime
 	updated   sql.NullTime
 	instance  sql.NullInt64
+	status    sql.RawBytes
 	dest      []any
 	recent    [recentTimes]*time.Time // times handed out lately
 	used      [recentTimes]uint64     // when each of recent was last handed out
 	tick      uint64
 	instances [smallInstances]*int // the instance indexes handed out
+	statuses  map[string]*string   // the statuses handed out: an ENUM's few values
 
 	times []time.Time
 	paths []string
@@ -58,8 +60,9 @@ const smallInstances = 256
 
 func newRowScanner() *rowScanner {
 	s := &rowScanner{}
-	// The order of the last four follows optionalColumns.
-	s.dest = []any{&s.r.ID, &s.r.WorkspaceID, &s.sessionID, &s.path, &s.verified, &s.deletedAt, &s.createdAt, &s.updated, &s.instance}
+	// The order of the last five follows optionalColumns.
+	s.dest = []any{&s.r.ID, &s.r.WorkspaceID, &s.sessionID, &s.path, &s.verified, &s.deletedAt, &s.createdAt, &s.updated, &s.instance, &s.status}
+	s.statuses = map[string]*string{}
 	return s
 }
 
@@ -81,7 +84,21 @@ func (s *rowScanner) scan(rs *sql.Rows) (Row, error) {
 	if s.instance.Valid {
 		r.InstanceIndex = s.int(int(s.instance.Int64))
 	}
+	if len(s.status) > 0 {
+		r.Status = s.statusOf(s.status)
+	}
 	return r, nil
+}
+
+// statusOf returns the status b, shared by every row that has it: a status
+// column is an ENUM of five values, and a million rows hold no more.
+func (s *rowScanner) statusOf(b []byte) *string {
+	if p, ok := s.statuses[string(b)]; ok {
+		return p
+	}
+	v := string(b)
+	s.statuses[v] = &v
+	return &v
 }
 
 // session returns the session id just scanned: the end of the stored path
