@@ -74,7 +74,7 @@ const (
 
 // Causes returns every cause of a skip.
 func Causes() []string {
-	return []string{CauseNotDirectory, CauseUnreadable, CauseRecent, CauseRow, CauseUnsafePath, CauseChanged}
+	return []string{CauseNotDirectory, CauseUnreadable, CauseRecent, CauseRow, CauseUnsafePath, CauseChanged, CauseRunning}
 }
 
 // Step is what Reclaim did with one candidate.
@@ -83,8 +83,11 @@ type Step struct {
 	Action string
 	// Cause and Reason say why it was skipped: one of Causes, and in full.
 	Cause, Reason string
-	// SizeBytes and Files are as measured just before the move.
+	// SizeBytes and Files are as measured just before the move (of
+	// ReclaimCaches, the session's regenerable bytes and files).
 	SizeBytes, Files int64
+	// Parts is, of ReclaimCaches, the number of parts moved or to move.
+	Parts int
 }
 
 // Result counts what Reclaim did.
@@ -99,6 +102,9 @@ type Result struct {
 	Left int
 	// Manifest is the run's manifest, when anything moved.
 	Manifest string
+	// PassedOver is, of ReclaimCaches, the sessions that were not
+	// candidates, by why (one of PassReasons).
+	PassedOver map[string]int
 }
 
 // Reclaim moves into quarantine q, one by one and in order, the candidates
@@ -263,26 +269,37 @@ func recheck(ctx context.Context, run *quarantine.Run, rows RowFinder, c Candida
 // skip when none does.
 func refusal(prefix string, c Candidate, rows []db.Row) skip {
 	for _, r := range rows {
-		state := "live"
-		if !r.Live() {
-			state = "soft-deleted"
+		refers, why := refersTo(prefix, c, r)
+		if why.cause != "" {
+			return why
 		}
-		if r.StoragePath != nil {
-			p, err := reconcile.MapPath(prefix, *r.StoragePath)
-			if err != nil {
-				// A path that names the directory but cannot be trusted:
-				// it may be meant for it. Leave it to a person.
-				return skip{CauseUnsafePath, fmt.Sprintf("%s row %d has a stored path that names it but is unsafe (%v): %q", state, r.ID, err, *r.StoragePath)}
-			}
-			if p != c.Path {
-				continue
-			}
-		} else if r.WorkspaceID != c.WorkspaceID || r.SessionID != c.SessionID {
-			continue
-		}
-		if c.Kind == reconcile.Orphan || r.Live() {
-			return skip{CauseRow, fmt.Sprintf("%s row %d refers to it now", state, r.ID)}
+		if refers && (c.Kind == reconcile.Orphan || r.Live()) {
+			return skip{CauseRow, fmt.Sprintf("%s row %d refers to it now", rowState(r), r.ID)}
 		}
 	}
 	return skip{}
+}
+
+// refersTo reports whether the row r refers to c's directory: its stored
+// path maps onto it, or, with a NULL path, it is the row's conventional
+// directory. A stored path that cannot be mapped safely is a skip
+// (CauseUnsafePath): it may be meant for it.
+func refersTo(prefix string, c Candidate, r db.Row) (bool, skip) {
+	if r.StoragePath == nil {
+		return r.WorkspaceID == c.WorkspaceID && r.SessionID == c.SessionID, skip{}
+	}
+	p, err := reconcile.MapPath(prefix, *r.StoragePath)
+	if err != nil {
+		// A path that names the directory but cannot be trusted:
+		// it may be meant for it. Leave it to a person.
+		return false, skip{CauseUnsafePath, fmt.Sprintf("%s row %d has a stored path that names it but is unsafe (%v): %q", rowState(r), r.ID, err, *r.StoragePath)}
+	}
+	return p == c.Path, skip{}
+}
+
+func rowState(r db.Row) string {
+	if r.Live() {
+		return "live"
+	}
+	return "soft-deleted"
 }

@@ -136,8 +136,11 @@ func (r *Run) Close() error {
 
 // Item is what is recorded about a directory being moved.
 type Item struct {
-	Kind      string
-	RowIDs    []uint64
+	Kind   string
+	RowIDs []uint64
+	// SizeBytes and Files are the directory's size; a part's is not
+	// recorded (it is not measured alone: its session's regenerable bytes
+	// are), and Restore and Purge count it with no bytes.
 	SizeBytes int64
 	Files     int64
 	// Session is, for a part, the identity of the session directory it is
@@ -194,6 +197,9 @@ func (r *Run) Move(rel string, want Identity, it Item) error {
 	}
 	rec := Record{Event: EventMoving, Source: filepath.Join(r.q.root, rel), Destination: filepath.Join(r.Dir(), rel),
 		Kind: it.Kind, RowIDs: it.RowIDs, SizeBytes: &it.SizeBytes, Files: &it.Files, Identity: &want, Session: it.Session}
+	if pl.part() {
+		rec.SizeBytes, rec.Files = nil, nil
+	}
 	rec.setPath(rel)
 	if err := r.j.append(rec); err != nil {
 		return err

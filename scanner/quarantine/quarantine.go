@@ -195,6 +195,26 @@ func (q *Quarantine) Look(rel string) (Identity, error) {
 	return st.id, nil
 }
 
+// Names returns the names in the directory at rel under the root, a
+// session directory or a directory below one, reached without following a
+// link as Look reaches it.
+func (q *Quarantine) Names(rel string) ([]string, error) {
+	pl, err := parsePlace(rel)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := q.openDirs(q.rootFD, append(pl.dirs[:len(pl.dirs):len(pl.dirs)], pl.name), nil)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", rel, err)
+	}
+	defer closeFD(fd)
+	names, err := q.c.listNames(fd)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", rel, err)
+	}
+	return names, nil
+}
+
 // openDirs opens in dirfd each of dirs in turn, each in the one before,
 // without following a link, each a real directory on the root's mount, and
 // returns the last. When session is not nil, the second of dirs (the

@@ -61,7 +61,7 @@ commands:
   watch   keep the rows of a shard's sessions current as their files change (a sidecar)
   schema  check the accounts table against the migrations (check), print the SQL to fix it (sql)
   report  merge the JSON reports of N shard runs into one (merge), or show one as text or HTML (show)
-  reclaim move an audit's orphan and soft_deleted directories into quarantine (a plan without --yes)
+  reclaim move an audit's orphan and soft_deleted directories, or (--caches) stopped sessions' caches, into quarantine (a plan without --yes)
   restore move a reclaim run back from quarantine
   purge   delete quarantine runs older than --older-than (only with --yes)
   help    show this text; "sessaudit help <command>" or "sessaudit <command> -h" shows a command's help

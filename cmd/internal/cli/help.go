@@ -36,9 +36,9 @@ var docs = map[string]struct{ synopsis, about, example, exit string }{
 		exit:     "0 ready; 1 a required item missing or a unique index on phone_number; 2 could not check",
 	},
 	"reclaim": {
-		synopsis: "sessaudit reclaim --report FILE --quarantine DIR [--kinds orphan,soft_deleted] [--max-moves 100] [--yes]",
-		about:    "Moves the orphan and soft_deleted directories of an audit's JSON report into a quarantine\nrun by rename, each only if it still holds up just before (a real directory, untouched\nfor the grace period, no row but soft-deleted ones refers to it), recording every move\nin the run's manifest.json. Without --yes it prints the plan and moves nothing.",
-		example:  "sessaudit reclaim --report audit.json --quarantine /mnt/efs/.sessaudit-quarantine",
+		synopsis: "sessaudit reclaim --report FILE --quarantine DIR [--kinds orphan,soft_deleted] [--max-moves 100] [--yes]\n       sessaudit reclaim --caches --root DIR --quarantine DIR [--min-age 1h] [--max-moves 100] [--yes]",
+		about:    "Moves the orphan and soft_deleted directories of an audit's JSON report into a quarantine\nrun by rename, each only if it still holds up just before (a real directory, untouched\nfor the grace period, no row but soft-deleted ones refers to it), recording every move\nin the run's manifest.json. With --caches it moves instead the regenerable parts of the\nwhatsapp-web.js sessions under --root that are not running (a live row, none connected,\nauthenticated or qr_scanning; no SingletonLock; quiet for --min-age): never\nDefault/IndexedDB nor Default/Local Storage, nothing of a Baileys session. Without --yes\nit prints the plan and moves nothing.",
+		example:  "sessaudit reclaim --report audit.json --quarantine /mnt/efs/.sessaudit-quarantine\n  sessaudit reclaim --caches --root /mnt/efs --quarantine /mnt/efs/.sessaudit-quarantine",
 		exit:     "0 every planned directory moved (or the plan printed); 1 some skipped by a check;\n2 could not run, or stopped midway (what moved is in the manifest)",
 	},
 	"restore": {

@@ -42,6 +42,7 @@ type reclaimCmd struct {
 	table        string
 	ioTimeout    time.Duration
 	metricsFile  string
+	caches       bool
 }
 
 func newReclaimCmd(env Env) *reclaimCmd {
@@ -51,6 +52,7 @@ func newReclaimCmd(env Env) *reclaimCmd {
 func (c *reclaimCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("reclaim", flag.ContinueOnError)
 	fs.StringVar(&c.reportPath, "report", "", "the audit's JSON report (sessaudit audit --format json --output FILE) (required)")
+	fs.BoolVar(&c.caches, "caches", false, "move the regenerable parts of the whatsapp-web.js sessions under --root that are not running, instead of a report's findings (no --report; --min-age default 1h, --path-prefix default /mnt/efs)")
 	fs.StringVar(&c.quarantine, "quarantine", "", "the quarantine directory, on the root's filesystem; inside the root it must be ROOT/"+scanner.QuarantineName+" (required)")
 	fs.Var(&c.kinds, "kinds", "the findings to move: orphan, soft_deleted or both, comma-separated")
 	fs.IntVar(&c.maxMoves, "max-moves", 100, "move at most this many directories in one run")
@@ -58,7 +60,7 @@ func (c *reclaimCmd) flags() *flag.FlagSet {
 	registerDryRun(fs, &c.dryRun, "print the plan and move nothing, as without --yes (refused with --yes)")
 	durationVar(fs, &c.maxReportAge, "max-report-age", 24*time.Hour, "refuse a report whose audit finished longer ago than this")
 	durationVar(fs, &c.minAge, "min-age", 0, "grace period checked just before each move (default: the audit's --min-age; a longer one may be given)")
-	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the report's root)")
+	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the report's root; required with --caches)")
 	fs.StringVar(&c.pathPrefix, "path-prefix", "", "the share's path as the application stores it (default: the report's)")
 	c.conn.register(fs)
 	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
@@ -86,6 +88,9 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 	}
 	if c.yes && c.dryRun {
 		return usageError("give --yes or --dry-run, not both")
+	}
+	if c.caches {
+		return c.runCaches(ctx, log)
 	}
 	m := newOpMetrics(c.env, c.metricsFile, metrics.Reclaim, !c.yes)
 	defer func() { err = m.end(err) }()
@@ -203,9 +208,11 @@ func (c *reclaimCmd) readReport(now time.Time) (*reclaim.Report, error) {
 }
 
 func printReclaimStep(w io.Writer, s reclaim.Step) {
-	switch s.Action {
-	case reclaim.Skipped:
+	switch {
+	case s.Action == reclaim.Skipped:
 		fmt.Fprintf(w, "%-10s  %-12s  %s: %s\n", s.Action, s.Kind, showPath(s.Path), s.Reason)
+	case s.Parts > 0: // reclaim --caches
+		fmt.Fprintf(w, "%-10s  %-12s  %s  %s in %d files, %d parts\n", s.Action, s.Kind, showPath(s.Path), report.HumanBytes(s.SizeBytes), s.Files, s.Parts)
 	default:
 		fmt.Fprintf(w, "%-10s  %-12s  %s  %s in %d files\n", s.Action, s.Kind, showPath(s.Path), report.HumanBytes(s.SizeBytes), s.Files)
 	}

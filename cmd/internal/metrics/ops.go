@@ -23,9 +23,25 @@ type Command string
 // The commands with an Op.
 const (
 	Reclaim Command = "reclaim"
-	Restore Command = "restore"
-	Purge   Command = "purge"
+	// ReclaimCaches is reclaim --caches: series of its own
+	// (sessaudit_reclaim_caches_...), so that its file and reclaim's can be
+	// collected side by side.
+	ReclaimCaches Command = "reclaim_caches"
+	Restore       Command = "restore"
+	Purge         Command = "purge"
 )
+
+// title is how the command is written in the series' help.
+func (c Command) title() string {
+	if c == ReclaimCaches {
+		return "reclaim --caches"
+	}
+	return string(c)
+}
+
+// reclaims reports whether c moves into quarantine (reclaim, with or
+// without --caches).
+func (c Command) reclaims() bool { return c == Reclaim || c == ReclaimCaches }
 
 // Values of the result label of sessaudit_<command>_directories and
 // sessaudit_<command>_bytes, and of sessaudit_purge_runs.
@@ -50,9 +66,10 @@ const (
 // results are the values of the result label of each command's
 // directories and bytes, every one written, 0 included.
 var results = map[Command][]string{
-	Reclaim: {resultMoved, resultPlanned, resultSkipped, resultNotLookedAt},
-	Restore: {resultRestored, resultBack, resultNotMoved, resultNotRestored},
-	Purge:   {resultPurged, resultPlanned, resultKept},
+	Reclaim:       {resultMoved, resultPlanned, resultSkipped, resultNotLookedAt},
+	ReclaimCaches: {resultMoved, resultPlanned, resultSkipped, resultNotLookedAt},
+	Restore:       {resultRestored, resultBack, resultNotMoved, resultNotRestored},
+	Purge:         {resultPurged, resultPlanned, resultKept},
 }
 
 // purgeRunResults are the values of the result label of sessaudit_purge_runs.
@@ -76,17 +93,18 @@ type Op struct {
 	results           map[string]*tally // by result
 	skipped           map[string]*tally // reclaim's, by cause
 	runs              map[string]int64  // purge's, by result
+	passedOver        map[string]int    // reclaim --caches', by reason
 }
 
 // NewOp starts the tally of a run of command that started at started;
 // plan is true for a run without --yes.
 func NewOp(command Command, started time.Time, plan bool) *Op {
 	op := &Op{command: command, started: started, plan: plan && command != Restore,
-		results: map[string]*tally{}, skipped: map[string]*tally{}, runs: map[string]int64{}}
+		results: map[string]*tally{}, skipped: map[string]*tally{}, runs: map[string]int64{}, passedOver: map[string]int{}}
 	for _, r := range results[command] {
 		op.results[r] = &tally{}
 	}
-	if command == Reclaim {
+	if command.reclaims() {
 		for _, c := range reclaim.Causes() {
 			op.skipped[c] = &tally{}
 		}
@@ -117,6 +135,14 @@ func (o *Op) Reclaimed(s reclaim.Step) {
 func (o *Op) NotLookedAt(cands []reclaim.Candidate) {
 	for _, c := range cands {
 		o.results[resultNotLookedAt].add(c.SizeBytes)
+	}
+}
+
+// PassedOver counts the sessions reclaim --caches passed over, by why
+// (reclaim.Result.PassedOver).
+func (o *Op) PassedOver(by map[string]int) {
+	for why, n := range by {
+		o.passedOver[why] += n
 	}
 }
 
@@ -171,8 +197,8 @@ func (o *Op) End(finished time.Time, success bool) {
 func EncodeOp(w io.Writer, op *Op) error {
 	reg := prometheus.NewPedanticRegistry()
 	s := newSeries(reg, "")
-	cmd := string(op.command)
-	p := prefix + cmd + "_"
+	cmd := op.command.title()
+	p := prefix + string(op.command) + "_"
 	s.gauge(p+"last_run_start_timestamp_seconds", "Unix time the last sessaudit "+cmd+" started.").Set(unix(op.started))
 	s.gauge(p+"last_run_end_timestamp_seconds", "Unix time the last sessaudit "+cmd+" ended.").Set(unix(op.finished))
 	s.gauge(p+"last_run_duration_seconds", "How long the last sessaudit "+cmd+" took.").Set(op.finished.Sub(op.started).Seconds())
@@ -187,12 +213,18 @@ func EncodeOp(w io.Writer, op *Op) error {
 		byts.WithLabelValues(r).Set(float64(op.results[r].bytes))
 	}
 	switch op.command {
-	case Reclaim:
-		dirs := s.vec(p+"skipped_directories", "Directories the last reclaim left alone, by why: a check just before the move failed.", labelReason)
-		byts := s.vec(p+"skipped_bytes", "Bytes (st_size, as the audit measured them) of the directories left alone, by why.", labelReason)
+	case Reclaim, ReclaimCaches:
+		dirs := s.vec(p+"skipped_directories", "Directories the last "+cmd+" left alone, by why: a check just before the move failed.", labelReason)
+		byts := s.vec(p+"skipped_bytes", "Bytes (st_size, as the audit measured them; of reclaim --caches, the session's regenerable bytes) of the directories left alone, by why.", labelReason)
 		for _, c := range reclaim.Causes() {
 			dirs.WithLabelValues(c).Set(float64(op.skipped[c].dirs))
 			byts.WithLabelValues(c).Set(float64(op.skipped[c].bytes))
+		}
+		if op.command == ReclaimCaches {
+			passed := s.vec(p+"passed_over_sessions", "Sessions the last reclaim --caches passed over, by why: not candidates (no live row, running, status unknown, recently changed, nothing regenerable).", labelReason)
+			for _, why := range reclaim.PassReasons() {
+				passed.WithLabelValues(why).Set(float64(op.passedOver[why]))
+			}
 		}
 	case Purge:
 		runs := s.vec(p+"runs", "Entries of the quarantine directory the last purge looked at, by result: runs removed, too young, or old enough but kept (a plan, or something in them needs a look), and entries that are not runs (ignored).", labelResult)

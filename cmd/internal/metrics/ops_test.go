@@ -43,6 +43,37 @@ func reclaimOp(t *testing.T, plan bool) *metrics.Op {
 	return op
 }
 
+// cachesOp is a reclaim --caches run: one session's caches moved, one
+// moved back because the session started, one session not looked at
+// (--max-moves), and sessions passed over for three reasons.
+func cachesOp(t *testing.T) *metrics.Op {
+	op := newOp(t, metrics.ReclaimCaches, false)
+	c := func(path string, size int64) reclaim.Candidate {
+		return reclaim.Candidate{Path: path, Kind: reclaim.Caches, SizeBytes: size}
+	}
+	op.Reclaimed(reclaim.Step{Candidate: c("workspace_1/session_a", 3800000), Action: reclaim.Moved, SizeBytes: 3800000, Files: 157, Parts: 82})
+	op.Reclaimed(reclaim.Step{Candidate: c("workspace_1/session_b", 900), Action: reclaim.Skipped, Cause: reclaim.CauseRunning,
+		Reason: "the session started while its caches moved", SizeBytes: 900, Parts: 5})
+	op.NotLookedAt(make([]reclaim.Candidate, 1))
+	op.PassedOver(map[string]int{reclaim.PassRunning: 40, reclaim.PassNoRow: 2, reclaim.PassNothing: 7})
+	op.End(finished, true)
+	return op
+}
+
+func TestOpReclaimCaches(t *testing.T) {
+	text := writeOp(t, cachesOp(t))
+	golden(t, "reclaim_caches.prom", text)
+	hasLines(t, text,
+		"sessaudit_reclaim_caches_last_run_success 1",
+		`sessaudit_reclaim_caches_directories{result="moved"} 1`,
+		`sessaudit_reclaim_caches_bytes{result="moved"} 3.8e+06`,
+		`sessaudit_reclaim_caches_skipped_directories{reason="running"} 1`,
+		`sessaudit_reclaim_caches_directories{result="not_looked_at"} 1`,
+		`sessaudit_reclaim_caches_passed_over_sessions{reason="running"} 40`,
+		`sessaudit_reclaim_caches_passed_over_sessions{reason="recent"} 0`,
+	)
+}
+
 func restoreOp(t *testing.T) *metrics.Op {
 	op := newOp(t, metrics.Restore, false)
 	op.Restored(quarantine.Step{Run: "r", Path: "workspace_1/session_a", Action: quarantine.Restored, SizeBytes: 1000})
@@ -196,6 +227,7 @@ func TestOpFailed(t *testing.T) {
 func TestOpSeriesNamedForTheirCommand(t *testing.T) {
 	for cmd, op := range map[metrics.Command]*metrics.Op{
 		metrics.Reclaim: reclaimOp(t, false), metrics.Restore: restoreOp(t), metrics.Purge: purgeOp(t, false),
+		metrics.ReclaimCaches: cachesOp(t),
 	} {
 		for _, line := range strings.Split(strings.TrimSpace(writeOp(t, op)), "\n") {
 			name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
@@ -251,6 +283,7 @@ func TestPromtoolCheckOpMetrics(t *testing.T) {
 	for name, op := range map[string]*metrics.Op{
 		"reclaim": reclaimOp(t, false), "reclaim plan": reclaimOp(t, true), "reclaim failed": failed,
 		"restore": restoreOp(t), "purge": purgeOp(t, false), "purge plan": purgeOp(t, true),
+		"reclaim --caches": cachesOp(t),
 	} {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
