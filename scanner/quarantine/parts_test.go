@@ -2,6 +2,7 @@ package quarantine_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -225,5 +226,61 @@ func TestManifestVersion1HoldsNoParts(t *testing.T) {
 	}
 	if _, err := quarantine.ParseManifest(strings.NewReader(strings.Replace(text, `"version":1`, `"version":2`, 1))); err != nil {
 		t.Errorf("ParseManifest of version 2: %v", err)
+	}
+}
+
+// TestPartsAfterCrash: a run of parts killed around its renames leaves
+// moving lines without moved ones; restore finds what moved by identity
+// and records the rest not moved, and purge deletes only what is there.
+func TestPartsAfterCrash(t *testing.T) {
+	for _, then := range []string{"restore", "purge"} {
+		t.Run(then, func(t *testing.T) {
+			root, qdir := share(t, profileTree)
+			before := contents(t, root)
+			q := open(t, root, qdir)
+			t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+			run, err := q.Begin(quarantine.RunInfo{Started: t0, Parts: true, Now: func() time.Time { return t0 }})
+			must(t, err)
+			movePart(t, q, run, "workspace_1/session_a", parts[0])
+			must(t, run.Close())
+			// Killed: the rename of parts[1] happened, that of parts[2] did not.
+			sid, err := q.Look("workspace_1/session_a")
+			must(t, err)
+			ids := map[string]quarantine.Identity{}
+			for _, rel := range parts[1:3] {
+				id, err := q.Look(rel)
+				must(t, err)
+				ids[rel] = id
+			}
+			must(t, os.MkdirAll(filepath.Dir(filepath.Join(run.Dir(), parts[1])), 0o700))
+			must(t, os.Rename(filepath.Join(root, parts[1]), filepath.Join(run.Dir(), parts[1])))
+			f, err := os.OpenFile(run.ManifestPath(), os.O_WRONLY|os.O_APPEND, 0)
+			must(t, err)
+			for _, rel := range parts[1:3] {
+				fmt.Fprintf(f, `{"event":"moving","time":"2026-01-02T03:04:05Z","path":%q,"kind":"caches","identity":{"dev":%d,"ino":%d},"session_identity":{"dev":%d,"ino":%d}}`+"\n",
+					rel, ids[rel].Dev, ids[rel].Ino, sid.Dev, sid.Ino)
+			}
+			must(t, f.Close())
+
+			if then == "restore" {
+				res, err := quarantine.Restore(run.ManifestPath(), quarantine.RestoreConfig{Now: func() time.Time { return t0 }})
+				if err != nil || res.Done != 2 || res.Problems != 0 {
+					t.Fatalf("Restore = %+v, %v; want the two moved parts back", res, err)
+				}
+				diffSnapshots(t, contents(t, root), before)
+				want := map[string]string{parts[0]: quarantine.EventRestored, parts[1]: quarantine.EventRestored, parts[2]: quarantine.EventNotMoved}
+				if got := states(readManifest(t, run.ManifestPath())); !reflect.DeepEqual(got, want) {
+					t.Errorf("after restore: %q, want %q", got, want)
+				}
+				return
+			}
+			res, err := quarantine.Purge(qdir, quarantine.PurgeConfig{OlderThan: time.Hour, Now: t0.Add(2 * time.Hour), Yes: true})
+			if err != nil || res.Done != 2 || res.Problems != 0 || res.RunsRemoved != 1 {
+				t.Fatalf("Purge = %+v, %v; want the two moved parts deleted and the run removed", res, err)
+			}
+			if !exists(filepath.Join(root, parts[2])) || exists(filepath.Join(root, parts[1])) {
+				t.Error("purge touched the share")
+			}
+		})
 	}
 }
