@@ -100,6 +100,17 @@ func (o Outcome) IsFinding() bool {
 	return true
 }
 
+// Reclaimable reports whether o is about a session directory that no live
+// row refers to, which sessaudit reclaim may move to its quarantine:
+// orphan and soft_deleted.
+func (o Outcome) Reclaimable() bool {
+	switch o {
+	case Orphan, SoftDeleted:
+		return true
+	}
+	return false
+}
+
 func (o Outcome) rank() int {
 	if i := slices.Index(outcomeOrder, o); i >= 0 {
 		return i

@@ -99,8 +99,9 @@ type Candidate struct {
 	SizeBytes, Files int64
 }
 
-// Kinds are the findings reclaim may move.
-var Kinds = []reconcile.Outcome{reconcile.Orphan, reconcile.SoftDeleted}
+// Kinds are the findings reclaim may move (see Outcome.Reclaimable), in
+// report order.
+var Kinds = slices.DeleteFunc(reconcile.Outcomes(), func(o reconcile.Outcome) bool { return !o.Reclaimable() })
 
 // Candidates returns the findings of the given kinds (each one of Kinds),
 // ordered by path. A finding of those kinds whose path is not a session path
@@ -121,7 +122,7 @@ func (r *Report) Candidates(kinds []reconcile.Outcome) ([]Candidate, error) {
 		}
 		ws, id, ok := scanner.ParseSessionPath(p)
 		if !ok {
-			return nil, fmt.Errorf("%w: finding %d (%s): %q is not workspace_<id>/session_<id>", ErrBadReport, i+1, f.Kind, p)
+			return nil, fmt.Errorf("%w: finding %d (%s): %q is not %s", ErrBadReport, i+1, f.Kind, p, scanner.SessionPathPattern)
 		}
 		if f.WorkspaceID != nil && *f.WorkspaceID != ws {
 			return nil, fmt.Errorf("%w: finding %d: workspace_id %d but path %q", ErrBadReport, i+1, *f.WorkspaceID, p)

@@ -476,12 +476,10 @@ func (l *kindList) Set(v string) error {
 	*l = nil
 	for _, part := range strings.Split(v, ",") {
 		k := reconcile.Outcome(strings.TrimSpace(part))
-		switch k {
-		case reconcile.Orphan, reconcile.SoftDeleted:
-			*l = append(*l, k)
-		default:
+		if !k.Reclaimable() {
 			return fmt.Errorf("%q: reclaim moves only orphan and soft_deleted directories", part)
 		}
+		*l = append(*l, k)
 	}
 	return nil
 }

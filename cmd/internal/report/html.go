@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"sessaudit/reconcile"
+	"sessaudit/scanner"
 )
 
 // HTMLRowsPerKind is how many findings of one kind the HTML report lists;
@@ -85,7 +86,7 @@ func AuditHTML(w io.Writer, r *reconcile.Report) error {
 	var ws []bar
 	var shown int64
 	for _, u := range s.LargestWorkspaces {
-		ws = append(ws, bar{Label: fmt.Sprintf("workspace_%d", u.WorkspaceID), Value: u.SizeBytes,
+		ws = append(ws, bar{Label: scanner.WorkspaceName(u.WorkspaceID), Value: u.SizeBytes,
 			Note: fmt.Sprintf("%s, %s %s", HumanBytes(u.SizeBytes), thousands(u.Sessions), plural(u.Sessions, "session"))})
 		shown += u.SizeBytes
 	}
@@ -135,7 +136,7 @@ func AuditHTML(w io.Writer, r *reconcile.Report) error {
 		}
 		k.Open = k.Count <= 100
 		page.Kinds = append(page.Kinds, *k)
-		if o == reconcile.Orphan || o == reconcile.SoftDeleted {
+		if o.Reclaimable() {
 			reclaim = append(reclaim, bar{Label: string(o), Value: k.Bytes,
 				Note: fmt.Sprintf("%s, %s %s (metered %s)", HumanBytes(k.Bytes),
 					thousands(k.Count), plural(k.Count, "directory"), HumanBytes(k.Metered))})
