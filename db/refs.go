@@ -2,8 +2,9 @@ package db
 
 import (
 	"context"
-	"strconv"
 	"strings"
+
+	"sessaudit/scanner"
 )
 
 // SessionRows returns, live and soft-deleted, ordered by id, every row that
@@ -20,12 +21,12 @@ import (
 // maps each stored path as the audit does and decides which rows really
 // refer to the directory.
 func (s *Store) SessionRows(ctx context.Context, workspace uint64, id string) ([]Row, error) {
-	ws := "workspace_" + strconv.FormatUint(workspace, 10)
+	ws := scanner.WorkspaceName(workspace)
 	var q strings.Builder
 	s.selectRows(&q)
 	q.WriteString(" WHERE (session_storage_path IS NULL AND workspace_id = ? AND session_id LIKE ? ESCAPE '!')")
 	q.WriteString(" OR session_storage_path LIKE ? ESCAPE '!' ORDER BY id")
-	return s.query(ctx, 0, q.String(), workspace, likeFragment(id), "%"+likeEscape(ws+"/")+"%"+likeFragment("session_"+id)+"%")
+	return s.query(ctx, 0, q.String(), workspace, likeFragment(id), "%"+likeEscape(ws+"/")+"%"+likeFragment(scanner.SessionName(id))+"%")
 }
 
 // likeFragment escapes s for a LIKE pattern with ESCAPE '!', with every run

@@ -6,6 +6,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"sessaudit/scanner"
 )
 
 // maxInList bounds the number of workspace ids in one query.
@@ -164,13 +166,14 @@ func (s *Store) query(ctx context.Context, capacity int, query string, args ...a
 }
 
 // ownPrefix returns the beginning every stored path of a workspace's own
-// directories has, up to the id: "<prefix>/workspace_".
+// directories has, up to the id: "<prefix>/workspace_" (see scanner's
+// layout).
 func ownPrefix(prefix string) string {
 	p := path.Clean("/" + prefix)
 	if p == "/" {
 		p = ""
 	}
-	return p + "/workspace_"
+	return p + "/" + scanner.WorkspacePrefix
 }
 
 // likeEscape escapes s for a LIKE pattern with ESCAPE '!'.

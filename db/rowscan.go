@@ -3,6 +3,8 @@ package db
 import (
 	"database/sql"
 	"time"
+
+	"sessaudit/scanner"
 )
 
 // rowScanner turns the result rows of the SELECT of Store.rows into Rows.
@@ -105,7 +107,7 @@ func (s *rowScanner) statusOf(b []byte) *string {
 // p when p ends in "/session_<id>", else a string of its own.
 func (s *rowScanner) session(p sql.NullString) string {
 	id := s.sessionID
-	const sep = "/session_"
+	const sep = "/" + scanner.SessionPrefix
 	if n := len(p.String) - len(id); p.Valid && len(id) > 0 && n >= len(sep) &&
 		p.String[n:] == string(id) && p.String[n-len(sep):n] == sep {
 		return p.String[n:]

@@ -108,7 +108,7 @@ func checkPrefix(prefix string, sample []db.Row) error {
 // prefixOf returns the part of a clean stored path before its
 // /workspace_<id>/session_<id> ending, when it has one.
 func prefixOf(clean string) (string, bool) {
-	i := strings.LastIndex(clean, "/workspace_")
+	i := strings.LastIndex(clean, "/"+scanner.WorkspacePrefix)
 	if i < 0 {
 		return "", false
 	}

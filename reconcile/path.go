@@ -64,7 +64,7 @@ func MapPath(prefix, stored string) (string, error) {
 		rel = rest[1:]
 	}
 	if _, _, ok := scanner.ParseSessionPath(rel); !ok {
-		return "", unsafe("path is not " + prefix + "/workspace_<id>/session_<id>")
+		return "", unsafe("path is not " + prefix + "/" + scanner.SessionPathPattern)
 	}
 	return rel, nil
 }

@@ -63,7 +63,7 @@ type Result struct {
 func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) {
 	ws, _, ok := scanner.ParseSessionPath(key)
 	if !ok {
-		return Result{}, fmt.Errorf("reconcile %q: not a session path workspace_<id>/session_<id>", key)
+		return Result{}, fmt.Errorf("reconcile %q: not a session path %s", key, scanner.SessionPathPattern)
 	}
 	if !r.cfg.Scope.Contains(ws) {
 		return Result{}, fmt.Errorf("reconcile %s: %w (%s)", key, ErrOutOfScope, r.cfg.Scope)

@@ -243,7 +243,7 @@ func refOf(prefix string, r db.Row) (string, *Verdict) {
 		return p, nil
 	}
 	// No stored path: the row refers to its conventional directory.
-	if _, ok := scanner.ParseSession("session_" + r.SessionID); ok {
+	if _, ok := scanner.ParseSession(scanner.SessionName(r.SessionID)); ok {
 		return scanner.SessionPath(r.WorkspaceID, r.SessionID), nil
 	}
 	outcome := NoPath

@@ -425,7 +425,7 @@ func (w *walker[D]) measureOne(ws uint64, id string) error {
 	if err != nil {
 		return err
 	}
-	wsName, sessName := WorkspaceName(ws), sessionPrefix+id
+	wsName, sessName := WorkspaceName(ws), SessionName(id)
 	s := newSession(Entry{Kind: KindSession, Path: wsName + "/" + sessName, WorkspaceID: ws, SessionID: id})
 	s.pending.Store(1)
 	w.prog.Sessions.Add(1)

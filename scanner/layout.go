@@ -6,10 +6,19 @@ import (
 	"strings"
 )
 
+// WorkspacePrefix and SessionPrefix begin the name of every workspace
+// directory ("workspace_<decimal id>") and of every session directory in
+// it ("session_<id>"). This file is the one place that spells the layout:
+// db builds its SQL patterns, reconcile its checks of stored paths and cmd
+// its labels from these constants and the functions below.
 const (
-	workspacePrefix = "workspace_"
-	sessionPrefix   = "session_"
+	WorkspacePrefix = "workspace_"
+	SessionPrefix   = "session_"
 )
+
+// SessionPathPattern is how a message writes a session path, relative to
+// the root.
+const SessionPathPattern = WorkspacePrefix + "<id>/" + SessionPrefix + "<id>"
 
 // QuarantineName is the one name a quarantine directory of sessaudit reclaim
 // may have when it lives directly under the root (on EFS it must, to be on
@@ -37,7 +46,7 @@ func ignoredAtRoot(name string, isDir bool, ignore []string) bool {
 // ("workspace_<decimal id>"). The id must be written canonically: digits
 // only, no sign, no leading zero (except "0"), no overflow.
 func ParseWorkspace(name string) (uint64, bool) {
-	digits, ok := strings.CutPrefix(name, workspacePrefix)
+	digits, ok := strings.CutPrefix(name, WorkspacePrefix)
 	if !ok || digits == "" || (len(digits) > 1 && digits[0] == '0') {
 		return 0, false
 	}
@@ -57,7 +66,7 @@ func ParseWorkspace(name string) (uint64, bool) {
 // ("session_<id>", id non-empty). A name holding a slash or a NUL byte is
 // never a directory entry and is rejected.
 func ParseSession(name string) (string, bool) {
-	id, ok := strings.CutPrefix(name, sessionPrefix)
+	id, ok := strings.CutPrefix(name, SessionPrefix)
 	if !ok || id == "" || strings.ContainsAny(id, "/\x00") {
 		return "", false
 	}
@@ -66,13 +75,18 @@ func ParseSession(name string) (string, bool) {
 
 // WorkspaceName returns the directory name of workspace id.
 func WorkspaceName(id uint64) string {
-	return workspacePrefix + strconv.FormatUint(id, 10)
+	return WorkspacePrefix + strconv.FormatUint(id, 10)
+}
+
+// SessionName returns the directory name of session id.
+func SessionName(id string) string {
+	return SessionPrefix + id
 }
 
 // SessionPath returns the slash-separated path, relative to the root, of the
 // conventional directory of a session: "workspace_<ws>/session_<id>".
 func SessionPath(workspace uint64, id string) string {
-	return WorkspaceName(workspace) + "/" + sessionPrefix + id
+	return WorkspaceName(workspace) + "/" + SessionName(id)
 }
 
 // ParseSessionPath splits a relative path "workspace_<ws>/session_<id>" into

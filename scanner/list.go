@@ -189,7 +189,7 @@ func (w *walker[D]) measureIn(sl *slot, s *session, root D, last *lastWorkspace[
 		w.release(sl)
 		return w.done(s)
 	}
-	return w.session(sl, s, ws, sessionPrefix+s.entry.SessionID, listed{})
+	return w.session(sl, s, ws, SessionName(s.entry.SessionID), listed{})
 }
 
 // lastWorkspace keeps the workspace directory opened last by measureEach

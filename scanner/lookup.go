@@ -207,7 +207,7 @@ func (w *walker[D]) lookUnit(sl *slot, root D, l *lookup, u *lookUnit) error {
 		rel := l.rels[l.refs[k].i]
 		_, id, _ := ParseSessionPath(rel)
 		sl.where = rel
-		st, err := w.b.look(sl, ws, sessionPrefix+id)
+		st, err := w.b.look(sl, ws, SessionName(id))
 		if errors.Is(err, errDetached) {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sessaudit/scanner"
 	"strings"
 	"time"
 )
@@ -60,7 +61,7 @@ func readShape(root string) (Shape, error) {
 	}
 	sh.RootEntries = len(wss)
 	for _, ws := range wss {
-		if !ws.IsDir() || !strings.HasPrefix(ws.Name(), "workspace_") {
+		if !ws.IsDir() || !strings.HasPrefix(ws.Name(), scanner.WorkspacePrefix) {
 			continue
 		}
 		wsPath := filepath.Join(root, ws.Name())
@@ -70,7 +71,7 @@ func readShape(root string) (Shape, error) {
 		}
 		sh.MaxWorkspaceEntries = max(sh.MaxWorkspaceEntries, len(sessions))
 		for _, s := range sessions {
-			if !s.IsDir() || !strings.HasPrefix(s.Name(), "session_") {
+			if !s.IsDir() || !strings.HasPrefix(s.Name(), scanner.SessionPrefix) {
 				continue
 			}
 			k, err := dir(filepath.Join(wsPath, s.Name()))

@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sessaudit/scanner"
 	"time"
 )
 
@@ -57,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // sessionDir is the directory of session i, and dir returns its j-th
 // inner directory (j from 1): Default, Default/d<k>, Default/d<k>/e<m>.
 func sessionDir(root string, i, workspaces int) string {
-	return filepath.Join(root, fmt.Sprintf("workspace_%d", i%workspaces+1), fmt.Sprintf("session_s%04d", i))
+	return filepath.Join(root, filepath.FromSlash(scanner.SessionPath(uint64(i%workspaces+1), fmt.Sprintf("s%04d", i))))
 }
 
 func dir(session string, j int) string {

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"sessaudit/scanner"
 	"strconv"
 	"sync"
 
@@ -189,7 +190,7 @@ func Generate(fsys afero.Fs, root string, spec Spec) (Stats, error) {
 	return total, err
 }
 
-func workspaceName(w int) string { return "workspace_" + strconv.Itoa(w+1) }
+func workspaceName(w int) string { return scanner.WorkspaceName(uint64(w + 1)) }
 
 type generator struct {
 	fsys   afero.Fs
@@ -203,7 +204,7 @@ type generator struct {
 // session writes session k and returns what it wrote, even on error.
 func (g *generator) session(k int) (Stats, error) {
 	w := k / g.spec.SessionsPerWorkspace
-	dir := filepath.Join(g.root, workspaceName(w), "session_"+strconv.Itoa(k+1))
+	dir := filepath.Join(g.root, workspaceName(w), scanner.SessionName(strconv.Itoa(k+1)))
 	rng := rand.New(rand.NewPCG(g.spec.Seed, uint64(k)))
 	var st Stats
 	var nodes []node

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"sessaudit/reconcile"
+	"sessaudit/scanner"
 )
 
 // auditJSON is the audit report as JSON: the report itself, with each
@@ -201,7 +202,7 @@ func writeLargest(b *strings.Builder, s reconcile.Summary) {
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "  SIZE\tMETERED\tFILES\tSESSIONS\t  WORKSPACE")
 		for _, u := range s.LargestWorkspaces {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t  workspace_%d\n", HumanBytes(u.SizeBytes), HumanBytes(u.MeteredBytes), u.Files, u.Sessions, u.WorkspaceID)
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t  %s\n", HumanBytes(u.SizeBytes), HumanBytes(u.MeteredBytes), u.Files, u.Sessions, scanner.WorkspaceName(u.WorkspaceID))
 		}
 		tw.Flush()
 	}
