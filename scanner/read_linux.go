@@ -27,7 +27,7 @@ func readNative(fsys afero.Fs, root, rel, name string, limit int64) (read, bool,
 	if err != nil {
 		return read{}, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: root, Err: err})
 	}
-	for _, dir := range []string{WorkspaceName(ws), sessionPrefix + id} {
+	for _, dir := range []string{WorkspaceName(ws), SessionName(id)} {
 		next, err := openRetry(fd, dir, openFlags)
 		unix.Close(fd)
 		switch {
