@@ -276,6 +276,9 @@ func TestReclaimCachesChromium(t *testing.T) {
 		t.Fatalf("restore: exit %d\n%s%s", back.code, back.stdout, back.stderr)
 	}
 	diffFiles(t, "restored", files(t, profile), before)
+	if !regexp.MustCompile(`restored (\d+) directories, 0 B \((\d+) of them parts of reclaim --caches runs, whose sizes are not recorded\); 0 not restored`).MatchString(back.stdout) {
+		t.Errorf("restore's last line does not say its parts' sizes are not recorded:\n%s", back.stdout)
+	}
 
 	// Reclaimed again, then Chromium restarted on the profile: the page
 	// finds what it wrote.
@@ -294,6 +297,9 @@ func TestReclaimCachesChromium(t *testing.T) {
 		t.Fatalf("purge: exit %d\n%s%s", purge.code, purge.stdout, purge.stderr)
 	}
 	diffFiles(t, "after purge", files(t, profile), kept)
+	if !strings.Contains(purge.stdout, "of them parts of reclaim --caches runs") || strings.Contains(purge.stdout, "Default/Cache\"  0 B") {
+		t.Errorf("purge's output gives its parts sizes:\n%s", purge.stdout)
+	}
 	if names, _ := os.ReadDir(qdir); len(names) != 1 || names[0].Name() != quarantine.OwnerName {
 		t.Errorf("the quarantine holds %v after purge", names)
 	}

@@ -282,11 +282,18 @@ func (c *restoreCmd) run(ctx context.Context) (err error) {
 		return usageError("--manifest: %v", err)
 	}
 	out := c.env.Stdout
+	parts := 0
 	res, err := quarantine.Restore(c.manifest, quarantine.RestoreConfig{
 		Root: c.root, IOTimeout: c.ioTimeout,
-		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s); m.op.Restored(s) },
+		OnStep: func(s quarantine.Step) {
+			printQuarantineStep(out, s)
+			m.op.Restored(s)
+			if s.Action == quarantine.Restored && isPart(s.Path) {
+				parts++
+			}
+		},
 	})
-	fmt.Fprintf(out, "restored %d directories, %s; %d not restored\n", res.Done, report.HumanBytes(res.Bytes), res.Problems)
+	fmt.Fprintf(out, "restored %d directories, %s%s; %d not restored\n", res.Done, report.HumanBytes(res.Bytes), partsNote(parts), res.Problems)
 	log.Info().Int("restored", res.Done).Int64("bytes", res.Bytes).Int("not_restored", res.Problems).AnErr("error", err).Msg("restore finished")
 	if err != nil {
 		return err
@@ -348,9 +355,16 @@ func (c *purgeCmd) run(ctx context.Context) (err error) {
 		return usageError("--quarantine: %v", err)
 	}
 	out := c.env.Stdout
+	parts := 0
 	res, err := quarantine.Purge(c.quarantine, quarantine.PurgeConfig{
 		OlderThan: c.olderThan, Yes: c.yes, IOTimeout: c.ioTimeout,
-		OnStep: func(s quarantine.Step) { printQuarantineStep(out, s); m.op.Purged(s) },
+		OnStep: func(s quarantine.Step) {
+			printQuarantineStep(out, s)
+			m.op.Purged(s)
+			if (s.Action == quarantine.Deleted || s.Action == quarantine.WouldDelete) && isPart(s.Path) {
+				parts++
+			}
+		},
 	})
 	m.op.PurgedRuns(res)
 	verb := "would delete"
@@ -361,8 +375,8 @@ func (c *purgeCmd) run(ctx context.Context) (err error) {
 	if !c.yes {
 		runs = fmt.Sprintf("%d runs would be removed", res.RunsToRemove)
 	}
-	fmt.Fprintf(out, "%s %d directories, %s, of %d runs; %s; %d left alone that need a look\n",
-		verb, res.Done, report.HumanBytes(res.Bytes), res.Runs, runs, res.Problems)
+	fmt.Fprintf(out, "%s %d directories, %s%s, of %d runs; %s; %d left alone that need a look\n",
+		verb, res.Done, report.HumanBytes(res.Bytes), partsNote(parts), res.Runs, runs, res.Problems)
 	if !c.yes && res.Done > 0 {
 		fmt.Fprintln(out, "nothing was deleted; run again with --yes to delete")
 	}
@@ -441,11 +455,31 @@ func printQuarantineStep(w io.Writer, s quarantine.Step) {
 	switch {
 	case s.Err != nil:
 		fmt.Fprintf(w, "%-12s  %s: %v\n", s.Action, where, s.Err)
+	case isPart(s.Path):
+		fmt.Fprintf(w, "%-12s  %s\n", s.Action, where) // its size is not recorded
 	case s.Path != "":
 		fmt.Fprintf(w, "%-12s  %s  %s\n", s.Action, where, report.HumanBytes(s.SizeBytes))
 	default:
 		fmt.Fprintf(w, "%-12s  %s\n", s.Action, where)
 	}
+}
+
+// isPart reports whether the path of a quarantine step is a part of a
+// session directory (reclaim --caches), whose size its manifest does not
+// record.
+func isPart(p string) bool {
+	ws, rest, _ := strings.Cut(p, "/")
+	_, tail, deeper := strings.Cut(rest, "/")
+	return ws != "" && deeper && tail != ""
+}
+
+// partsNote says, after a restore's or purge's bytes, how many of its
+// directories were parts whose bytes are not counted.
+func partsNote(parts int) string {
+	if parts == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d of them parts of reclaim --caches runs, whose sizes are not recorded)", parts)
 }
 
 // showPath Go-quotes p, as the other text outputs do, so that a name that
