@@ -1,15 +1,18 @@
 package report
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"sessaudit/reconcile"
 	"sessaudit/scanner"
+	"sessaudit/scanner/anatomy"
 )
 
 // auditJSON is the audit report as JSON: the report itself, with each
@@ -123,13 +126,14 @@ func AuditText(w io.Writer, r *reconcile.Report) error {
 		fmt.Fprintf(tw, "  %s\t%d%s\n", o, s.Outcomes[o], marker)
 	}
 	tw.Flush()
+	writeAnatomy(&b, s.Anatomy)
 	if len(s.Instances) > 0 {
 		b.WriteString("\nper instance\n")
 		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "  INSTANCE\tLIVE ROWS\tSESSIONS\tSIZE\tMETERED\tFINDINGS\t")
+		fmt.Fprintln(tw, "  INSTANCE\tLIVE ROWS\tSESSIONS\tSIZE\tMETERED\tREGENERABLE\tKEY FILES\tFINDINGS\t")
 		for _, is := range s.Instances {
-			fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%d\t\n", is.Instance, is.Rows, is.Sessions,
-				HumanBytes(is.Bytes), HumanBytes(is.MeteredBytes), is.Findings)
+			fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\t%s\t%s\t%d\t%d\t\n", is.Instance, is.Rows, is.Sessions,
+				HumanBytes(is.Bytes), HumanBytes(is.MeteredBytes), HumanBytes(is.RegenerableBytes), is.KeyFiles, is.Findings)
 		}
 		tw.Flush()
 	}
@@ -191,21 +195,61 @@ func writeLargest(b *strings.Builder, s reconcile.Summary) {
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
 		// The path comes last, unaligned: right-aligned it would be hard
 		// to read.
-		fmt.Fprintln(tw, "  SIZE\tMETERED\tFILES\t  SESSION")
+		fmt.Fprintln(tw, "  SIZE\tMETERED\tFILES\tREGENERABLE\t  KIND\t  SESSION")
 		for _, u := range s.LargestSessions {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t  %q\n", HumanBytes(u.SizeBytes), HumanBytes(u.MeteredBytes), u.Files, u.Path)
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t  %s\t  %q\n", HumanBytes(u.SizeBytes), HumanBytes(u.MeteredBytes), u.Files,
+				HumanBytes(u.RegenerableBytes), kindOrDash(u.Kind), u.Path)
 		}
 		tw.Flush()
 	}
 	if len(s.LargestWorkspaces) > 0 {
 		fmt.Fprintf(b, "\nlargest workspaces (%d of %d)\n", len(s.LargestWorkspaces), s.WorkspacesMeasured)
 		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "  SIZE\tMETERED\tFILES\tSESSIONS\t  WORKSPACE")
+		fmt.Fprintln(tw, "  SIZE\tMETERED\tFILES\tSESSIONS\tREGENERABLE\tKEY FILES\t  WORKSPACE")
 		for _, u := range s.LargestWorkspaces {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t  %s\n", HumanBytes(u.SizeBytes), HumanBytes(u.MeteredBytes), u.Files, u.Sessions, scanner.WorkspaceName(u.WorkspaceID))
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\t%d\t  %s\n", HumanBytes(u.SizeBytes), HumanBytes(u.MeteredBytes), u.Files, u.Sessions,
+				HumanBytes(u.RegenerableBytes), u.KeyFiles, scanner.WorkspaceName(u.WorkspaceID))
 		}
 		tw.Flush()
 	}
+}
+
+// writeAnatomy says what the sessions measured are made of: by kind, state
+// and regenerable bytes, and the Baileys key files by type.
+func writeAnatomy(b *strings.Builder, a reconcile.Anatomy) {
+	if len(a.Kinds) == 0 {
+		return
+	}
+	b.WriteString("\nsessions by kind\n")
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "  KIND\tSESSIONS\tSIZE\tREGENERABLE\tKEY FILES\t")
+	for _, k := range a.Kinds {
+		fmt.Fprintf(tw, "  %s\t%d\t%s\t%s\t%d\t\n", k.Kind, k.Sessions, HumanBytes(k.SizeBytes), HumanBytes(k.RegenerableBytes), k.KeyFiles)
+	}
+	tw.Flush()
+	fmt.Fprintf(b, "  state %s, regenerable %s (metered %s)\n", HumanBytes(a.StateBytes), HumanBytes(a.RegenerableBytes), HumanBytes(a.RegenerableMeteredBytes))
+	if len(a.KeyFiles) > 0 {
+		types := make([]string, 0, len(a.KeyFiles))
+		for typ := range a.KeyFiles {
+			types = append(types, typ)
+		}
+		slices.SortFunc(types, func(x, y string) int {
+			return cmp.Or(cmp.Compare(a.KeyFiles[y].Files, a.KeyFiles[x].Files), cmp.Compare(x, y))
+		})
+		parts := make([]string, len(types))
+		for i, typ := range types {
+			parts[i] = fmt.Sprintf("%s %d", typ, a.KeyFiles[typ].Files)
+		}
+		fmt.Fprintf(b, "  key files: %s\n", strings.Join(parts, ", "))
+	}
+}
+
+// kindOrDash is a session's kind, or "-" when it has none.
+func kindOrDash(k anatomy.Kind) string {
+	if k == "" {
+		return "-"
+	}
+	return string(k)
 }
 
 // seconds formats a number of seconds as a duration to the millisecond.

@@ -47,7 +47,11 @@ type htmlPage struct {
 	Workspaces chart
 	Instances  chart
 	Reclaim    chart
-	Kinds      []kindSection
+	// Anatomy is the bytes of each kind of session, and Regenerable those
+	// of each instance, split into state and regenerable cache.
+	Anatomy     chart
+	Regenerable chart
+	Kinds       []kindSection
 	// Recent lists the directories and rows judged recent, not findings,
 	// as the text report does after the findings.
 	Recent kindSection
@@ -106,6 +110,7 @@ func AuditHTML(w io.Writer, r *reconcile.Report) error {
 			Note: fmt.Sprintf("%s, %s %s", HumanBytes(is.Bytes), thousands(is.Sessions), plural(is.Sessions, "session"))})
 	}
 	page.Instances = newChart("Bytes per assigned instance", inst)
+	page.Anatomy, page.Regenerable = anatomyCharts(s)
 
 	byKind := map[reconcile.Outcome]*kindSection{}
 	for _, f := range r.Findings {
@@ -159,8 +164,11 @@ type bar struct {
 	Value int64
 	Note  string
 	Muted bool
+	// Part, when > 0, is the part of Value drawn in the second colour at
+	// the bar's end (the regenerable bytes of a kind or an instance).
+	Part int64
 	// Set by newChart: the bar's geometry in the SVG.
-	Y, Width int
+	Y, Width, PartX, PartWidth int
 }
 
 // chart is a horizontal bar chart drawn as inline SVG.
@@ -187,6 +195,10 @@ func newChart(title string, bars []bar) chart {
 		bars[i].Y = i * chartRow
 		if max > 0 && bars[i].Value > 0 {
 			bars[i].Width = maxInt(1, int(float64(bars[i].Value)/float64(max)*chartBarWidth))
+		}
+		if p := min(bars[i].Part, bars[i].Value); p > 0 && bars[i].Width > 0 {
+			bars[i].PartWidth = maxInt(1, int(float64(p)/float64(bars[i].Value)*float64(bars[i].Width)))
+			bars[i].PartX = chartLabelWidth + bars[i].Width - bars[i].PartWidth
 		}
 	}
 	return chart{Title: title, Bars: bars, Width: chartWidth, Height: len(bars)*chartRow + 4}
@@ -268,4 +280,35 @@ func optionalBytes(n *int64) string {
 		return ""
 	}
 	return HumanBytes(*n)
+}
+
+// anatomyCharts returns the bytes of each kind of session and of each
+// assigned instance, each bar split into state and regenerable cache (see
+// docs/anatomy.md); a chart with no bar when there is nothing to show.
+func anatomyCharts(s reconcile.Summary) (kinds, instances chart) {
+	var kb []bar
+	for _, k := range s.Anatomy.Kinds {
+		note := fmt.Sprintf("%s, %s %s", HumanBytes(k.SizeBytes), thousands(k.Sessions), plural(k.Sessions, "session"))
+		if k.RegenerableBytes > 0 {
+			note += fmt.Sprintf("; %s regenerable", HumanBytes(k.RegenerableBytes))
+		}
+		if k.KeyFiles > 0 {
+			note += fmt.Sprintf("; %s key files", thousands(k.KeyFiles))
+		}
+		kb = append(kb, bar{Label: string(k.Kind), Value: k.SizeBytes, Part: k.RegenerableBytes, Note: note})
+	}
+	var ib []bar
+	for _, is := range s.Instances {
+		if is.RegenerableBytes == 0 && is.KeyFiles == 0 {
+			continue
+		}
+		label := "instance " + is.Instance
+		if is.Instance == "unassigned" {
+			label = "unassigned"
+		}
+		ib = append(ib, bar{Label: label, Value: is.Bytes, Part: is.RegenerableBytes,
+			Note: fmt.Sprintf("%s regenerable of %s; %s key files", HumanBytes(is.RegenerableBytes), HumanBytes(is.Bytes), thousands(is.KeyFiles))})
+	}
+	return newChart("Bytes per kind of session: state, and regenerable cache at the end of each bar", kb),
+		newChart("State and regenerable bytes per assigned instance", ib)
 }

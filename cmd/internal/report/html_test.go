@@ -33,8 +33,10 @@ func htmlReport() *reconcile.Report {
 	// Findings are sorted by kind in report order.
 	r.Findings[3], r.Findings[4] = r.Findings[4], r.Findings[3]
 	s.LargestSessions = []reconcile.SessionUsage{
-		{Path: "workspace_1/session_alice", WorkspaceID: 1, SizeBytes: 2 << 20, MeteredBytes: 3 << 20, Files: 30},
-		{Path: "workspace_3/session_old", WorkspaceID: 3, SizeBytes: 700 << 10, MeteredBytes: 800 << 10, Files: 7},
+		{Path: "workspace_1/session_alice", WorkspaceID: 1, SizeBytes: 2 << 20, MeteredBytes: 3 << 20, Files: 30,
+			Kind: "webjs", RegenerableBytes: 1536 << 10},
+		{Path: "workspace_3/session_old", WorkspaceID: 3, SizeBytes: 700 << 10, MeteredBytes: 800 << 10, Files: 7,
+			Kind: "baileys", KeyFiles: map[string]reconcile.KeyFiles{"pre-key": {Files: 5, Bytes: 600}}},
 		{Path: "workspace_2/session_\xfe\xff", WorkspaceID: 2, SizeBytes: 1536, MeteredBytes: 8192, Files: 1},
 	}
 	s.LargestWorkspaces = []reconcile.WorkspaceUsage{
@@ -42,7 +44,36 @@ func htmlReport() *reconcile.Report {
 		{WorkspaceID: 3, Sessions: 1, SizeBytes: 700 << 10, MeteredBytes: 800 << 10, Files: 7},
 	}
 	s.WorkspacesMeasured = 3 // one more than listed: an "other workspaces" bar
+	s.Anatomy = reconcile.Anatomy{
+		Kinds: []reconcile.KindUsage{
+			{Kind: "webjs", Sessions: 1, SizeBytes: 2 << 20, MeteredBytes: 3 << 20, RegenerableBytes: 1536 << 10},
+			{Kind: "baileys", Sessions: 2, SizeBytes: 700<<10 + 1536, MeteredBytes: 808 << 10, KeyFiles: 6},
+		},
+		StateBytes: 512<<10 + 700<<10 + 1536, RegenerableBytes: 1536 << 10, RegenerableMeteredBytes: 2 << 20,
+		KeyFiles: map[string]reconcile.KeyFiles{"pre-key": {Files: 5, Bytes: 600}, "session": {Files: 1, Bytes: 900}},
+	}
 	return r
+}
+
+// The HTML report draws the bytes of each kind with their regenerable part
+// in a second colour at the end of the bar.
+func TestAuditHTMLAnatomy(t *testing.T) {
+	var b bytes.Buffer
+	if err := report.AuditHTML(&b, htmlReport()); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{
+		"What the sessions are made of",
+		"Bytes per kind of session",
+		"2.0 MiB, 1 session; 1.5 MiB regenerable",
+		"; 6 key files",
+		`<rect class="part" x="325" y="4" width="285" height="18"`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
 }
 
 // The text report lists the largest sessions and workspaces.
@@ -327,9 +358,13 @@ func TestAuditHTMLInChromium(t *testing.T) {
 
 	dom := string(browse(t, browser, page, "--dump-dom"))
 	bars := regexp.MustCompile(`<rect class="(bar|muted)"`).FindAllString(dom, -1)
-	// 3 workspace bars (2 + others), 2 instances, 2 reclaimable kinds.
-	if len(bars) != 7 {
-		t.Errorf("the browser's DOM has %d chart bars, want 7", len(bars))
+	// 3 workspace bars (2 + others), 2 instances, 2 kinds of session (one
+	// with its regenerable part), 2 reclaimable kinds.
+	if len(bars) != 9 {
+		t.Errorf("the browser's DOM has %d chart bars, want 9", len(bars))
+	}
+	if parts := strings.Count(dom, `<rect class="part"`); parts != 1 {
+		t.Errorf("the browser's DOM has %d regenerable parts, want 1", parts)
 	}
 	for _, want := range []string{"<svg", "Largest sessions", `<details id="missing" open="">`, "session_alice",
 		`<details id="recent" open="">`, "session_fresh", "filesystem operations",
