@@ -189,19 +189,19 @@ func credsProblem(b []byte) string {
 	return ""
 }
 
-// judge says why a session is bloated, with the bytes reclaim --caches
-// would free, or "" when it is not.
+// judge says why a session is bloated, with the bytes that could be
+// reclaimed (a webjs profile's regenerable cache), or "" when it is not.
 func (b Bloat) judge(p *parts) (string, *int64) {
 	switch p.kind.kind() {
 	case anatomy.Baileys:
 		if b.KeyFiles > 0 && int64(p.keys) >= b.KeyFiles {
-			return fmt.Sprintf("%d Baileys key files (%d of them pre-keys), over --bloated-key-files %d: sessions with thousands of unreleased pre-keys were reported to corrupt",
+			return fmt.Sprintf("%d Baileys key files (%d of them pre-keys), over the threshold of %d (--bloated-key-files): sessions with thousands of unreleased pre-keys were reported to corrupt",
 				p.keys, p.preKeys, b.KeyFiles), nil
 		}
 	case anatomy.Webjs:
 		if b.CacheBytes > 0 && p.regen >= b.CacheBytes {
 			n := p.regen
-			return fmt.Sprintf("%s of regenerable Chromium cache (%s metered), over --bloated-cache-bytes %s: reclaim --caches frees it",
+			return fmt.Sprintf("%s of regenerable Chromium cache (%s metered), over the threshold of %s (--bloated-cache-mib): Chromium rebuilds it, so it can be reclaimed once the session is stopped",
 				humanBytes(p.regen), humanBytes(p.regenMetered), humanBytes(b.CacheBytes)), &n
 		}
 	}
@@ -245,7 +245,7 @@ type Anatomy struct {
 	Kinds []KindUsage `json:"kinds"`
 	// StateBytes and RegenerableBytes split the size of every session
 	// measured: regenerable is a webjs profile's cache, which Chromium
-	// rebuilds and reclaim --caches moves; state is the rest.
+	// rebuilds; state is the rest.
 	StateBytes              int64 `json:"state_bytes"`
 	RegenerableBytes        int64 `json:"regenerable_bytes"`
 	RegenerableMeteredBytes int64 `json:"regenerable_metered_bytes"`

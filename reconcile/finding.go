@@ -137,7 +137,7 @@ type Finding struct {
 	// session (webjs, baileys).
 	SessionKind anatomy.Kind `json:"session_kind,omitempty"`
 	// ReclaimableBytes, on a bloated webjs session, is its regenerable
-	// bytes: what reclaim --caches frees.
+	// bytes: cache Chromium rebuilds, reclaimable once it is stopped.
 	ReclaimableBytes *int64 `json:"reclaimable_bytes,omitempty"`
 	Detail           string `json:"detail,omitempty"`
 }

@@ -229,7 +229,7 @@ func (s *series) anatomy(rep *reconcile.Report) {
 		kinds.WithLabelValues(string(k.Kind)).Set(float64(k.Sessions))
 		kindBytes.WithLabelValues(string(k.Kind)).Set(float64(k.SizeBytes))
 	}
-	parts := s.vec(prefix+"part_bytes", "Bytes (size) of the session directories measured, by part: state (what restores a session) and regenerable (a webjs profile's cache, which Chromium rebuilds and reclaim --caches moves).", "part")
+	parts := s.vec(prefix+"part_bytes", "Bytes (size) of the session directories measured, by part: state (what restores a session) and regenerable (a webjs profile's cache, which Chromium rebuilds).", "part")
 	parts.WithLabelValues("state").Set(float64(a.StateBytes))
 	parts.WithLabelValues("regenerable").Set(float64(a.RegenerableBytes))
 	s.gauge(prefix+"regenerable_metered_bytes", "Metered bytes (as EFS bills) of regenerable cache in the session directories measured.").Set(float64(a.RegenerableMeteredBytes))
@@ -243,7 +243,7 @@ func (s *series) anatomy(rep *reconcile.Report) {
 			reclaimable += *f.ReclaimableBytes
 		}
 	}
-	s.gauge(prefix+"bloated_reclaimable_bytes", "Regenerable bytes of the bloated webjs sessions: what reclaim --caches would free of them once they are stopped.").Set(float64(reclaimable))
+	s.gauge(prefix+"bloated_reclaimable_bytes", "Regenerable bytes of the bloated webjs sessions: cache Chromium rebuilds, reclaimable once they are stopped.").Set(float64(reclaimable))
 }
 
 // unix is t in Unix seconds to the millisecond, which prints short.
