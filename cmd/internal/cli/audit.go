@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -29,26 +28,21 @@ const progressInterval = 250 * time.Millisecond
 const dbConnectTimeout = 30 * time.Second
 
 type auditCmd struct {
-	env             Env
-	walk            walkFlags
-	db              dbFlags
-	pathPrefix      string
-	dryRun          bool
-	backfillPaths   bool
-	minAge          time.Duration
-	selection       selection
-	format          reportFormat
-	output          string
-	metricsFile     string
-	pushgateway     string
-	push            *metrics.Pushgateway // --pushgateway, once checked
-	maxMissingRatio float64
-	findingsExit    int
-	instanceCount   int
-	maxDuration     time.Duration
-	maxUnverified   maxUnverified
-	bloat           bloat
-	logLevel        string
+	env           Env
+	walk          walkFlags
+	db            dbFlags
+	rules         rulesFlags
+	backfillPaths bool
+	selection     selection
+	format        reportFormat
+	output        string
+	metricsFile   string
+	pushgateway   string
+	push          *metrics.Pushgateway // --pushgateway, once checked
+	findingsExit  int
+	instanceCount int
+	maxDuration   time.Duration
+	logLevel      string
 }
 
 func newAuditCmd(env Env) *auditCmd {
@@ -59,21 +53,16 @@ func (c *auditCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
 	c.walk.register(fs, "`DIR` where the share is mounted on this host (default: --path-prefix)")
 	c.db.register(fs)
-	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
-	registerDryRun(fs, &c.dryRun, "write nothing to the database")
+	c.rules.register(fs, "refuse (exit 2) when more than this share of live rows with a path would be missing")
 	fs.BoolVar(&c.backfillPaths, "backfill-paths", false, "also write session_storage_path, with the size, for unlinked rows (only while their path is still NULL)")
-	durationVar(fs, &c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
 	c.selection.register(fs, "audit")
 	fs.Var(&c.format, "format", "report format: `text|json|html`")
 	fs.StringVar(&c.output, "output", "", "write the report to `FILE`; - is stdout; a new path or regular file is replaced whole at the end, anything else (a link, a device, a FIFO) written into (default: stdout)")
 	fs.StringVar(&c.metricsFile, "metrics-file", "", "write Prometheus metrics of the run to `FILE` (for node_exporter's textfile collector); written even when the audit fails. A new path or regular file is replaced atomically, anything else (a link, a device, a FIFO that a process reads) written into")
 	fs.StringVar(&c.pushgateway, "pushgateway", "", "push Prometheus metrics of the run to the Pushgateway at `URL` (job sessaudit, grouped by shard), also when the audit fails: for a Kubernetes CronJob, whose pod no collector reads")
-	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "refuse (exit 2) when more than this share of live rows with a path would be missing")
 	fs.IntVar(&c.findingsExit, "findings-exit-code", ExitFindings, "exit status when the audit completed and found something: 1, or 0 where a non-zero status reads as a failure (a Kubernetes Job); the report and metrics still say what was found")
 	fs.IntVar(&c.instanceCount, "instance-count", 0, "number of Node.js instances: live rows whose assigned_instance_index is not workspace_id % N are reported misrouted (0: no check)")
 	durationVar(fs, &c.maxDuration, "max-duration", 0, "time budget: list and judge the whole scope, size sessions stalest first while there is time, defer the rest (0: no budget, size everything)")
-	c.maxUnverified.register(fs)
-	c.bloat.register(fs)
 	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
@@ -111,27 +100,18 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 		return err
 	}
 	if c.walk.root == "" {
-		c.walk.root = c.pathPrefix
+		c.walk.root = c.rules.pathPrefix
+	}
+	if err := c.rules.check(); err != nil {
+		return err
 	}
 	switch {
-	case !filepath.IsAbs(c.pathPrefix):
-		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
-	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
-		return usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
 	case c.maxDuration < 0:
 		return usageError("--max-duration %v must not be negative (0 means no budget)", c.maxDuration)
-	case c.minAge < 0:
-		return usageError("--min-age %v must not be negative", c.minAge)
 	case c.instanceCount < 0 || c.instanceCount > 255:
 		return usageError("--instance-count %d must be between 0 and 255", c.instanceCount)
 	case c.findingsExit != ExitClean && c.findingsExit != ExitFindings:
 		return usageError("--findings-exit-code %d must be 0 or 1 (2 means the audit could not be done)", c.findingsExit)
-	}
-	if err := c.maxUnverified.check(); err != nil {
-		return err
-	}
-	if err := c.bloat.check(); err != nil {
-		return err
 	}
 	if err := c.walk.check(); err != nil {
 		return err
@@ -178,15 +158,14 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 		return usageError("--instance-count needs the column assigned_instance_index, which table %s lacks (see sessaudit schema check)", c.db.table)
 	}
 
-	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.db.table).
-		Bool("dry_run", c.dryRun).Msg("audit started")
+	log.Info().Str("root", c.walk.root).Str("path_prefix", c.rules.pathPrefix).Str("table", c.db.table).
+		Bool("dry_run", c.rules.dryRun).Msg("audit started")
 	line.Start(progressInterval)
-	rep, err = reconcile.Audit(ctx, fsys, store, reconcile.Config{
-		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
-		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, BackfillPaths: c.backfillPaths, Walk: walk,
-		InstanceCount: c.instanceCount, PerInstance: perInstance, MaxDuration: c.maxDuration, BudgetFrom: started,
-		MaxUnverified: time.Duration(c.maxUnverified), Bloat: c.bloat.config(),
-	})
+	cfg := c.rules.config(c.walk.root, scope, walk)
+	cfg.BackfillPaths = c.backfillPaths
+	cfg.InstanceCount, cfg.PerInstance = c.instanceCount, perInstance
+	cfg.MaxDuration, cfg.BudgetFrom = c.maxDuration, started
+	rep, err = reconcile.Audit(ctx, fsys, store, cfg)
 	line.Stop()
 	if rep != nil {
 		if werr := c.writeReport(dest, rep); werr != nil && err == nil {

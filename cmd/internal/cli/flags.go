@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/afero"
 
+	"sessaudit/reconcile"
 	"sessaudit/scanner"
 )
 
@@ -111,6 +112,58 @@ func resolveRoot(ctx context.Context, fsys afero.Fs, root string, timeout time.D
 // --max-ops-per-second holds over all of them together.
 func (w *walkFlags) config(scope scanner.Scope) scanner.Config {
 	return scanner.Config{Workers: w.workers, IOTimeout: w.ioTimeout, Scope: scope, Limiter: scanner.NewLimiter(w.maxOpsPerSecond), Ignore: w.ignore}
+}
+
+// rulesFlags are the flags of the audit's rules that audit and watch
+// share: --path-prefix, --dry-run (-n), --min-age, --max-missing-ratio,
+// --max-unverified and the bloat thresholds, defined, checked and turned
+// into a reconcile.Config in this one place, so that a batch audit and a
+// watcher judge a session alike.
+type rulesFlags struct {
+	pathPrefix      string
+	dryRun          bool
+	minAge          time.Duration
+	maxMissingRatio float64
+	maxUnverified   maxUnverified
+	bloat           bloat
+}
+
+// register defines the flags on fs; missingRatioUsage is what
+// --max-missing-ratio does in the command.
+func (r *rulesFlags) register(fs *flag.FlagSet, missingRatioUsage string) {
+	fs.StringVar(&r.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
+	registerDryRun(fs, &r.dryRun, "write nothing to the database")
+	durationVar(fs, &r.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
+	fs.Float64Var(&r.maxMissingRatio, "max-missing-ratio", 0.5, missingRatioUsage)
+	r.maxUnverified.register(fs)
+	r.bloat.register(fs)
+}
+
+// check returns a one-line usage error for the first value the rules
+// cannot use.
+func (r *rulesFlags) check() error {
+	switch {
+	case !filepath.IsAbs(r.pathPrefix):
+		return usageError("--path-prefix %q must be an absolute path", r.pathPrefix)
+	case r.maxMissingRatio < 0 || r.maxMissingRatio > 1:
+		return usageError("--max-missing-ratio %v must be between 0 and 1", r.maxMissingRatio)
+	case r.minAge < 0:
+		return usageError("--min-age %v must not be negative", r.minAge)
+	}
+	if err := r.maxUnverified.check(); err != nil {
+		return err
+	}
+	return r.bloat.check()
+}
+
+// config returns the reconcile.Config of the rules, for the share at root
+// walked with walk over scope; the command adds what is its own.
+func (r *rulesFlags) config(root string, scope scanner.Scope, walk scanner.Config) reconcile.Config {
+	return reconcile.Config{
+		Root: root, PathPrefix: r.pathPrefix, Scope: scope, MinAge: r.minAge,
+		MaxMissingRatio: r.maxMissingRatio, DryRun: r.dryRun, Walk: walk,
+		MaxUnverified: time.Duration(r.maxUnverified), Bloat: r.bloat.config(),
+	}
 }
 
 // durationValue is a time.Duration flag that also takes days, which

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,21 +19,16 @@ import (
 )
 
 type watchCmd struct {
-	env             Env
-	walk            walkFlags
-	db              dbFlags
-	pathPrefix      string
-	shard           shardFlag
-	debounce        time.Duration
-	rescanInterval  time.Duration
-	maxWatches      int
-	listen          string
-	dryRun          bool
-	minAge          time.Duration
-	maxMissingRatio float64
-	maxUnverified   maxUnverified
-	bloat           bloat
-	logLevel        string
+	env            Env
+	walk           walkFlags
+	db             dbFlags
+	rules          rulesFlags
+	shard          shardFlag
+	debounce       time.Duration
+	rescanInterval time.Duration
+	maxWatches     int
+	listen         string
+	logLevel       string
 }
 
 func newWatchCmd(env Env) *watchCmd { return &watchCmd{env: env} }
@@ -43,17 +37,12 @@ func (c *watchCmd) flags() *flag.FlagSet {
 	fs := flag.NewFlagSet("watch", flag.ContinueOnError)
 	c.walk.register(fs, "`DIR` where the share is mounted on this host, through the same mount as the instance writes it (default: --path-prefix)")
 	c.db.register(fs)
-	fs.StringVar(&c.pathPrefix, "path-prefix", "/mnt/efs", "the share's path as the application stores it in session_storage_path")
+	c.rules.register(fs, "a rescan refuses to write when more than this share of live rows with a path would be missing")
 	fs.Var(&c.shard, "shard", "watch only shard `I/N`: the workspaces with workspace_id % N == I (0 <= I < N), as the application routes them to instance I (default: all)")
 	durationVar(fs, &c.debounce, "debounce", watch.DefaultQuiet, "reconcile a session after this long without events (and at least every 30s while it keeps changing)")
 	durationVar(fs, &c.rescanInterval, "rescan-interval", time.Hour, "audit the whole shard this often, besides at start, after an event overflow and when the database comes back")
 	fs.IntVar(&c.maxWatches, "max-watches", 0, "`N` directories watched at most; beyond, rescans cover them (0: half of /proc/sys/fs/inotify/max_user_watches)")
 	fs.StringVar(&c.listen, "listen", "", "serve /metrics, /healthz and /readyz on `ADDR`, e.g. :9090 (default: off)")
-	registerDryRun(fs, &c.dryRun, "write nothing to the database")
-	durationVar(fs, &c.minAge, "min-age", time.Hour, "grace period: younger directories are never orphan or soft_deleted, rows changed more recently never missing")
-	fs.Float64Var(&c.maxMissingRatio, "max-missing-ratio", 0.5, "a rescan refuses to write when more than this share of live rows with a path would be missing")
-	c.maxUnverified.register(fs)
-	c.bloat.register(fs)
 	registerLogLevel(fs, &c.logLevel)
 	return fs
 }
@@ -64,27 +53,18 @@ func (c *watchCmd) run(ctx context.Context) error {
 		return err
 	}
 	if c.walk.root == "" {
-		c.walk.root = c.pathPrefix
+		c.walk.root = c.rules.pathPrefix
+	}
+	if err := c.rules.check(); err != nil {
+		return err
 	}
 	switch {
-	case !filepath.IsAbs(c.pathPrefix):
-		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
 	case c.debounce <= 0:
 		return usageError("--debounce %v must be positive", c.debounce)
 	case c.rescanInterval <= 0:
 		return usageError("--rescan-interval %v must be positive", c.rescanInterval)
 	case c.maxWatches < 0:
 		return usageError("--max-watches %d must not be negative (0 derives it from the kernel's limit)", c.maxWatches)
-	case c.maxMissingRatio < 0 || c.maxMissingRatio > 1:
-		return usageError("--max-missing-ratio %v must be between 0 and 1", c.maxMissingRatio)
-	case c.minAge < 0:
-		return usageError("--min-age %v must not be negative", c.minAge)
-	}
-	if err := c.maxUnverified.check(); err != nil {
-		return err
-	}
-	if err := c.bloat.check(); err != nil {
-		return err
 	}
 	if err := c.walk.check(); err != nil {
 		return err
@@ -123,12 +103,9 @@ func (c *watchCmd) run(ctx context.Context) error {
 	defer hold.Release()
 	log.Debug().Str("lock", hold.Name()).Msg("lock taken")
 
-	rec := reconcile.NewReconciler(fsys, store, reconcile.Config{
-		Root: c.walk.root, PathPrefix: c.pathPrefix, Scope: scope, MinAge: c.minAge,
-		MaxMissingRatio: c.maxMissingRatio, DryRun: c.dryRun, Walk: walk,
-		MaxUnverified: time.Duration(c.maxUnverified), Bloat: c.bloat.config(),
-		PerInstance: store.HasColumn("assigned_instance_index"),
-	})
+	cfg := c.rules.config(c.walk.root, scope, walk)
+	cfg.PerInstance = store.HasColumn("assigned_instance_index")
+	rec := reconcile.NewReconciler(fsys, store, cfg)
 	var labels map[string]string
 	if !shard.IsZero() {
 		labels = map[string]string{"shard": shard.String()}
@@ -151,8 +128,8 @@ func (c *watchCmd) run(ctx context.Context) error {
 		}
 		defer stop()
 	}
-	log.Info().Str("root", c.walk.root).Str("path_prefix", c.pathPrefix).Str("table", c.db.table).Str("scope", scope.String()).
-		Int("max_watches", w.Stats().Budget).Dur("debounce", c.debounce).Bool("dry_run", c.dryRun).Msg("watch started")
+	log.Info().Str("root", c.walk.root).Str("path_prefix", c.rules.pathPrefix).Str("table", c.db.table).Str("scope", scope.String()).
+		Int("max_watches", w.Stats().Budget).Dur("debounce", c.debounce).Bool("dry_run", c.rules.dryRun).Msg("watch started")
 	if err := runner.Run(ctx, w); err != nil {
 		return err
 	}
