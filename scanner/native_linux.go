@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sessaudit/scanner/beneath"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -76,7 +77,7 @@ const (
 	// worth handing to an idle worker.
 	splitMin = 256
 
-	openFlags  = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	openFlags  = beneath.DirFlags
 	statxFlags = unix.AT_SYMLINK_NOFOLLOW | unix.AT_NO_AUTOMOUNT
 	// statxMask: the change time comes with the others (one inode read,
 	// one GETATTR): a file's tells whether it stood still (FileSettle) and
@@ -87,11 +88,6 @@ const (
 	// tells whether a session directory was replaced while it was
 	// measured.
 	dirStatxMask = statxMask | unix.STATX_BTIME
-
-	// beneathResolve confines an open relative to a session directory to
-	// it: no link followed anywhere on the path, no escape, no mount
-	// crossed.
-	beneathResolve = unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV
 
 	// descriptorsPerWorker is what one worker of a walk with openat2 holds
 	// at most (see nativeFS), and descriptorReserve what Walk leaves to the
@@ -125,7 +121,7 @@ func walkNative(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn 
 		if err := unix.Statx(unix.AT_FDCWD, root, 0, statxMask, &stx); errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
 			return fsKind{}, errNoStatx
 		}
-		n.beneath = hasOpenat2(root) && (h == nil || !h.noOpenat2)
+		n.beneath = beneath.Probe(unix.AT_FDCWD, root) == nil && (h == nil || !h.noOpenat2)
 		return statfsKind(root)
 	})
 	if errors.Is(err, errNoStatx) {
@@ -140,14 +136,6 @@ func walkNative(ctx context.Context, fsys afero.Fs, root string, cfg Config, fn 
 		perWorker = descriptorsPerWorkerOpenat
 	}
 	return true, run(ctx, n, root, min(cfg.workers(kind.remote), descriptorWorkers(perWorker)), cfg, fn, start)
-}
-
-// hasOpenat2 reports whether openat2 works (Linux 5.6, and not refused by a
-// seccomp profile).
-func hasOpenat2(root string) bool {
-	fd, err := unix.Openat2(unix.AT_FDCWD, root, &unix.OpenHow{Flags: unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC})
-	closeFD(fd)
-	return err == nil
 }
 
 // descriptorWorkers is the most workers, each holding perWorker
@@ -231,7 +219,7 @@ func (n *nativeFS) buffer(sl *slot) []byte {
 }
 
 func (n *nativeFS) openRoot(sl *slot) (*fdDir, error) {
-	fd, st, err := n.openIn(sl, unix.AT_FDCWD, n.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0) // the root may be a link
+	fd, st, err := n.openIn(sl, unix.AT_FDCWD, n.root, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, false) // the root may be a link
 	if err != nil {
 		return nil, err
 	}
@@ -239,9 +227,9 @@ func (n *nativeFS) openRoot(sl *slot) (*fdDir, error) {
 }
 
 // openIn is openNow as a call of sl.
-func (n *nativeFS) openIn(sl *slot, dirfd int, name, rel string, flags int, resolve uint64) (fd int, st stat, err error) {
+func (n *nativeFS) openIn(sl *slot, dirfd int, name, rel string, flags int, confined bool) (fd int, st stat, err error) {
 	err = sl.do(func() (err error) {
-		fd, st, err = n.openNow(sl, dirfd, name, rel, flags, resolve)
+		fd, st, err = n.openNow(sl, dirfd, name, rel, flags, confined)
 		return err
 	}, func() { closeFD(fd) })
 	if err != nil {
@@ -250,25 +238,25 @@ func (n *nativeFS) openIn(sl *slot, dirfd int, name, rel string, flags int, reso
 	return fd, st, nil
 }
 
-// openNow opens name relative to dirfd, with openat2 and resolve when
-// resolve is not 0, and fstats it; fd is -1 on error. It runs inside a call
-// of sl: for want of a descriptor it waits until the watchdog gives up.
-func (n *nativeFS) openNow(sl *slot, dirfd int, name, rel string, flags int, resolve uint64) (fd int, st stat, err error) {
+// openNow opens name relative to dirfd, confined beneath dirfd when
+// confined (see package beneath), and fstats it; fd is -1 on error. It runs
+// inside a call of sl: for want of a descriptor it waits until the watchdog
+// gives up.
+func (n *nativeFS) openNow(sl *slot, dirfd int, name, rel string, flags int, confined bool) (fd int, st stat, err error) {
 	fd = -1
 	if n.hooks != nil && n.hooks.open != nil {
 		if err := n.hooks.open(n.abs(rel)); err != nil {
 			return -1, stat{}, err
 		}
 	}
-	how := unix.OpenHow{Flags: uint64(flags), Resolve: resolve}
 	for wait := time.Duration(0); ; {
-		if resolve != 0 {
-			fd, err = unix.Openat2(dirfd, name, &how)
+		if confined {
+			fd, err = beneath.Open(dirfd, name, flags) // again on EINTR and EAGAIN itself
 		} else {
 			fd, err = unix.Openat(dirfd, name, flags, 0)
 		}
 		switch {
-		case err == unix.EINTR, err == unix.EAGAIN && resolve != 0: // EAGAIN: a rename raced the resolution
+		case err == unix.EINTR:
 			continue
 		case (err == unix.EMFILE || err == unix.ENFILE) && !sl.detached():
 			// Descriptors are counted per process (EMFILE) or system
@@ -493,13 +481,13 @@ func (n *nativeFS) open(sl *slot, parent *fdDir, name string, e listed) (*fdDir,
 	if reason := e.notDir(); reason != "" {
 		return nil, stat{}, &notDirError{reason}
 	}
-	dirfd, path, resolve := parent.fd, name, uint64(0)
+	dirfd, path, confined := parent.fd, name, false
 	if n.beneathOf(parent) {
 		// parent may be closed already: open relative to the session
 		// directory, which stays open.
-		dirfd, path, resolve = parent.sess.fd, joinRel(parent.srel, name), beneathResolve
+		dirfd, path, confined = parent.sess.fd, joinRel(parent.srel, name), true
 	}
-	fd, st, err := n.openIn(sl, dirfd, path, rel, openFlags, resolve)
+	fd, st, err := n.openIn(sl, dirfd, path, rel, openFlags, confined)
 	if err != nil {
 		return nil, stat{}, err
 	}

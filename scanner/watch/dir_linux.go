@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sessaudit/scanner/beneath"
 	"sync/atomic"
 
 	"golang.org/x/sys/unix"
@@ -24,10 +25,8 @@ type dirs struct {
 // link, a mount point. It is not worth an error.
 var errSkip = errors.New("watch: not a directory on the root's filesystem")
 
-const openFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
-
 func openRoot(root string) (*dirs, error) {
-	fd, err := unix.Open(root, openFlags&^unix.O_NOFOLLOW, 0)
+	fd, err := unix.Open(root, beneath.DirFlags&^unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open root %s: %w", root, err)
 	}
@@ -100,64 +99,30 @@ func (d *dirs) open(rel string) (int, error) {
 		return d.openChild(d.rootFD, ".")
 	}
 	if !d.noOpenat2.Load() {
-		fd, err := unix.Openat2(d.rootFD, rel, &unix.OpenHow{
-			Flags:   openFlags,
-			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS | unix.RESOLVE_NO_XDEV,
-		})
+		fd, err := beneath.Open(d.rootFD, rel, beneath.DirFlags)
 		switch {
 		case err == nil:
 			return fd, nil
-		case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM) && fd == -1 && d.openat2Refused():
+		case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM) && fd == -1 && beneath.Unavailable(beneath.Probe(d.rootFD, ".")):
+			// EPERM for the root itself too: a seccomp filter that
+			// answers EPERM to openat2, not a real permission error.
 			d.noOpenat2.Store(true)
 		default:
 			return -1, classify(err)
 		}
 	}
-	// One element at a time, each opened relative to its parent.
-	fd, err := unix.Dup(d.rootFD)
+	fd, err := beneath.OpenEach(d.rootFD, rel, d.rootDev)
 	if err != nil {
-		return -1, err
-	}
-	start := 0
-	for i := 0; i <= len(rel); i++ {
-		if i < len(rel) && rel[i] != '/' {
-			continue
-		}
-		next, err := d.openChild(fd, rel[start:i])
-		unix.Close(fd)
-		if err != nil {
-			return -1, err
-		}
-		fd, start = next, i+1
+		return -1, classify(err)
 	}
 	return fd, nil
 }
 
-// openat2Refused tells a seccomp filter that answers EPERM to openat2 from a
-// real permission error, by asking openat2 for the root itself.
-func (d *dirs) openat2Refused() bool {
-	fd, err := unix.Openat2(d.rootFD, ".", &unix.OpenHow{Flags: openFlags})
-	if err == nil {
-		unix.Close(fd)
-		return false
-	}
-	return errors.Is(err, unix.EPERM) || errors.Is(err, unix.ENOSYS)
-}
-
 // openChild opens the directory name inside the directory parent.
 func (d *dirs) openChild(parent int, name string) (int, error) {
-	fd, err := unix.Openat(parent, name, openFlags, 0)
+	fd, err := beneath.OpenEach(parent, name, d.rootDev)
 	if err != nil {
 		return -1, classify(err)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	if st.Dev != d.rootDev {
-		unix.Close(fd)
-		return -1, errSkip
 	}
 	return fd, nil
 }
@@ -168,7 +133,7 @@ func classify(err error) error {
 		return os.ErrNotExist
 	case errors.Is(err, unix.ENOTDIR), errors.Is(err, unix.ELOOP), errors.Is(err, unix.EXDEV):
 		// ELOOP: a symbolic link where O_NOFOLLOW or RESOLVE_NO_SYMLINKS
-		// refuses one. EXDEV: a mount point under RESOLVE_NO_XDEV.
+		// refuses one. EXDEV: a mount point (see package beneath).
 		return errSkip
 	}
 	return err
