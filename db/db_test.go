@@ -345,7 +345,7 @@ func TestMinimalTable(t *testing.T) {
 	dsn := dbtest.New(t)
 	dbtest.Exec(t, dsn, minimalTable)
 	s := open(t, db.Config{DSN: dsn})
-	for _, c := range []string{"deleted_at", "created_at", "updated_at", "assigned_instance_index", "status"} {
+	for _, c := range []string{"deleted_at", "created_at", "updated_at", "assigned_instance_index", "status", "provider_type"} {
 		if s.HasColumn(c) {
 			t.Errorf("HasColumn(%q) = true on the minimal table", c)
 		}
@@ -419,8 +419,8 @@ func fmtRow(r db.Row) string {
 	if r.InstanceIndex != nil {
 		idx = fmt.Sprint(*r.InstanceIndex)
 	}
-	return fmt.Sprintf("{id=%d ws=%d sid=%q path=%s verified=%s deleted=%s created=%s updated=%s instance=%s status=%s}",
-		r.ID, r.WorkspaceID, r.SessionID, str(r.StoragePath), tm(r.VerifiedAt), tm(r.DeletedAt), tm(r.CreatedAt), tm(r.UpdatedAt), idx, str(r.Status))
+	return fmt.Sprintf("{id=%d ws=%d sid=%q path=%s verified=%s deleted=%s created=%s updated=%s instance=%s status=%s provider=%s}",
+		r.ID, r.WorkspaceID, r.SessionID, str(r.StoragePath), tm(r.VerifiedAt), tm(r.DeletedAt), tm(r.CreatedAt), tm(r.UpdatedAt), idx, str(r.Status), str(r.ProviderType))
 }
 
 // seed fills the full schema with rows whose every column is set, so that a
@@ -481,19 +481,19 @@ func TestRows(t *testing.T) {
 	}
 	all := []db.Row{
 		{ID: 1, WorkspaceID: 1, SessionID: "sess-1", StoragePath: ptr("/mnt/efs/workspace_1/session_sess-1"), VerifiedAt: utc("2025-11-01 00:00:00"),
-			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(1), Status: ptr("connected")},
+			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(1), Status: ptr("connected"), ProviderType: ptr("webjs")},
 		{ID: 2, WorkspaceID: 1, SessionID: "sess-2", StoragePath: ptr("/mnt/efs/workspace_1/session_sess-2"), VerifiedAt: utc("2025-11-02 00:00:00"),
-			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(2), Status: ptr("disconnected")},
+			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(2), Status: ptr("disconnected"), ProviderType: ptr("meta")},
 		{ID: 3, WorkspaceID: 2, SessionID: "sess-3", StoragePath: ptr("/mnt/efs/workspace_2/session_sess-3"), VerifiedAt: utc("2025-11-03 00:00:00"),
 			DeletedAt: utc("2025-11-21 07:00:00"),
-			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(0), Status: ptr("failed")},
+			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(0), Status: ptr("failed"), ProviderType: ptr("webjs")},
 		{ID: 4, WorkspaceID: 2, SessionID: "sess-4", StoragePath: ptr("/mnt/efs/workspace_2/session_ABC"), VerifiedAt: utc("2025-11-04 00:00:00"),
-			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(3), Status: ptr("connected")},
-		{ID: 5, WorkspaceID: 3, SessionID: "sess-5", Status: ptr("qr_scanning")},
+			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(3), Status: ptr("connected"), ProviderType: ptr("webjs")},
+		{ID: 5, WorkspaceID: 3, SessionID: "sess-5", Status: ptr("qr_scanning"), ProviderType: ptr("webjs")},
 		{ID: 6, WorkspaceID: 3, SessionID: "sess-6", StoragePath: ptr("/mnt/efs/workspace_3/session_sess-6"),
-			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 12:30:00"), InstanceIndex: ptr(1), Status: ptr("authenticated")},
+			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 12:30:00"), InstanceIndex: ptr(1), Status: ptr("authenticated"), ProviderType: ptr("webjs")},
 		{ID: 7, WorkspaceID: 4, SessionID: "sess-7", StoragePath: ptr("/mnt/efs/workspace_4/session_sess-7"), VerifiedAt: utc("2025-11-07 00:00:00"),
-			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(1), Status: ptr("connected")},
+			CreatedAt: utc("2025-11-20 10:00:00"), UpdatedAt: utc("2025-11-20 11:00:00"), InstanceIndex: ptr(1), Status: ptr("connected"), ProviderType: ptr("webjs")},
 	}
 	byID := func(ids ...uint64) []db.Row {
 		var out []db.Row

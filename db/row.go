@@ -25,6 +25,11 @@ type Row struct {
 	// empty (MariaDB's value for one not in the ENUM), or when the table has
 	// no status column.
 	Status *string
+	// ProviderType is provider_type: webjs (a session directory written by
+	// whatsapp-web.js or Baileys) or meta (the Cloud API, which keeps no
+	// session files); nil when NULL or empty, or when the table has no
+	// provider_type column.
+	ProviderType *string
 }
 
 // Live reports whether the row is not soft-deleted.

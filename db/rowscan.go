@@ -33,6 +33,7 @@ type rowScanner struct {
 	updated   sql.NullTime
 	instance  sql.NullInt64
 	status    sql.RawBytes
+	provider  sql.RawBytes
 	dest      []any
 	recent    [recentTimes]*time.Time // times handed out lately
 	used      [recentTimes]uint64     // when each of recent was last handed out
@@ -62,8 +63,8 @@ const smallInstances = 256
 
 func newRowScanner() *rowScanner {
 	s := &rowScanner{}
-	// The order of the last five follows optionalColumns.
-	s.dest = []any{&s.r.ID, &s.r.WorkspaceID, &s.sessionID, &s.path, &s.verified, &s.deletedAt, &s.createdAt, &s.updated, &s.instance, &s.status}
+	// The order of the last six follows optionalColumns.
+	s.dest = []any{&s.r.ID, &s.r.WorkspaceID, &s.sessionID, &s.path, &s.verified, &s.deletedAt, &s.createdAt, &s.updated, &s.instance, &s.status, &s.provider}
 	s.statuses = map[string]*string{}
 	return s
 }
@@ -89,11 +90,15 @@ func (s *rowScanner) scan(rs *sql.Rows) (Row, error) {
 	if len(s.status) > 0 {
 		r.Status = s.statusOf(s.status)
 	}
+	if len(s.provider) > 0 {
+		r.ProviderType = s.statusOf(s.provider)
+	}
 	return r, nil
 }
 
-// statusOf returns the status b, shared by every row that has it: a status
-// column is an ENUM of five values, and a million rows hold no more.
+// statusOf returns the status (or provider type) b, shared by every row
+// that has it: a status column is an ENUM of five values, provider_type
+// one of two, and a million rows hold no more.
 func (s *rowScanner) statusOf(b []byte) *string {
 	if p, ok := s.statuses[string(b)]; ok {
 		return p

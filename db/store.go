@@ -76,7 +76,7 @@ const (
 // Columns the audit cannot work without, and columns it uses when present.
 var (
 	requiredColumns = []string{"id", "workspace_id", "session_id", "session_storage_path", "session_file_size_bytes", "session_storage_verified_at"}
-	optionalColumns = []string{"deleted_at", "created_at", "updated_at", "assigned_instance_index", "status"}
+	optionalColumns = []string{"deleted_at", "created_at", "updated_at", "assigned_instance_index", "status", "provider_type"}
 )
 
 // RequiredColumns returns the columns Open refuses to work without. The

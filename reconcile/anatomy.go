@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"sessaudit/db"
 	"sessaudit/scanner"
 	"sessaudit/scanner/anatomy"
 )
@@ -87,18 +88,24 @@ func (p *parts) settled(cutoff time.Time) bool {
 // only for a directory that stood (measured without change, nothing in it
 // changed after cutoff) and whose outcome is not recent. A baileys
 // session's creds.json is read for it (one small read, counted in
-// fs_ops); one that changed since the walk is not judged.
-func (r *Reconciler) appendAnatomy(ctx context.Context, vs *verdictSet, cutoff time.Time) error {
+// fs_ops); one that changed since the walk is not judged. It returns, for
+// the same directories, what their rows' provider_type says that the
+// directory contradicts (see providerMismatch).
+func (r *Reconciler) appendAnatomy(ctx context.Context, vs *verdictSet, cutoff time.Time) ([]string, error) {
 	var add []Verdict
+	var mismatches []string
 	for v := range vs.all() {
 		m := v.measured
 		if m == nil || v.Kind == Recent || v.Kind == Deferred || !m.parts.settled(cutoff) {
 			continue
 		}
 		p := &m.parts
+		if why := providerMismatch(v.Path, p, v.Rows); why != "" {
+			mismatches = append(mismatches, why)
+		}
 		detail, err := r.missingState(ctx, v.Path, p, cutoff)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if detail != "" {
 			add = append(add, anatomyVerdict(v, Incomplete, detail, nil))
@@ -108,7 +115,45 @@ func (r *Reconciler) appendAnatomy(ctx context.Context, vs *verdictSet, cutoff t
 		}
 	}
 	vs.listed = append(vs.listed, add...)
-	return nil
+	slices.Sort(mismatches)
+	return mismatches, nil
+}
+
+// providerMismatch says how the live rows of a session directory disagree
+// with what it holds, or "". provider_type has two values: meta, the Cloud
+// API, which keeps no session files, and webjs, for every program that
+// does (the ENUM has no value for Baileys, whose fleets store webjs). So a
+// directory holding a webjs or baileys session is a contradiction only for
+// a meta row: an account switched to the Cloud API whose old files stayed,
+// or a row that says the wrong provider.
+func providerMismatch(path string, p *parts, rows []db.Row) string {
+	k := p.kind.kind()
+	if k != anatomy.Webjs && k != anatomy.Baileys {
+		return ""
+	}
+	for _, row := range rows {
+		if row.Live() && row.ProviderType != nil && *row.ProviderType == "meta" {
+			return fmt.Sprintf("row %d is provider_type meta, which keeps no session files, but %s holds a %s session", row.ID, path, k)
+		}
+	}
+	return ""
+}
+
+// maxProviderWarnings is how many provider_type mismatches the summary's
+// warnings name; the rest are counted.
+const maxProviderWarnings = 10
+
+// providerWarnings returns the warnings that name the mismatches.
+func providerWarnings(mismatches []string) []string {
+	var out []string
+	for i, m := range mismatches {
+		if i == maxProviderWarnings {
+			out = append(out, fmt.Sprintf("and %d more rows whose provider_type disagrees with their session directory (summary.anatomy.provider_mismatches)", len(mismatches)-i))
+			break
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 // anatomyVerdict is a verdict of kind about the directory of v, its rows
@@ -251,6 +296,11 @@ type Anatomy struct {
 	RegenerableMeteredBytes int64 `json:"regenerable_metered_bytes"`
 	// KeyFiles are the Baileys key files of every session by type.
 	KeyFiles map[string]KeyFiles `json:"key_files"`
+	// ProviderMismatches counts the session directories that stood and
+	// hold a webjs or baileys session although a live row of theirs is
+	// provider_type meta (the Cloud API keeps no files); the warnings name
+	// the first of them.
+	ProviderMismatches int `json:"provider_mismatches"`
 }
 
 // KindUsage is what the sessions of one kind hold together.
@@ -339,6 +389,7 @@ func (a *Anatomy) merge(o *Anatomy) {
 		a.KeyFiles, a.Kinds = map[string]KeyFiles{}, []KindUsage{}
 	}
 	a.StateBytes += o.StateBytes
+	a.ProviderMismatches += o.ProviderMismatches
 	a.RegenerableBytes += o.RegenerableBytes
 	a.RegenerableMeteredBytes += o.RegenerableMeteredBytes
 	for typ, k := range o.KeyFiles {

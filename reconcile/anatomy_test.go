@@ -2,6 +2,7 @@ package reconcile_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -185,5 +186,34 @@ func TestAuditAnatomySummary(t *testing.T) {
 		if w.WorkspaceID == 1 && (w.RegenerableBytes != 13 || w.KeyFiles != 2) {
 			t.Errorf("largest workspace %+v", w)
 		}
+	}
+}
+
+// A live row whose provider_type is meta (the Cloud API keeps no files)
+// but whose directory holds a webjs or baileys session is named in the
+// summary's warnings and counted; a webjs row with a Baileys session is
+// not (the column has no value for Baileys).
+func TestAuditAnatomyProviderType(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{
+		"workspace_1/session_metaweb/Default/IndexedDB/x/CURRENT":     "1",
+		"workspace_1/session_metaweb/Default/Local Storage/x/CURRENT": "1",
+		"workspace_1/session_metaempty/":                              "",
+		"workspace_1/session_webbai/creds.json":                       goodCreds,
+	})
+	meta, webjs := "meta", "webjs"
+	rows := []db.Row{
+		live(1, 1, "metaweb", str("/mnt/efs/workspace_1/session_metaweb")),
+		live(2, 1, "metaempty", str("/mnt/efs/workspace_1/session_metaempty")),
+		live(3, 1, "webbai", str("/mnt/efs/workspace_1/session_webbai")),
+	}
+	rows[0].ProviderType, rows[1].ProviderType, rows[2].ProviderType = &meta, &meta, &webjs
+	rep := audit(t, fsys, &fakeStore{rows: rows}, nil)
+	if n := rep.Summary.Anatomy.ProviderMismatches; n != 1 {
+		t.Errorf("%d provider mismatches, want 1", n)
+	}
+	want := "row 1 is provider_type meta, which keeps no session files, but workspace_1/session_metaweb holds a webjs session"
+	if !slices.Contains(rep.Summary.Warnings, want) {
+		t.Errorf("warnings %q lack %q", rep.Summary.Warnings, want)
 	}
 }

@@ -151,10 +151,13 @@ func (r *Reconciler) Audit(ctx context.Context) (*Report, error) {
 		return nil, err
 	}
 	r.appendUnverified(verdicts, started)
-	if err := r.appendAnatomy(ctx, verdicts, cutoff); err != nil {
+	mismatches, err := r.appendAnatomy(ctx, verdicts, cutoff)
+	if err != nil {
 		return r.incomplete(newReport(r.cfg, started, rows, d, nil), err), err
 	}
 	rep := newReport(r.cfg, started, rows, d, verdicts)
+	rep.Summary.Anatomy.ProviderMismatches = len(mismatches)
+	rep.Summary.Warnings = append(rep.Summary.Warnings, providerWarnings(mismatches)...)
 	phases.Judge = lap() // the report's tally counts as judging
 	rep.Summary.Phases = &phases
 	if budget != nil {

@@ -87,7 +87,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, key string) (Result, error) 
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
 	r.appendUnverified(vs, now)
-	if err := r.appendAnatomy(ctx, vs, now.Add(-r.cfg.MinAge)); err != nil {
+	// A provider_type that disagrees with the directory is a warning of
+	// the batch audit's report; watch has no report to put it in.
+	if _, err := r.appendAnatomy(ctx, vs, now.Add(-r.cfg.MinAge)); err != nil {
 		return Result{}, fmt.Errorf("reconcile %s: %w", key, err)
 	}
 	res := Result{Verdicts: make([]Verdict, 0, vs.len())}
