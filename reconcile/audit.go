@@ -306,7 +306,7 @@ type disk struct {
 	// indexes them by path once, together with the rows; a map kept for
 	// the whole audit cost 200 bytes a session more. Not the entries
 	// either: a scanner.Entry cost 208 bytes and its session id, the
-	// observation's seen 120 (see seen).
+	// observation's seen 168 (see seen).
 	sessions observations
 	// tally adds up the sessions measured, for the summary.
 	tally tally

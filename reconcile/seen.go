@@ -11,7 +11,7 @@ import (
 // session of the share: a scanner.Entry without its path, workspace and
 // session id (the observation has them) and with the strings it seldom has
 // behind one pointer. An Entry cost 208 bytes and a session id string;
-// seen costs 120.
+// seen costs 168, 48 of them the session's anatomy (parts).
 type seen struct {
 	m      measurement
 	newest time.Time
