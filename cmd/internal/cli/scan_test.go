@@ -105,6 +105,10 @@ func TestScanJSONLines(t *testing.T) {
 		MeteredBytes   *int64 `json:"metered_bytes"`
 		Files          *int64 `json:"files"`
 		Error          string `json:"error"`
+		// The anatomy (docs/anatomy.md): present for every session sized.
+		Kind             string                    `json:"kind"`
+		RegenerableBytes *int64                    `json:"regenerable_bytes"`
+		KeyFiles         map[string]map[string]int `json:"key_files"`
 	}
 	got := map[string]record{}
 	for _, line := range strings.Split(strings.TrimSuffix(res.stdout, "\n"), "\n") {

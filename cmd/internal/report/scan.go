@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"sessaudit/reconcile"
 	"sessaudit/scanner"
 )
 
@@ -22,7 +23,13 @@ type scanRecord struct {
 	AllocatedBytes *int64 `json:"allocated_bytes,omitempty"`
 	MeteredBytes   *int64 `json:"metered_bytes,omitempty"`
 	Files          *int64 `json:"files,omitempty"`
-	Error          string `json:"error,omitempty"`
+	// Kind, RegenerableBytes and KeyFiles are the session's anatomy (see
+	// docs/anatomy.md): what wrote it, the part of its size that is
+	// regenerable cache, and its Baileys key files by type.
+	Kind             string                        `json:"kind,omitempty"`
+	RegenerableBytes *int64                        `json:"regenerable_bytes,omitempty"`
+	KeyFiles         map[string]reconcile.KeyFiles `json:"key_files,omitempty"`
+	Error            string                        `json:"error,omitempty"`
 	// Changed says how the session changed while it was measured: its
 	// sizes may mix the tree before and after (see scanner.Entry.Changed).
 	Changed string `json:"changed,omitempty"`
@@ -38,6 +45,15 @@ func ScanLine(w io.Writer, e scanner.Entry) error {
 	} else {
 		u := e.Usage
 		r.SizeBytes, r.AllocatedBytes, r.MeteredBytes, r.Files = &u.Size, &u.Allocated, &u.Metered, &u.Files
+		if a := e.Anatomy; a.Kind != "" {
+			r.Kind, r.RegenerableBytes = string(a.Kind), &a.Regenerable.Size
+			for typ, k := range a.Keys {
+				if r.KeyFiles == nil {
+					r.KeyFiles = map[string]reconcile.KeyFiles{}
+				}
+				r.KeyFiles[typ] = reconcile.KeyFiles{Files: k.Files, Bytes: k.Size}
+			}
+		}
 	}
 	if err := json.NewEncoder(w).Encode(r); err != nil {
 		return fmt.Errorf("write output: %w", err)
