@@ -176,7 +176,7 @@ func TestScanLine(t *testing.T) {
 			Usage: scanner.Usage{Size: 10, Allocated: 4096, Metered: 6144, Files: 1}, Changed: "an entry vanished while it was measured"},
 			`{"path":"workspace_1/session_c","workspace_id":1,"session":"c","size_bytes":10,"allocated_bytes":4096,"metered_bytes":6144,"files":1,"changed":"an entry vanished while it was measured"}`},
 		{"with its anatomy", scanner.Entry{Kind: scanner.KindSession, Path: "workspace_1/session_d", WorkspaceID: 1, SessionID: "d",
-			Usage: scanner.Usage{Size: 30, Allocated: 12288, Metered: 14336, Files: 3},
+			Usage:   scanner.Usage{Size: 30, Allocated: 12288, Metered: 14336, Files: 3},
 			Anatomy: scanner.Anatomy{Kind: anatomy.Baileys, Creds: 10, Keys: map[string]scanner.Usage{"pre-key": {Size: 20, Files: 2}}}},
 			`{"path":"workspace_1/session_d","workspace_id":1,"session":"d","size_bytes":30,"allocated_bytes":12288,"metered_bytes":14336,"files":3,"kind":"baileys","regenerable_bytes":0,"key_files":{"pre-key":{"files":2,"bytes":20}}}`},
 		{"invalid UTF-8", scanner.Entry{Kind: scanner.KindSession, Path: "workspace_1/session_\xff\xfe", WorkspaceID: 1, SessionID: "\xff\xfe"},
