@@ -46,8 +46,10 @@ type Config struct {
 	// else when its own workspace is: the findings and writes of runs over
 	// disjoint scopes add up to those of one run over their union.
 	Scope scanner.Scope
-	// MinAge is the grace period: younger directories are never orphan or
-	// soft_deleted, and rows changed more recently are never missing.
+	// MinAge is the grace period: directories changed more recently (by the
+	// modification or change time of anything in them, scanner's
+	// Entry.Newest) are never orphan or soft_deleted, and rows changed more
+	// recently are never missing. Both are measured against Now.
 	MinAge time.Duration
 	// MaxMissingRatio is the largest share of live rows with a path that may
 	// be missing before the audit refuses to trust the root.

@@ -340,26 +340,27 @@ func TestAuditCountsEveryThingOnce(t *testing.T) {
 }
 
 func TestAuditGracePeriod(t *testing.T) {
+	// The audit runs two hours after the tree was written, by its clock:
+	// no time is set back (a change time cannot be; see
+	// TestAuditGraceCountsChangeTimes for a real copy).
+	now := time.Now().Add(2 * time.Hour)
 	fsys := afero.NewMemMapFs()
-	writeTree(t, fsys, map[string]string{"workspace_1/session_new/f": "1", "workspace_1/session_old/f": "1"})
-	old := time.Now().Add(-2 * time.Hour)
-	for _, p := range []string{"workspace_1/session_old/f", "workspace_1/session_old", "workspace_1"} {
-		if err := fsys.Chtimes(filepath.Join(root, p), old, old); err != nil {
+	writeTree(t, fsys, map[string]string{"workspace_1/session_new/f": "1", "workspace_1/session_old/f": "1",
+		"workspace_1/session_touched/f": "1"})
+	// Changed just now by the audit's clock: a session directory, and a
+	// file deep inside a session, which makes it young though the
+	// directory is old.
+	for _, p := range []string{"workspace_1/session_new", "workspace_1/session_touched/f"} {
+		if err := fsys.Chtimes(filepath.Join(root, p), now, now); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// A file deep inside a session makes it young even if the directory is old.
-	writeTree(t, fsys, map[string]string{"workspace_1/session_touched/f": "1"})
-	if err := fsys.Chtimes(filepath.Join(root, "workspace_1/session_touched"), old, old); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
 	recentRow := live(1, 1, "fresh", str("/mnt/efs/workspace_1/session_fresh"))
 	recentRow.CreatedAt = &now
 	updatedRow := live(2, 1, "upd", str("/mnt/efs/workspace_1/session_upd"))
 	updatedRow.UpdatedAt = &now
 	store := &fakeStore{rows: []db.Row{recentRow, updatedRow, live(3, 1, "gone", str("/mnt/efs/workspace_1/session_gone"))}}
-	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.Now = time.Now })
+	rep := audit(t, fsys, store, func(c *reconcile.Config) { c.Now = func() time.Time { return now } })
 	want := []string{"missing workspace_1/session_gone [3]", "orphan workspace_1/session_old []"}
 	if got := outcomes(rep); !slices.Equal(got, want) {
 		t.Errorf("findings:\n got %q\nwant %q", got, want)

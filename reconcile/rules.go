@@ -53,7 +53,8 @@ type Verdict struct {
 // every row of o exactly one outcome: the audit's rules as a function of
 // what was observed (o.at, not o.Entry, which the caller reads into o.at).
 // cutoff is the end of the grace period (now minus --min-age); a directory
-// changed, or a row changed, after it is recent.
+// changed after it (by the modification or change time of it or anything
+// in it), or a row changed after it, is recent.
 //
 // A Verified verdict says the size may be written; whether it is depends on
 // what is there just before the write (see Reconciler). Its Finding is left
@@ -112,14 +113,16 @@ func splitLive(rows []db.Row) (live, dead []db.Row) {
 
 // present judges a session directory that was measured.
 func present(o *Observation, live, dead []db.Row, cutoff time.Time) Verdict {
-	// A directory listed but not sized (the time budget ran out) has the
+	// Its grace goes by the latest change, modification or change time
+	// (ctime), of it or anything in it (scanner.Entry.Newest): a tree
+	// copied in keeps its modification times, never its change times. A
+	// directory listed but not sized (the time budget ran out) has the
 	// outcome a sized one has, but is not verified, and its grace is
-	// judged on its own modification time: what is inside was not looked
-	// at.
+	// judged on its own times: what is inside was not looked at.
 	young := o.at.newest.After(cutoff)
 	unsized := ""
 	if o.at.listedOnly {
-		unsized = "; not sized in this run (time budget), grace judged on the directory's own modification time"
+		unsized = "; not sized in this run (time budget), grace judged on the directory's own change time"
 	}
 	switch {
 	case len(live) == 1 && live[0].StoragePath != nil && o.at.listedOnly:

@@ -14,8 +14,9 @@ import (
 // measuring any: it lists the workspaces and lstats each session directory,
 // one call per session where Walk makes one per entry of the session. It
 // calls fn for every session, with ListedOnly set, Usage zero, Newest the
-// directory's own modification time and Identity its lstat's; and, as Walk,
-// for every unrecognized entry and every workspace that could not be listed.
+// directory's own latest change (of its modification and change times) and
+// Identity its lstat's; and, as Walk, for every unrecognized entry and every
+// workspace that could not be listed.
 // A session whose lstat fails is reported with Err. Walk's contract holds:
 // fn must be safe for concurrent use, order is undefined, and List returns
 // only after every call to fn has returned.
@@ -111,7 +112,7 @@ func (w *walker[D]) look(sl *slot, s *session, ws D, name string) error {
 		s.entry.Identity = identityOf(&st)
 		s.entry.ListedOnly = true
 		t := newTally()
-		t.newest = st.mtime
+		t.newest = newestOf(&st)
 		s.merge(&t)
 	}
 	w.release(sl)

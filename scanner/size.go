@@ -23,8 +23,8 @@ type stat struct {
 	dev, ino  uint64
 	nlink     uint64
 	blocks512 int64
-	// ctime and btime (Unix nanoseconds, 0 when unknown) are read only for
-	// directories opened, not for every entry.
+	// ctime and btime are in Unix nanoseconds, 0 when unknown; btime is
+	// read only for directories opened, not for every entry.
 	ctime, btime int64
 	// node is the entry's node on afero's MemMapFs, which has no inodes.
 	node any
@@ -71,9 +71,15 @@ func changeTime(st *stat) int64 {
 	return st.mtime
 }
 
+// newestOf is the latest change of st: its modification time or its change
+// time, whichever is later (see Entry.Newest).
+func newestOf(st *stat) int64 {
+	return max(st.mtime, changeTime(st))
+}
+
 // note adds st's times to t.
 func (t *tally) note(st *stat) {
-	t.newest = max(t.newest, st.mtime)
+	t.newest = max(t.newest, newestOf(st))
 	if ct := changeTime(st); ct != noTime {
 		if t.oldest == noTime || ct < t.oldest {
 			t.oldest = ct

@@ -40,8 +40,13 @@ type Entry struct {
 	WorkspaceID uint64
 	SessionID   string
 	Usage       Usage
-	// Newest is the newest modification time of the session directory or
-	// anything inside it.
+	// Newest is the latest change of the session directory or anything
+	// inside it: the later of each entry's modification time and its change
+	// time (ctime; where the filesystem has none, the modification time
+	// alone). It is what the grace periods of the audit and of reclaim go
+	// by: a tree copied in keeping its modification times (cp -a, rsync -a,
+	// tar x) has old ones, but a change time cannot be set back, so the
+	// copy is as new as the moment it was made.
 	Newest time.Time
 	// Oldest is the earliest change time (ctime; the modification time
 	// where the filesystem has none) of the session directory or anything
@@ -69,7 +74,8 @@ type Entry struct {
 	// is not an error, and not a size to record as verified.
 	Changed string
 	// ListedOnly marks a session that List looked at without measuring it:
-	// Usage is zero, Newest is the directory's own modification time and
+	// Usage is zero, Newest is the directory's own latest change (of its
+	// modification and change times) and
 	// Identity the one its lstat gave.
 	ListedOnly bool
 	// Anatomy is what the session is made of, counted in the same walk as

@@ -353,9 +353,19 @@ func testOsNewest(t *testing.T, impl osImpl) {
 		"workspace_1/session_a/f":       "x",
 		"workspace_1/session_a/d1/d2/g": "y",
 	})
+	// Every entry dated long ago: a tree copied in with cp -a. Its change
+	// times, which cannot be set back, are of now, and Newest is the latest
+	// of them.
 	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	before := time.Now()
 	setTimes(t, afero.NewOsFs(), root, base)
-	later := base.Add(90 * time.Minute)
+	fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
+	e := walk(t, fsys, root, cfg)["workspace_1/session_a"]
+	if after := time.Now(); e.Newest.Before(before) || e.Newest.After(after) {
+		t.Errorf("with every modification time of %v: Newest = %v, want the latest change time, between %v and %v", base, e.Newest, before, after)
+	}
+	// A modification time later than every change time is the newest.
+	later := time.Now().Add(90 * time.Minute)
 	deep := filepath.Join(root, "workspace_1", "session_a", "d1", "d2", "g")
 	if err := os.Chtimes(deep, later, later); err != nil {
 		t.Fatal(err)
@@ -370,8 +380,7 @@ func testOsNewest(t *testing.T, impl osImpl) {
 	if err := os.Chtimes(filepath.Join(root, "workspace_1", "session_a"), base, base); err != nil {
 		t.Fatal(err)
 	}
-	fsys, cfg := impl.fs(t, faults{}, scanner.Config{})
-	e := walk(t, fsys, root, cfg)["workspace_1/session_a"]
+	e = walk(t, fsys, root, cfg)["workspace_1/session_a"]
 	if !e.Newest.Equal(later) {
 		t.Errorf("Newest = %v, want %v", e.Newest, later)
 	}

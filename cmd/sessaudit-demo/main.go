@@ -1,9 +1,11 @@
 // Command sessaudit-demo runs a full audit of the bundled sample: it starts
 // an embedded MySQL-compatible server (go-mysql-server) in this process,
 // loads testdata/schema.sql and testdata/sample/rows.sql, copies the sample
-// share testdata/sample/share to a temporary directory, runs exactly what
-// `sessaudit audit` runs against it over the MySQL protocol, and prints the
-// report and then the rows as the audit left them.
+// share testdata/sample/share to a temporary directory, waits out a grace
+// period of a few seconds (a copy's change times are of now, and the audit
+// goes by them), runs exactly what `sessaudit audit --min-age` of that
+// period runs against it over the MySQL protocol, and prints the report and
+// then the rows as the audit left them.
 //
 // It is a separate command so that the production binary never links the
 // embedded server.
@@ -44,6 +46,10 @@ func main() {
 	os.Exit(code)
 }
 
+// minAge is the demo audit's grace period, in place of the default hour:
+// the demo waits it out after copying the share.
+const minAge = 3 * time.Second
+
 func run(ctx context.Context, args []string) (int, error) {
 	flags := flag.NewFlagSet("sessaudit-demo", flag.ContinueOnError)
 	testdata := flags.String("testdata", "", "the repository's testdata directory (default: found from the working directory)")
@@ -76,14 +82,30 @@ func run(ctx context.Context, args []string) (int, error) {
 	}
 	defer os.RemoveAll(tmp)
 	root := filepath.Join(tmp, "share")
-	if err := sample.CopyShare(filepath.Join(*testdata, "sample", "share"), root, time.Now()); err != nil {
+	copied := time.Now()
+	if err := sample.CopyShare(filepath.Join(*testdata, "sample", "share"), root, copied); err != nil {
+		return 2, err
+	}
+	// A copy is as new as the moment it was made, whatever modification
+	// times it kept: the audit judges its sessions once the grace period
+	// has passed since.
+	t := time.NewTimer(time.Until(copied.Add(minAge + 100*time.Millisecond)))
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		t.Stop()
+		return 2, ctx.Err()
+	}
+	if err := sample.Fresh(ctx, srv.DSN(), root, time.Now()); err != nil {
 		return 2, err
 	}
 
 	fmt.Printf("sessaudit demo: the sample share is at %s, stored in the table as /mnt/efs;\n", root)
-	fmt.Printf("a permission error is injected at %s; %s was just modified.\n\n", sample.LockedSession, sample.NewSession)
+	fmt.Printf("it was copied %s ago, longer than the grace period (--min-age %s; an hour by default).\n", minAge, minAge)
+	fmt.Printf("A permission error is injected at %s; %s and row %d were just changed.\n\n", sample.LockedSession, sample.NewSession, sample.FreshRow)
 	fsys := faultfs.New(afero.NewOsFs(), faultfs.Rule{Path: filepath.Join(root, sample.LockedSession), Err: syscall.EACCES})
-	auditArgs := []string{"audit", "--root", root, "--path-prefix", "/mnt/efs", "--dsn", srv.DSN(), "--instance-count", "4", "--format", *format}
+	auditArgs := []string{"audit", "--root", root, "--path-prefix", "/mnt/efs", "--dsn", srv.DSN(), "--min-age", minAge.String(),
+		"--instance-count", "4", "--format", *format}
 	fmt.Printf("$ sessaudit %s\n", shellJoin(auditArgs))
 	// The command line above is the whole configuration: SESSAUDIT_*
 	// variables of the caller's shell (a production DSN, say) play no part.

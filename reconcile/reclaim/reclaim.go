@@ -114,8 +114,8 @@ type Result struct {
 //
 //   - looks at the directory through q without following a link,
 //   - measures it, and skips it if it could not be read or anything in it
-//     changed within cfg.MinAge (by its modification time, or for a file
-//     its change time: a copy keeps the former, never the latter),
+//     changed within cfg.MinAge (by its modification or change times: a
+//     copy keeps the former, never the latter; see scanner.Entry.Newest),
 //   - reads again the rows that may refer to it and skips it if one does,
 //     other than a soft-deleted one (any row, for an orphan), or if a row's
 //     stored path names it but cannot be mapped safely,
@@ -221,13 +221,10 @@ func check(ctx context.Context, q *quarantine.Quarantine, fsys afero.Fs, rows Ro
 		return id, skip{CauseUnreadable, "could not be read: " + e.Err.Error()}, nil
 	}
 	st.SizeBytes, st.Files = e.Usage.Size, e.Usage.Files
-	// The change time of a file counts as well as modification times: a
-	// tree copied in keeping them (cp -a, rsync -a) has old ones, and only
+	// Newest counts change times as well as modification times: a tree
+	// copied in keeping the latter (cp -a, rsync -a) has old ones, and only
 	// its change times, which cannot be set back, say it arrived just now.
 	newest := e.Newest
-	if e.Written.After(newest) {
-		newest = e.Written
-	}
 	if cutoff := now.Add(-cfg.MinAge); newest.After(cutoff) {
 		return id, skip{CauseRecent, fmt.Sprintf("changed %s ago, within the grace period of %s", now.Sub(newest).Round(time.Second), cfg.MinAge)}, nil
 	}

@@ -173,12 +173,12 @@ func TestDatabaseCAFile(t *testing.T) {
 		certFile, keyFile := writeServerCert(t, dir, caFile)
 		dsn := dbtest.PrivateMariaDB(t, "--ssl-ca="+caFile, "--ssl-cert="+certFile, "--ssl-key="+keyFile)
 		dbtest.LoadSchema(t, dsn)
-		res := run(t, f.fsys, "audit", "--root", f.root, "--dsn", dsn, "--db-ca-file", caFile, "--dry-run", "--log-level", "error")
+		res := f.run(t, "audit", "--root", f.root, "--dsn", dsn, "--db-ca-file", caFile, "--dry-run", "--log-level", "error")
 		if res.code == cli.ExitFailed {
 			t.Fatalf("audit over TLS: exit %d\n%s", res.code, res.stderr)
 		}
 		otherCA, _, _ := writeCA(t, t.TempDir())
-		res = run(t, f.fsys, "audit", "--root", f.root, "--dsn", dsn, "--db-ca-file", otherCA, "--dry-run", "--log-level", "error")
+		res = f.run(t, "audit", "--root", f.root, "--dsn", dsn, "--db-ca-file", otherCA, "--dry-run", "--log-level", "error")
 		if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "certificate") {
 			t.Errorf("audit with another CA: exit %d, stderr %q: want 2 and a certificate error", res.code, res.stderr)
 		}

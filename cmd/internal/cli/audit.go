@@ -68,7 +68,7 @@ func (c *auditCmd) flags() *flag.FlagSet {
 }
 
 func (c *auditCmd) run(ctx context.Context) (err error) {
-	started := time.Now() // --max-duration counts from here too
+	started := c.env.now() // --max-duration counts from here too
 	var rep *reconcile.Report
 	walked := &scanner.Progress{}
 	var mf *metrics.File
@@ -165,6 +165,7 @@ func (c *auditCmd) run(ctx context.Context) (err error) {
 	cfg.BackfillPaths = c.backfillPaths
 	cfg.InstanceCount, cfg.PerInstance = c.instanceCount, perInstance
 	cfg.MaxDuration, cfg.BudgetFrom = c.maxDuration, started
+	cfg.Now = c.env.now
 	rep, err = reconcile.Audit(ctx, fsys, store, cfg)
 	line.Stop()
 	if rep != nil {
@@ -226,7 +227,7 @@ func writeAudit(dest *output.Dest, format reportFormat, rep *reconcile.Report) e
 // when the audit itself succeeded.
 func (c *auditCmd) writeMetrics(mf *metrics.File, started time.Time, rep *reconcile.Report, walked *scanner.Progress, err error) error {
 	run := metrics.Run{
-		Started: started, Finished: time.Now(), Report: rep,
+		Started: started, Finished: c.env.now(), Report: rep,
 		Success:         err == nil || errors.Is(err, errFindings),
 		FilesystemCalls: walked.Calls.Load(),
 		Shard:           c.selection.scope().Shard().String(),

@@ -153,15 +153,19 @@ func TestAuditNativeEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	root := filepath.Join(dir, "share")
-	now := time.Now()
+	clock := aheadClock(sampleAhead)
+	now := clock()
 	if err := sample.CopyShare(filepath.Join(testdata, "sample", "share"), root, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := sample.Fresh(context.Background(), dsn, root, now); err != nil {
 		t.Fatal(err)
 	}
 	lock(root)
 	makeDeep(t, root, now.Add(-48*time.Hour))
 
 	before := dump(t, dsn)
-	res := run(t, afero.NewOsFs(), "audit", "--root", root, "--path-prefix", "/mnt/efs", "--dsn", dsn,
+	res := runAt(t, clock, afero.NewOsFs(), "audit", "--root", root, "--path-prefix", "/mnt/efs", "--dsn", dsn,
 		"--format", "json", "--log-level", "warn")
 	if res.code != cli.ExitFindings {
 		t.Fatalf("exit %d, want 1\nstderr: %s", res.code, res.stderr)

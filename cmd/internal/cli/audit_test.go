@@ -35,6 +35,20 @@ type fixture struct {
 	dsn  string
 	root string
 	fsys afero.Fs
+	// now is the clock of the audits of the fixture (f.audit, f.run):
+	// sampleAhead ahead of the real time, as if they ran that long after
+	// the share was copied. The copy's change times are of the real time
+	// and cannot be set back.
+	now func() time.Time
+}
+
+// sampleAhead is how far ahead of the copy of the sample share its audits
+// run: past the default --min-age of an hour.
+const sampleAhead = 2 * time.Hour
+
+// aheadClock returns a clock d ahead of the real time.
+func aheadClock(d time.Duration) func() time.Time {
+	return func() time.Time { return time.Now().Add(d) }
 }
 
 func newFixture(t *testing.T) fixture {
@@ -51,11 +65,15 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	root := filepath.Join(t.TempDir(), "share")
-	if err := sample.CopyShare(filepath.Join(testdata, "sample", "share"), root, time.Now()); err != nil {
+	now := aheadClock(sampleAhead)
+	if err := sample.CopyShare(filepath.Join(testdata, "sample", "share"), root, now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := sample.Fresh(context.Background(), dsn, root, now()); err != nil {
 		t.Fatal(err)
 	}
 	fsys := faultfs.New(afero.NewOsFs(), faultfs.Rule{Path: filepath.Join(root, sample.LockedSession), Err: syscall.EACCES})
-	return fixture{dsn: dsn, root: root, fsys: fsys}
+	return fixture{dsn: dsn, root: root, fsys: fsys, now: now}
 }
 
 type result struct {
@@ -65,17 +83,29 @@ type result struct {
 
 func run(t *testing.T, fsys afero.Fs, args ...string) result {
 	t.Helper()
+	return runAt(t, nil, fsys, args...)
+}
+
+// runAt runs the command line args with the clock now (nil: the real one).
+func runAt(t *testing.T, now func() time.Time, fsys afero.Fs, args ...string) result {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	code := cli.Run(context.Background(), args, cli.Env{Stdout: &stdout, Stderr: &stderr, Fs: fsys,
-		Getenv: func(string) string { return "" }})
+		Getenv: func(string) string { return "" }, Now: now})
 	return result{code, stdout.String(), stderr.String()}
+}
+
+// run runs the command line args on the fixture's filesystem and clock.
+func (f fixture) run(t *testing.T, args ...string) result {
+	t.Helper()
+	return runAt(t, f.now, f.fsys, args...)
 }
 
 func (f fixture) audit(t *testing.T, extra ...string) (result, *reconcile.Report) {
 	t.Helper()
 	args := append([]string{"audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn,
 		"--format", "json", "--log-level", "warn"}, extra...)
-	res := run(t, f.fsys, args...)
+	res := f.run(t, args...)
 	if res.code == cli.ExitFailed {
 		return res, nil
 	}
@@ -136,7 +166,7 @@ func open(t *testing.T, dsn string) *sql.DB {
 func TestAuditSampleEndToEnd(t *testing.T) {
 	f := newFixture(t)
 	before := dump(t, f.dsn)
-	start := time.Now().Add(-time.Second).UTC().Truncate(time.Second)
+	start := f.now().Add(-time.Second).UTC().Truncate(time.Second)
 
 	res, rep := f.audit(t)
 	if res.code != cli.ExitFindings {
@@ -187,8 +217,8 @@ func TestAuditSampleEndToEnd(t *testing.T) {
 		if got != size {
 			t.Errorf("row %d: size %d, want %d", id, got, size)
 		}
-		if verified.Before(start) || verified.After(time.Now().Add(time.Second)) {
-			t.Errorf("row %d: verified at %v, want about now (UTC)", id, verified)
+		if verified.Before(start) || verified.After(f.now().Add(time.Second)) {
+			t.Errorf("row %d: verified at %v, want about now by the audit's clock (UTC)", id, verified)
 		}
 	}
 }
@@ -267,7 +297,7 @@ func TestAuditRefusals(t *testing.T) {
 				t.Skip("the embedded server accepts any password; this case runs against MariaDB")
 			}
 			args := append([]string{"audit", "--path-prefix", "/mnt/efs", "--log-level", "error"}, tc.args...)
-			res := run(t, f.fsys, args...)
+			res := f.run(t, args...)
 			if res.code != cli.ExitFailed {
 				t.Fatalf("exit %d, want 2\nstdout %s\nstderr %s", res.code, res.stdout, res.stderr)
 			}
@@ -294,7 +324,7 @@ func TestAuditRefusals(t *testing.T) {
 func TestAuditOutputFile(t *testing.T) {
 	f := newFixture(t)
 	out := filepath.Join(t.TempDir(), "report.txt")
-	res := run(t, f.fsys, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--output", out, "--dry-run", "--log-level", "warn")
+	res := f.run(t, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--output", out, "--dry-run", "--log-level", "warn")
 	if res.code != cli.ExitFindings || res.stdout != "" {
 		t.Fatalf("exit %d stdout %q stderr %s", res.code, res.stdout, res.stderr)
 	}
@@ -549,7 +579,7 @@ func TestAuditOutputNotReplaced(t *testing.T) {
 	null := guardDevNull(t)
 
 	auditTo := func(out string) result {
-		return run(t, f.fsys, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn,
+		return f.run(t, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn,
 			"--format", "json", "--log-level", "warn", "--dry-run", "--output", out)
 	}
 	if res := auditTo("/dev/null"); res.code != cli.ExitFindings || res.stdout != "" {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/spf13/afero"
@@ -37,6 +38,17 @@ type Env struct {
 	StderrIsTerminal bool
 	// Fs is the filesystem the share is read through; nil means the host's.
 	Fs afero.Fs
+	// Now is the clock the grace periods and the time budget are measured
+	// on; nil means time.Now. A test moves it forward: the change times
+	// the grace period goes by cannot be set back.
+	Now func() time.Time
+}
+
+func (e Env) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
 }
 
 func (e Env) fs() afero.Fs {

@@ -48,7 +48,7 @@ func TestMetricsFileNotReplaced(t *testing.T) {
 	qdir := t.TempDir()
 
 	audit := func(metricsFile string) result {
-		return run(t, f.fsys, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn,
+		return f.run(t, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn,
 			"--format", "json", "--log-level", "warn", "--dry-run", "--metrics-file", metricsFile)
 	}
 	purge := func(metricsFile string) result {

@@ -144,7 +144,7 @@ func TestAuditFromLaravelEnv(t *testing.T) {
 	envFile := laravelEnv(t, f.dsn, user, laravelSecret)
 	args := []string{"audit", "--root", f.root, "--laravel-env", envFile, "--format", "json", "--log-level", "debug"}
 
-	res := run(t, f.fsys, args...)
+	res := f.run(t, args...)
 	if res.code != cli.ExitFindings || !strings.Contains(res.stdout, `"rows_written": 2`) {
 		t.Fatalf("audit by --laravel-env: exit %d, want 1 with 2 rows written\n%s\n%s", res.code, res.stdout, res.stderr)
 	}
@@ -155,7 +155,7 @@ func TestAuditFromLaravelEnv(t *testing.T) {
 	t.Run("--dsn wins", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), ".env")
 		os.WriteFile(bad, []byte("DB_CONNECTION=sqlite\n"), 0o600)
-		res := run(t, f.fsys, "audit", "--root", f.root, "--dsn", f.dsn, "--laravel-env", bad, "--dry-run", "--log-level", "error")
+		res := f.run(t, "audit", "--root", f.root, "--dsn", f.dsn, "--laravel-env", bad, "--dry-run", "--log-level", "error")
 		if res.code != cli.ExitFindings {
 			t.Errorf("--dsn with a bad --laravel-env: exit %d, want 1\n%s", res.code, res.stderr)
 		}
@@ -163,7 +163,7 @@ func TestAuditFromLaravelEnv(t *testing.T) {
 	t.Run("not mysql", func(t *testing.T) {
 		bad := filepath.Join(t.TempDir(), ".env")
 		os.WriteFile(bad, []byte("DB_CONNECTION=pgsql\nDB_DATABASE=app\nDB_USERNAME=u\nDB_PASSWORD='"+laravelSecret+"'\n"), 0o600)
-		res := run(t, f.fsys, "audit", "--root", f.root, "--laravel-env", bad)
+		res := f.run(t, "audit", "--root", f.root, "--laravel-env", bad)
 		if res.code != cli.ExitFailed || !strings.Contains(res.stderr, `DB_CONNECTION="pgsql"`) || strings.Contains(res.stderr, laravelSecret) {
 			t.Errorf("exit %d, stderr %q", res.code, res.stderr)
 		}
@@ -173,7 +173,7 @@ func TestAuditFromLaravelEnv(t *testing.T) {
 			t.Skip("the embedded server accepts any password; run with SESSAUDIT_TEST_MYSQL_DSN")
 		}
 		wrong := laravelEnv(t, f.dsn, user, laravelSecret+"-not")
-		res := run(t, f.fsys, "audit", "--root", f.root, "--laravel-env", wrong, "--log-level", "debug")
+		res := f.run(t, "audit", "--root", f.root, "--laravel-env", wrong, "--log-level", "debug")
 		if res.code != cli.ExitFailed || !strings.Contains(strings.ToLower(res.stderr), "access denied") {
 			t.Errorf("exit %d, stderr %q: want 2 and access denied", res.code, res.stderr)
 		}
@@ -242,7 +242,7 @@ func TestAuditMetricsFile(t *testing.T) {
 
 	// A run that fails (the root is gone) still writes the file: success
 	// 0, the last success carried over.
-	res = run(t, f.fsys, "audit", "--root", filepath.Join(f.root, "gone"), "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--metrics-file", path)
+	res = f.run(t, "audit", "--root", filepath.Join(f.root, "gone"), "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--metrics-file", path)
 	if res.code != cli.ExitFailed {
 		t.Fatalf("exit %d, want 2", res.code)
 	}
@@ -260,7 +260,7 @@ func TestAuditMetricsFileCheckedFirst(t *testing.T) {
 	f := newFixture(t)
 	before := dump(t, f.dsn)
 	path := filepath.Join(t.TempDir(), "missing", "sessaudit.prom")
-	res := run(t, f.fsys, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--metrics-file", path)
+	res := f.run(t, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--metrics-file", path)
 	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "--metrics-file") {
 		t.Errorf("exit %d, stderr %q: want 2 naming --metrics-file", res.code, res.stderr)
 	}
@@ -272,7 +272,7 @@ func TestAuditMetricsFileCheckedFirst(t *testing.T) {
 func TestAuditHTMLReport(t *testing.T) {
 	f := newFixture(t)
 	out := filepath.Join(t.TempDir(), "report.html")
-	res := run(t, f.fsys, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--format", "html", "--output", out, "--log-level", "error")
+	res := f.run(t, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--format", "html", "--output", out, "--log-level", "error")
 	if res.code != cli.ExitFindings {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}

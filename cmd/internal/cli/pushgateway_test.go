@@ -40,7 +40,7 @@ func TestAuditPushgateway(t *testing.T) {
 	if res.code != cli.ExitFindings {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
-	res = run(t, f.fsys, "audit", "--root", f.root+"/gone", "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--shard", "1/2", "--pushgateway", url)
+	res = f.run(t, "audit", "--root", f.root+"/gone", "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--shard", "1/2", "--pushgateway", url)
 	if res.code != cli.ExitFailed {
 		t.Fatalf("exit %d, want 2", res.code)
 	}
@@ -58,7 +58,7 @@ func TestAuditPushgateway(t *testing.T) {
 	}
 
 	before := dump(t, f.dsn)
-	res = run(t, f.fsys, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--pushgateway", "pushgateway:9091")
+	res = f.run(t, "audit", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--pushgateway", "pushgateway:9091")
 	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "--pushgateway") {
 		t.Errorf("exit %d, stderr %q: want 2 naming --pushgateway", res.code, res.stderr)
 	}

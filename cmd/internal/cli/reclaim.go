@@ -117,7 +117,7 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	started := time.Now()
+	started := c.env.now()
 	rep, err := c.readReport(started)
 	if err != nil {
 		return err
@@ -178,6 +178,7 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 		Run:    quarantine.RunInfo{Started: started, Report: absPath(c.reportPath), ReportFinishedAt: rep.Summary.FinishedAt},
 		Walk:   scanner.Config{IOTimeout: c.ioTimeout},
 		OnStep: func(s reclaim.Step) { printReclaimStep(out, s); m.op.Reclaimed(s) },
+		Now:    c.env.now,
 	})
 	m.op.NotLookedAt(cands[len(cands)-res.Left:])
 	printReclaimResult(out, res, c.yes, c.maxMoves)

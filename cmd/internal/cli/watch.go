@@ -105,6 +105,7 @@ func (c *watchCmd) run(ctx context.Context) error {
 
 	cfg := c.rules.config(c.walk.root, scope, walk)
 	cfg.PerInstance = store.HasColumn("assigned_instance_index")
+	cfg.Now = c.env.now
 	rec := reconcile.NewReconciler(fsys, store, cfg)
 	var labels map[string]string
 	if !shard.IsZero() {

@@ -106,7 +106,7 @@ func TestWatchOneWatcherPerShard(t *testing.T) {
 	// concurrent writers; MariaDB is).
 	first := f.startWatch(t, "--shard", "1/2", "--dry-run")
 
-	res := run(t, f.fsys, "watch", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--shard", "1/2")
+	res := f.run(t, "watch", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn, "--shard", "1/2")
 	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "another sessaudit watch of shard 1/2") ||
 		!strings.Contains(res.stderr, "(connection ") {
 		t.Fatalf("second watcher of shard 1/2: exit %d, stderr %s; want 2 naming the holder", res.code, res.stderr)
@@ -121,7 +121,7 @@ func TestWatchOneWatcherPerShard(t *testing.T) {
 	}
 	// Issue 18: an all-workspaces watcher ran beside shard watchers, on
 	// the same rows, and the refusal named "another audit".
-	res = run(t, f.fsys, "watch", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn)
+	res = f.run(t, "watch", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn)
 	if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "another sessaudit watch holds the lock") ||
 		strings.Contains(res.stderr, "another audit") {
 		t.Fatalf("an all-workspaces watcher beside shard watchers: exit %d, stderr %s; want 2 naming a watcher", res.code, res.stderr)
@@ -208,7 +208,7 @@ func TestWatchBadFlags(t *testing.T) {
 		{"--listen", "256.0.0.1:99999"},
 	} {
 		all := append([]string{"watch", "--root", f.root, "--path-prefix", "/mnt/efs", "--dsn", f.dsn}, args...)
-		res := run(t, f.fsys, all...)
+		res := f.run(t, all...)
 		if res.code != cli.ExitFailed || strings.Count(strings.TrimSpace(res.stderr), "\n") > 3 {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and a short message", args, res.code, res.stderr)
 		}
@@ -248,13 +248,13 @@ func TestWatchFromLaravelEnv(t *testing.T) {
 		})
 	}
 	t.Run("not mysql", func(t *testing.T) {
-		res := run(t, f.fsys, "watch", "--root", f.root, "--laravel-env", bad)
+		res := f.run(t, "watch", "--root", f.root, "--laravel-env", bad)
 		if res.code != cli.ExitFailed || !strings.Contains(res.stderr, `DB_CONNECTION="pgsql"`) || strings.Contains(res.stdout+res.stderr, laravelSecret) {
 			t.Errorf("exit %d, stderr %q", res.code, res.stderr)
 		}
 	})
 	t.Run("none", func(t *testing.T) {
-		res := run(t, f.fsys, "watch", "--root", f.root)
+		res := f.run(t, "watch", "--root", f.root)
 		if res.code != cli.ExitFailed || !strings.Contains(res.stderr, "--dsn, SESSAUDIT_DSN or --laravel-env is required") {
 			t.Errorf("exit %d, stderr %q", res.code, res.stderr)
 		}
@@ -264,7 +264,7 @@ func TestWatchFromLaravelEnv(t *testing.T) {
 			t.Skip("the embedded server accepts any password; run with SESSAUDIT_TEST_MYSQL_DSN")
 		}
 		wrong := laravelEnv(t, f.dsn, user, laravelSecret+"-not")
-		res := run(t, f.fsys, "watch", "--root", f.root, "--laravel-env", wrong, "--log-level", "debug")
+		res := f.run(t, "watch", "--root", f.root, "--laravel-env", wrong, "--log-level", "debug")
 		if res.code != cli.ExitFailed || !strings.Contains(strings.ToLower(res.stderr), "access denied") {
 			t.Errorf("exit %d, stderr %q: want 2 and access denied", res.code, res.stderr)
 		}
