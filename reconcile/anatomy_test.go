@@ -1,10 +1,12 @@
 package reconcile_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/afero"
 
@@ -215,5 +217,32 @@ func TestAuditAnatomyProviderType(t *testing.T) {
 	want := "row 1 is provider_type meta, which keeps no session files, but workspace_1/session_metaweb holds a webjs session"
 	if !slices.Contains(rep.Summary.Warnings, want) {
 		t.Errorf("warnings %q lack %q", rep.Summary.Warnings, want)
+	}
+}
+
+// Watch mode's per-session reconcile judges a session's anatomy as the
+// audit does: an empty creds.json is incomplete besides the row's verified
+// outcome, and a key-file count over the threshold bloated.
+func TestReconcileAnatomy(t *testing.T) {
+	fsys := afero.NewMemMapFs()
+	writeTree(t, fsys, map[string]string{
+		"workspace_1/session_a/creds.json":     "",
+		"workspace_1/session_a/pre-key-1.json": "{}",
+		"workspace_1/session_a/pre-key-2.json": "{}",
+	})
+	store := &fakeStore{rows: []db.Row{live(1, 1, "a", str("/mnt/efs/workspace_1/session_a"))}}
+	r := reconcile.NewReconciler(fsys, store, reconcile.Config{Root: root, PathPrefix: "/mnt/efs", MinAge: time.Hour,
+		Bloat: reconcile.Bloat{KeyFiles: 2}, Now: func() time.Time { return time.Now().Add(48 * time.Hour) }})
+	res, err := r.Reconcile(context.Background(), "workspace_1/session_a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var kinds []string
+	for _, v := range res.Verdicts {
+		kinds = append(kinds, string(v.Kind))
+	}
+	slices.Sort(kinds)
+	if want := []string{"bloated", "incomplete", "verified"}; !slices.Equal(kinds, want) {
+		t.Errorf("verdicts %q, want %q", kinds, want)
 	}
 }
