@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/afero"
 	"golang.org/x/sys/unix"
+
+	"sessaudit/scanner/beneath"
 )
 
 // openFileFlags make opening a file refuse a symbolic link and never block
@@ -14,32 +16,35 @@ import (
 const openFileFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
 
 // readNative is ReadSessionFile on the host filesystem, through
-// descriptors: the workspace, the session and the file are each opened
-// relative to the one before with O_NOFOLLOW, so nothing below root is
-// followed. It reports false where Walk would not read fsys natively.
+// descriptors: the workspace and the session are opened one at a time
+// relative to the root with beneath.OpenEach (never a link, never another
+// mounted filesystem), and the file relative to the session with
+// O_NOFOLLOW, so nothing below root is followed. It reports false where
+// Walk would not read fsys natively.
 func readNative(fsys afero.Fs, root, rel, name string, limit int64) (read, bool, error) {
 	if _, ok := hostFs(fsys); !ok {
 		return read{}, false, nil
 	}
-	ws, id, _ := ParseSessionPath(rel)
 	what := rel + "/" + name
-	fd, err := openRetry(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC)
+	rootFD, err := openRetry(unix.AT_FDCWD, root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC) // the root may be a link
 	if err != nil {
 		return read{}, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: root, Err: err})
 	}
-	for _, dir := range []string{WorkspaceName(ws), SessionName(id)} {
-		next, err := openRetry(fd, dir, openFlags)
-		unix.Close(fd)
-		switch {
-		case err == unix.ELOOP || err == unix.ENOTDIR:
-			return read{}, true, fmt.Errorf("read %s: %w: %s is not a real directory", what, ErrNotSessionDir, dir)
-		case err != nil:
-			return read{}, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: dir, Err: err})
-		}
-		fd = next
+	var st unix.Stat_t
+	if err := unix.Fstat(rootFD, &st); err != nil {
+		unix.Close(rootFD)
+		return read{}, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "fstat", Path: root, Err: err})
 	}
-	file, err := openRetry(fd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY)
-	unix.Close(fd)
+	dir, err := beneath.OpenEach(rootFD, rel, uint64(st.Dev))
+	unix.Close(rootFD)
+	switch {
+	case err == unix.ELOOP || err == unix.ENOTDIR || err == unix.EXDEV:
+		return read{}, true, fmt.Errorf("read %s: %w: %s is not a real directory on the root's filesystem", what, ErrNotSessionDir, rel)
+	case err != nil:
+		return read{}, true, fmt.Errorf("read %s: %w", what, &os.PathError{Op: "open", Path: rel, Err: err})
+	}
+	file, err := openRetry(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY)
+	unix.Close(dir)
 	switch {
 	case err == unix.ELOOP:
 		return read{}, true, fmt.Errorf("read %s: %w (a symbolic link)", what, ErrNotRegular)
