@@ -90,15 +90,18 @@ func AuditHTML(w io.Writer, r *reconcile.Report) error {
 	var ws []bar
 	var shown int64
 	for _, u := range s.LargestWorkspaces {
-		ws = append(ws, bar{Label: scanner.WorkspaceName(u.WorkspaceID), Value: u.SizeBytes,
-			Note: fmt.Sprintf("%s, %s %s", HumanBytes(u.SizeBytes), thousands(u.Sessions), plural(u.Sessions, "session"))})
+		note := fmt.Sprintf("%s, %s %s", HumanBytes(u.SizeBytes), thousands(u.Sessions), plural(u.Sessions, "session"))
+		if u.RegenerableBytes > 0 {
+			note += fmt.Sprintf("; %s regenerable", HumanBytes(u.RegenerableBytes))
+		}
+		ws = append(ws, bar{Label: scanner.WorkspaceName(u.WorkspaceID), Value: u.SizeBytes, Part: u.RegenerableBytes, Note: note})
 		shown += u.SizeBytes
 	}
 	if rest := s.WorkspacesMeasured - len(s.LargestWorkspaces); rest > 0 {
 		ws = append(ws, bar{Label: fmt.Sprintf("%s other %s", thousands(rest), plural(rest, "workspace")), Value: s.Bytes - shown,
 			Note: HumanBytes(s.Bytes - shown), Muted: true})
 	}
-	page.Workspaces = newChart("Bytes per workspace, the largest first", ws)
+	page.Workspaces = newChart("Bytes per workspace, the largest first (regenerable cache at the end of each bar)", ws)
 
 	var inst []bar
 	for _, is := range s.Instances {
