@@ -61,7 +61,7 @@ func (c *reclaimCmd) runCaches(ctx context.Context, log zerolog.Logger) (err err
 	if !strings.HasPrefix(c.pathPrefix, "/") {
 		return usageError("--path-prefix %q must be an absolute path", c.pathPrefix)
 	}
-	conn, err := c.conn.resolve(c.env)
+	dbConfig, err := c.db.config(c.env)
 	if err != nil {
 		return err
 	}
@@ -77,16 +77,16 @@ func (c *reclaimCmd) runCaches(ctx context.Context, log zerolog.Logger) (err err
 		return err
 	}
 	defer q.Close()
-	store, err := db.Open(ctx, db.Config{DSN: conn.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout,
-		OnRetry: func(err error, attempt int, wait time.Duration) {
-			log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database call failed; retrying")
-		}})
+	dbConfig.OnRetry = func(err error, attempt int, wait time.Duration) {
+		log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database call failed; retrying")
+	}
+	store, err := db.Open(ctx, dbConfig)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 	if !store.HasColumn("status") {
-		return fmt.Errorf("the table %s has no status column: whether a session runs cannot be told, and --caches moves nothing", c.table)
+		return fmt.Errorf("the table %s has no status column: whether a session runs cannot be told, and --caches moves nothing", c.db.table)
 	}
 
 	out := c.env.Stdout

@@ -124,17 +124,38 @@ func withCA(dsn, ca string) (string, error) {
 	return mc.FormatDSN(), nil
 }
 
-// dbFlags say where the accounts table is and how its times read: the
-// flags audit and watch share.
+// tableFlags say where the accounts table is: the connection flags and
+// --table, the database flags of every command that reads the table.
+type tableFlags struct {
+	conn  connFlags
+	table string
+}
+
+func (f *tableFlags) register(fs *flag.FlagSet) {
+	f.conn.register(fs)
+	fs.StringVar(&f.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
+}
+
+// config returns the Store's configuration of the connection (see
+// connFlags.resolve) and the table, with dbConnectTimeout.
+func (f *tableFlags) config(env Env) (db.Config, error) {
+	conn, err := f.conn.resolve(env)
+	if err != nil {
+		return db.Config{}, err
+	}
+	return db.Config{DSN: conn.dsn, Table: f.table, ConnectTimeout: dbConnectTimeout}, nil
+}
+
+// dbFlags are tableFlags and how the table's times read and how long a
+// database call may take: the database flags of audit and watch.
 type dbFlags struct {
-	conn                         connFlags
-	table, timeZone, sessionZone string
-	timeout                      time.Duration
+	tableFlags
+	timeZone, sessionZone string
+	timeout               time.Duration
 }
 
 func (f *dbFlags) register(fs *flag.FlagSet) {
-	f.conn.register(fs)
-	fs.StringVar(&f.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
+	f.tableFlags.register(fs)
 	fs.StringVar(&f.timeZone, "db-time-zone", "", "time zone the application writes timestamps in, its app.timezone (IANA name) "+
 		"(default: the application's APP_TIMEZONE when its connection is used, else UTC)")
 	fs.StringVar(&f.sessionZone, "db-session-time-zone", "", "time_zone to set on every database connection, only when the application's database configuration sets one (e.g. +00:00; default: the server's)")

@@ -36,8 +36,7 @@ type reclaimCmd struct {
 	minAge       time.Duration
 	root         string
 	pathPrefix   string
-	conn         connFlags
-	table        string
+	db           tableFlags
 	ioTimeout    time.Duration
 	metricsFile  string
 	caches       bool
@@ -60,8 +59,7 @@ func (c *reclaimCmd) flags() *flag.FlagSet {
 	durationVar(fs, &c.minAge, "min-age", 0, "grace period checked just before each move (default: the audit's --min-age; a longer one may be given)")
 	fs.StringVar(&c.root, "root", "", "where the share is mounted on this host (default: the report's root; required with --caches)")
 	fs.StringVar(&c.pathPrefix, "path-prefix", "", "the share's path as the application stores it (default: the report's)")
-	c.conn.register(fs)
-	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table")
+	c.db.register(fs)
 	durationVar(fs, &c.ioTimeout, "io-timeout", scanner.DefaultIOTimeout, ioTimeoutUsage+" (a directory whose measurement does not answer is skipped)")
 	registerOpMetrics(fs, &c.metricsFile, metrics.Reclaim)
 	registerLogLevel(fs, &c.logLevel)
@@ -113,7 +111,7 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 	}
 	// Each directory's rows are read again just before it moves: the
 	// database is reached as audit reaches it.
-	conn, err := c.conn.resolve(c.env)
+	dbConfig, err := c.db.config(c.env)
 	if err != nil {
 		return err
 	}
@@ -156,10 +154,10 @@ func (c *reclaimCmd) run(ctx context.Context) (err error) {
 		return err
 	}
 	defer q.Close()
-	store, err := db.Open(ctx, db.Config{DSN: conn.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout,
-		OnRetry: func(err error, attempt int, wait time.Duration) {
-			log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database call failed; retrying")
-		}})
+	dbConfig.OnRetry = func(err error, attempt int, wait time.Duration) {
+		log.Warn().Err(err).Int("attempt", attempt).Dur("wait", wait).Msg("database call failed; retrying")
+	}
+	store, err := db.Open(ctx, dbConfig)
 	if err != nil {
 		return err
 	}

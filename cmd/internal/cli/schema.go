@@ -47,8 +47,7 @@ func newSchemaCmd(env Env, args []string) (command, []string) {
 type schemaCmd struct {
 	env    Env
 	sql    bool
-	conn   connFlags
-	table  string
+	db     tableFlags
 	format formatFlag
 }
 
@@ -58,8 +57,7 @@ func (c *schemaCmd) flags() *flag.FlagSet {
 		name = "schema sql"
 	}
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c.conn.register(fs)
-	fs.StringVar(&c.table, "table", "whatsapp_accounts", "the accounts table (name or schema.name)")
+	c.db.register(fs)
 	if !c.sql {
 		fs.Var(&c.format, "format", "output: `text|json`")
 	}
@@ -67,11 +65,11 @@ func (c *schemaCmd) flags() *flag.FlagSet {
 }
 
 func (c *schemaCmd) run(ctx context.Context) error {
-	conn, err := c.conn.resolve(c.env)
+	dbConfig, err := c.db.config(c.env)
 	if err != nil {
 		return err
 	}
-	schema, err := db.Inspect(ctx, db.Config{DSN: conn.dsn, Table: c.table, ConnectTimeout: dbConnectTimeout})
+	schema, err := db.Inspect(ctx, dbConfig)
 	if err != nil {
 		return err
 	}
