@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"sessaudit/cmd/internal/output"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Audit is the batch audit, whose file has no command in its series' names.
@@ -52,17 +55,38 @@ func (f *File) Write(run Run) error {
 	if !run.Success {
 		lastSuccess, ok = previousSuccess(f.path, run.Shard)
 	}
-	return f.commit(func(w io.Writer) error { return encode(w, run, lastSuccess, ok) })
+	return f.commit(registry(run, run.Shard, lastSuccess, ok))
 }
 
 // WriteOp writes what reclaim, restore or purge did to the file.
 func (f *File) WriteOp(op *Op) error {
-	return f.commit(func(w io.Writer) error { return EncodeOp(w, op) })
+	return f.commit(opRegistry(op))
 }
 
-func (f *File) commit(encode func(io.Writer) error) error {
-	if err := f.dest.Commit(encode); err != nil {
+// commit writes the series g gathers to the file in the text format, once,
+// at the end of the run: what prometheus.WriteToTextfile writes, but
+// through package output. WriteToTextfile renames a temporary file over
+// the path, which would replace a symbolic link, /dev/null or a FIFO with
+// a regular file, and makes it mode 0644 whatever the umask; output
+// replaces only a new path or a regular file, and writes into anything
+// else.
+func (f *File) commit(g prometheus.Gatherer) error {
+	if err := f.dest.Commit(func(w io.Writer) error { return writeText(w, g) }); err != nil {
 		return fmt.Errorf("write metrics file: %w", err)
+	}
+	return nil
+}
+
+// writeText writes the series g gathers in the Prometheus text format.
+func writeText(w io.Writer, g prometheus.Gatherer) error {
+	families, err := g.Gather()
+	if err != nil {
+		return fmt.Errorf("gather metrics: %w", err)
+	}
+	for _, mf := range families {
+		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
+			return fmt.Errorf("encode metrics: %w", err)
+		}
 	}
 	return nil
 }

@@ -2,8 +2,6 @@ package metrics
 
 import (
 	"bytes"
-	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"time"
@@ -55,19 +53,6 @@ const (
 	typeMet          = "metered"
 )
 
-func encode(w io.Writer, run Run, lastSuccess time.Time, haveLastSuccess bool) error {
-	families, err := gather(run, run.Shard, lastSuccess, haveLastSuccess)
-	if err != nil {
-		return err
-	}
-	for _, mf := range families {
-		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
-			return fmt.Errorf("encode metrics: %w", err)
-		}
-	}
-	return nil
-}
-
 // registry holds the series of run, each labelled shard="<shard>" unless
 // shard is empty.
 func registry(run Run, shard string, lastSuccess time.Time, haveLastSuccess bool) *prometheus.Registry {
@@ -79,14 +64,6 @@ func registry(run Run, shard string, lastSuccess time.Time, haveLastSuccess bool
 			Set(unix(lastSuccess))
 	}
 	return reg
-}
-
-func gather(run Run, shard string, lastSuccess time.Time, haveLastSuccess bool) ([]*dto.MetricFamily, error) {
-	families, err := registry(run, shard, lastSuccess, haveLastSuccess).Gather()
-	if err != nil {
-		return nil, fmt.Errorf("gather metrics: %w", err)
-	}
-	return families, nil
 }
 
 // BuildInfo is sessaudit_build_info, always 1, labelled with the binary's

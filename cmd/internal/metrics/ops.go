@@ -2,8 +2,6 @@ package metrics
 
 import (
 	"bytes"
-	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -189,12 +187,12 @@ func (o *Op) End(finished time.Time, success bool) {
 	o.finished, o.success = finished, success
 }
 
-// EncodeOp writes op in the Prometheus text format to w.
+// opRegistry holds the series of op.
 //
 // The counts are written for a failed run too: they are what the run did
 // before it stopped (a reclaim whose database went away has still moved
 // what it moved), and a run that failed before it began counts zero.
-func EncodeOp(w io.Writer, op *Op) error {
+func opRegistry(op *Op) *prometheus.Registry {
 	reg := prometheus.NewPedanticRegistry()
 	s := newSeries(reg, "")
 	cmd := op.command.title()
@@ -232,16 +230,7 @@ func EncodeOp(w io.Writer, op *Op) error {
 			runs.WithLabelValues(r).Set(float64(op.runs[r]))
 		}
 	}
-	families, err := reg.Gather()
-	if err != nil {
-		return fmt.Errorf("gather metrics: %w", err)
-	}
-	for _, mf := range families {
-		if _, err := expfmt.MetricFamilyToText(w, mf); err != nil {
-			return fmt.Errorf("encode metrics: %w", err)
-		}
-	}
-	return nil
+	return reg
 }
 
 func boolValue(b bool) float64 {

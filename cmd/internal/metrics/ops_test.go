@@ -286,12 +286,20 @@ func TestPromtoolCheckOpMetrics(t *testing.T) {
 		"reclaim --caches": cachesOp(t),
 	} {
 		t.Run(name, func(t *testing.T) {
-			var buf bytes.Buffer
-			if err := metrics.EncodeOp(&buf, op); err != nil {
+			path := filepath.Join(t.TempDir(), "sessaudit-op.prom")
+			f, err := metrics.Open(path, metrics.Reclaim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := f.WriteOp(op); err != nil {
+				t.Fatal(err)
+			}
+			text, err := os.ReadFile(path)
+			if err != nil {
 				t.Fatal(err)
 			}
 			cmd := exec.Command(promtool, "check", "metrics")
-			cmd.Stdin = &buf
+			cmd.Stdin = bytes.NewReader(text)
 			out, err := cmd.CombinedOutput()
 			if err != nil || len(bytes.TrimSpace(out)) > 0 {
 				t.Errorf("promtool check metrics: %v\n%s", err, out)
