@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"sessaudit/scanner/scantest/writers"
 )
 
 // names lists dir's entries by name.
@@ -94,19 +96,18 @@ r.onsuccess = () => { const t = r.result.transaction("user", "readwrite"); t.obj
 	}))
 	defer srv.Close()
 	profile := t.TempDir()
-	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+	w := writers.Start(t, nil, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir="+profile, srv.URL)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
 	written := func() bool {
 		ldb, _ := filepath.Glob(filepath.Join(profile, "Default/IndexedDB/http_127.0.0.1_*.indexeddb.leveldb"))
 		_, err := os.Stat(filepath.Join(profile, "Default/Local Storage/leveldb"))
 		return len(ldb) == 1 && err == nil
 	}
 	for start := time.Now(); !written(); time.Sleep(200 * time.Millisecond) {
+		if err := w.Running(); err != nil {
+			t.Fatalf("Chromium stopped before it wrote IndexedDB and localStorage: %v", err)
+		}
 		if time.Since(start) > 60*time.Second {
 			t.Fatalf("Chromium wrote no IndexedDB and localStorage in %s within a minute", profile)
 		}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -59,12 +60,18 @@ type Writer struct {
 }
 
 // Start runs name with args, and env added to the environment, until the
-// test ends (SIGTERM, then SIGKILL 5 s later).
+// test ends. The writer runs in a process group of its own, and the test's
+// cleanup stops the whole group (SIGTERM, then SIGKILL 5 s later) and waits
+// until every process of it is gone: Chromium's renderer and utility
+// processes outlive a killed browser process for a moment and go on
+// writing the profile, which would race the removal of the test's
+// temporary directory.
 func Start(t testing.TB, env []string, name string, args ...string) *Writer {
 	t.Helper()
 	w := &Writer{cmd: exec.Command(name, args...), done: make(chan struct{})}
 	w.cmd.Env = append(os.Environ(), env...)
 	w.cmd.Stdout, w.cmd.Stderr = &w.out, &w.out
+	w.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := w.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
@@ -74,15 +81,57 @@ func Start(t testing.TB, env []string, name string, args ...string) *Writer {
 		close(w.done)
 	}()
 	t.Cleanup(func() {
-		w.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-w.done:
-		case <-time.After(5 * time.Second):
-			w.cmd.Process.Kill()
-			<-w.done
+		if err := w.stop(5 * time.Second); err != nil {
+			t.Errorf("stop %s: %v", name, err)
 		}
 	})
 	return w
+}
+
+// stop ends the writer's process group: SIGTERM, and SIGKILL to whatever
+// of the group is left after grace. It returns once the group is empty.
+func (w *Writer) stop(grace time.Duration) error {
+	group := -w.cmd.Process.Pid
+	syscall.Kill(group, syscall.SIGTERM)
+	select {
+	case <-w.done:
+	case <-time.After(grace):
+	}
+	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
+		if !running(-group) {
+			break
+		}
+		if time.Since(start) > grace {
+			syscall.Kill(group, syscall.SIGKILL)
+		}
+		if time.Since(start) > 2*grace {
+			return fmt.Errorf("process group %d still has processes %v after SIGKILL", -group, 2*grace)
+		}
+	}
+	<-w.done
+	return nil
+}
+
+// running reports whether a process of group pgid is alive. It reads
+// /proc rather than probing with kill(-pgid, 0), which also counts the
+// zombies of children left for an init that may not reap them.
+func running(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue // it exited while we looked
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+		fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
+			continue
+		}
+		if fields[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
 }
 
 // Running returns nil while the writer runs, and why it stopped once it
