@@ -832,3 +832,30 @@ func TestPurgeRemovesARunKilledAtItsStart(t *testing.T) {
 		t.Errorf("Purge = %+v; steps %q", res, steps)
 	}
 }
+
+// TestIdentitySameComparesBirthTimes is TestMoveRefusesARecreatedDirectory's
+// rule on any filesystem, including one that never hands out a freed inode
+// number again: the same device and inode number with another birth time
+// is another directory; a birth time unknown on one side (an old manifest,
+// a filesystem without statx's btime) is not compared.
+func TestIdentitySameComparesBirthTimes(t *testing.T) {
+	old := quarantine.Identity{Dev: 2049, Ino: 7340033, Birth: 1764931200123456789}
+	for _, tc := range []struct {
+		name string
+		now  quarantine.Identity
+		same bool
+	}{
+		{"the same directory", old, true},
+		{"recreated with the inode number it had", quarantine.Identity{Dev: 2049, Ino: 7340033, Birth: old.Birth + 1}, false},
+		{"another inode", quarantine.Identity{Dev: 2049, Ino: 7340034, Birth: old.Birth}, false},
+		{"another device", quarantine.Identity{Dev: 2050, Ino: 7340033, Birth: old.Birth}, false},
+		{"no birth time known now", quarantine.Identity{Dev: 2049, Ino: 7340033}, true},
+	} {
+		if got := old.Same(tc.now); got != tc.same {
+			t.Errorf("%s: Same = %v, want %v", tc.name, got, tc.same)
+		}
+		if got := tc.now.Same(old); got != tc.same {
+			t.Errorf("%s, the other way: Same = %v, want %v", tc.name, got, tc.same)
+		}
+	}
+}
