@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"sessaudit/db"
 	"sessaudit/reconcile"
 	"sessaudit/scanner"
+	"sessaudit/scanner/scantest/writers"
 )
 
 // writeChromiumProfile has a headless Chromium store IndexedDB and
@@ -33,33 +35,25 @@ r.onsuccess = () => { const t = r.result.transaction("user", "readwrite"); t.obj
 </script>`))
 	}))
 	defer srv.Close()
-	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+	w := writers.Start(t, nil, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir="+dir, srv.URL)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
 	written := func() bool {
 		ldb, _ := filepath.Glob(filepath.Join(dir, "Default/IndexedDB/http_127.0.0.1_*.indexeddb.leveldb"))
 		_, err := os.Stat(filepath.Join(dir, "Default/Local Storage/leveldb"))
 		return len(ldb) == 1 && err == nil
 	}
 	for start := time.Now(); !written(); time.Sleep(200 * time.Millisecond) {
+		if err := w.Running(); err != nil {
+			t.Fatalf("Chromium stopped before it wrote IndexedDB and localStorage: %v", err)
+		}
 		if time.Since(start) > time.Minute {
-			cmd.Process.Kill()
-			cmd.Wait()
 			t.Fatalf("Chromium wrote no IndexedDB and localStorage in %s within a minute", dir)
 		}
 	}
 	time.Sleep(time.Second) // let the page's transaction reach the disk
-	cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		cmd.Process.Kill()
-		<-done
+	if err := w.Stop(syscall.SIGINT); err != nil {
+		t.Logf("Chromium: %v", err)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"sessaudit/cmd/internal/cli"
 	"sessaudit/db/dbtest"
 	"sessaudit/scanner/quarantine"
+	"sessaudit/scanner/scantest/writers"
 )
 
 // statePage writes a token into IndexedDB and localStorage (and a
@@ -95,38 +96,25 @@ func newPageServer(t *testing.T) *pageServer {
 // puppeteer's browser.close() does.)
 func runPage(t *testing.T, chromium, profile string, srv *pageServer, query string) string {
 	t.Helper()
-	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+	w := writers.Start(t, nil, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--user-data-dir="+profile, srv.URL+"/?"+query)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	var got string
 	select {
 	case got = <-srv.reports:
-	case err := <-done:
-		t.Fatalf("chromium exited before the page reported: %v\n%s", err, out.String())
+	case <-w.Exited():
+		t.Fatalf("chromium exited before the page reported: %v", w.Running())
 	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("the page did not report within a minute\n%s", out.String())
+		w.Stop(syscall.SIGKILL)
+		t.Fatalf("the page did not report within a minute\n%s", w.Output())
 	}
 	// localStorage is written to disk a moment after setItem.
 	time.Sleep(3 * time.Second)
-	cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatalf("chromium did not stop on SIGINT\n%s", out.String())
+	if err := w.Stop(syscall.SIGINT); err != nil {
+		t.Fatalf("chromium did not stop on SIGINT: %v\n%s", err, w.Output())
 	}
 	if _, err := os.Lstat(filepath.Join(profile, "SingletonLock")); err == nil {
-		t.Fatalf("chromium left its SingletonLock behind\n%s", out.String())
+		t.Fatalf("chromium left its SingletonLock behind\n%s", w.Output())
 	}
 	return got
 }

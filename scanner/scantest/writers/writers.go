@@ -61,8 +61,7 @@ type Writer struct {
 
 // Start runs name with args, and env added to the environment, until the
 // test ends. The writer runs in a process group of its own, and the test's
-// cleanup stops the whole group (SIGTERM, then SIGKILL 5 s later) and waits
-// until every process of it is gone: Chromium's renderer and utility
+// cleanup stops it as Stop(SIGTERM) does: Chromium's renderer and utility
 // processes outlive a killed browser process for a moment and go on
 // writing the profile, which would race the removal of the test's
 // temporary directory.
@@ -81,35 +80,53 @@ func Start(t testing.TB, env []string, name string, args ...string) *Writer {
 		close(w.done)
 	}()
 	t.Cleanup(func() {
-		if err := w.stop(5 * time.Second); err != nil {
+		if err := w.Stop(syscall.SIGTERM); err != nil {
 			t.Errorf("stop %s: %v", name, err)
 		}
 	})
 	return w
 }
 
-// stop ends the writer's process group: SIGTERM, and SIGKILL to whatever
-// of the group is left after grace. It returns once the group is empty.
-func (w *Writer) stop(grace time.Duration) error {
-	group := -w.cmd.Process.Pid
-	syscall.Kill(group, syscall.SIGTERM)
+// stopGrace is how long Stop lets the writer shut down before it kills
+// what is left of its process group.
+const stopGrace = 20 * time.Second
+
+// Stop sends sig to the writer's process and waits until every process of
+// its group is gone, killing the group when the writer has not exited 20 s
+// later or its other processes have not followed 20 s after that. It
+// returns an error when the writer did not stop on sig alone, and when
+// processes survive SIGKILL. Stopping a stopped writer does nothing.
+func (w *Writer) Stop(sig syscall.Signal) error {
+	if !w.exited.Load() {
+		w.cmd.Process.Signal(sig)
+	}
+	var err error
 	select {
 	case <-w.done:
-	case <-time.After(grace):
+	case <-time.After(stopGrace):
+		err = fmt.Errorf("still running %v after %v", sig, stopGrace)
+		syscall.Kill(-w.cmd.Process.Pid, syscall.SIGKILL)
 	}
-	for start := time.Now(); ; time.Sleep(20 * time.Millisecond) {
-		if !running(-group) {
-			break
+	group := w.cmd.Process.Pid
+	for start := time.Now(); running(group); time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > stopGrace {
+			syscall.Kill(-group, syscall.SIGKILL)
 		}
-		if time.Since(start) > grace {
-			syscall.Kill(group, syscall.SIGKILL)
-		}
-		if time.Since(start) > 2*grace {
-			return fmt.Errorf("process group %d still has processes %v after SIGKILL", -group, 2*grace)
+		if time.Since(start) > 2*stopGrace {
+			return fmt.Errorf("process group %d still has processes %v after SIGKILL", group, stopGrace)
 		}
 	}
 	<-w.done
-	return nil
+	return err
+}
+
+// Exited is closed once the writer's process has exited.
+func (w *Writer) Exited() <-chan struct{} { return w.done }
+
+// Output is what the writer printed, once it has exited.
+func (w *Writer) Output() string {
+	<-w.done
+	return w.out.String()
 }
 
 // running reports whether a process of group pgid is alive. It reads
