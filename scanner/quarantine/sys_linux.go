@@ -8,14 +8,19 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"sessaudit/scanner/beneath"
 )
 
+// The quarantine opens one name at a time, each relative to a directory
+// it holds open, and checks every directory's mount id itself (sameMount),
+// so it needs beneath's flags and not its path resolution.
 const (
 	// dirFlags open a directory without following a symbolic link in its
 	// last element: a link gives ELOOP, anything else ENOTDIR.
-	dirFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+	dirFlags = beneath.DirFlags
 	// followFlags open a directory the operator named, which may be a link.
-	followFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_CLOEXEC
+	followFlags = beneath.DirFlags &^ unix.O_NOFOLLOW
 )
 
 // fileStat is what a lookup tells of an entry.
