@@ -35,9 +35,7 @@ r.onsuccess = () => { const t = r.result.transaction("user", "readwrite"); t.obj
 </script>`))
 	}))
 	defer srv.Close()
-	w := writers.Start(t, nil, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+dir, srv.URL)
+	w := writers.StartChromium(t, chromium, dir, srv.URL)
 	written := func() bool {
 		ldb, _ := filepath.Glob(filepath.Join(dir, "Default/IndexedDB/http_127.0.0.1_*.indexeddb.leveldb"))
 		_, err := os.Stat(filepath.Join(dir, "Default/Local Storage/leveldb"))

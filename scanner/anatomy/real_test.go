@@ -96,9 +96,7 @@ r.onsuccess = () => { const t = r.result.transaction("user", "readwrite"); t.obj
 	}))
 	defer srv.Close()
 	profile := t.TempDir()
-	w := writers.Start(t, nil, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+profile, srv.URL)
+	w := writers.StartChromium(t, chromium, profile, srv.URL)
 	written := func() bool {
 		ldb, _ := filepath.Glob(filepath.Join(profile, "Default/IndexedDB/http_127.0.0.1_*.indexeddb.leveldb"))
 		_, err := os.Stat(filepath.Join(profile, "Default/Local Storage/leveldb"))

@@ -96,9 +96,7 @@ func newPageServer(t *testing.T) *pageServer {
 // puppeteer's browser.close() does.)
 func runPage(t *testing.T, chromium, profile string, srv *pageServer, query string) string {
 	t.Helper()
-	w := writers.Start(t, nil, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+profile, srv.URL+"/?"+query)
+	w := writers.StartChromium(t, chromium, profile, srv.URL+"/?"+query)
 	var got string
 	select {
 	case got = <-srv.reports:

@@ -133,6 +133,7 @@ func (w *Writer) Output() string {
 // /proc rather than probing with kill(-pgid, 0), which also counts the
 // zombies of children left for an init that may not reap them.
 func running(pgid int) bool {
+	group := strconv.Itoa(pgid)
 	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
 	for _, path := range stats {
 		b, err := os.ReadFile(path)
@@ -144,7 +145,7 @@ func running(pgid int) bool {
 		if len(fields) < 3 || fields[0] == "Z" || fields[0] == "X" {
 			continue
 		}
-		if fields[2] == strconv.Itoa(pgid) {
+		if fields[2] == group {
 			return true
 		}
 	}
@@ -196,11 +197,19 @@ func Chromium(t testing.TB, session string) *Writer {
 	}
 	srv := httptest.NewServer(http.FileServerFS(page))
 	t.Cleanup(srv.Close)
-	w := Start(t, nil, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+session, srv.URL)
+	w := StartChromium(t, chromium, session, srv.URL)
 	WaitFor(t, filepath.Join(session, "Default/Service Worker"), 30*time.Second, w.Running)
 	return w
+}
+
+// StartChromium runs the chromium binary headless with profile as its
+// user data directory on url, with the flags whatsapp-web.js's LocalAuth
+// passes and none that reaches the network, until the test ends or Stop.
+func StartChromium(t testing.TB, chromium, profile, url string) *Writer {
+	t.Helper()
+	return Start(t, nil, chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+profile, url)
 }
 
 // Baileys runs Baileys' own useMultiFileAuthState under Node, offline,
